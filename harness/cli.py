@@ -1,0 +1,143 @@
+"""``harness`` command line: parses arguments into a config and calls the library.
+
+Heavy libraries (torch, transformers, openai) are imported only by the backend that needs them,
+so ``harness --help`` and cached re-runs start instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+EPILOG = """examples:
+  harness run                                 # offline leaderboard on the embedded model
+  harness run --tasks en_law zh_law --limit 5
+  harness run --models base=embedded ft=embedded+lora:out/adapter --judge openai:gpt-4o-mini
+  harness run my_run.yaml                     # a YAML run config
+  harness tasks list | harness prompts list
+
+model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE_URL]
+"""
+
+
+def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
+    p.add_argument("config", nargs="?", type=Path, help="YAML run config (see README)")
+    p.add_argument("--tasks", nargs="+", metavar="ID", help="task ids (default: all)")
+    p.add_argument("--models", nargs="+", metavar="NAME=SPEC",
+                   help="candidate models, e.g. base=embedded chatgpt=openai:gpt-4o-mini")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions per task")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<name>)")
+    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="extra folder of task files (repeatable)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="questions per local batch (8)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g = p.add_argument_group("decoding (applies to --models)")
+    for name, kind in (("max-new-tokens", int), ("temperature", float), ("top-k", int),
+                       ("top-p", float), ("num-beams", int), ("seed", int)):
+        g.add_argument(f"--{name}", type=kind, metavar="X")
+    if judge:
+        _add_judge_options(p)
+
+
+def _add_judge_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("judging")
+    g.add_argument("--judge", metavar="SPEC", help="judge model spec (default: embedded)")
+    g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
+    g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),
+                   help="read the verdict from a generated reply or from label likelihoods")
+    g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="extra folder of judge prompt files (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Benchmark fine-tuned LLMs with pairwise LLM judging and Elo leaderboards.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_options(sub.add_parser("run", help="generate, judge and rate (the whole pipeline)"))
+    _add_run_options(sub.add_parser("generate", help="only write answers.jsonl"), judge=False)
+    j = sub.add_parser("judge", help="judge an existing run directory's answers.jsonl")
+    j.add_argument("run_dir", type=Path)
+    j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    j.add_argument("--no-progress", action="store_true")
+    _add_judge_options(j)
+    t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    t.add_parser("list", help="every task with its question count").add_argument(
+        "--tasks-dir", type=Path, action="append", default=[])
+    show = t.add_parser("show", help="a task's questions")
+    show.add_argument("task")
+    show.add_argument("--tasks-dir", type=Path, action="append", default=[])
+    t.add_parser("validate", help="check task files").add_argument("paths", nargs="+", type=Path)
+    pr = sub.add_parser("prompts", help="list or show judge prompts").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    pr.add_parser("list").add_argument("--prompts-dir", type=Path, action="append", default=[])
+    ps = pr.add_parser("show")
+    ps.add_argument("name")
+    ps.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):  # -> RunConfig
+    """Merge a YAML config (if any) with the command-line options; options win."""
+    from harness.config import RunConfig, check_decoding, load_config
+    from harness.types import DecodingParams, ModelConfig
+
+    config = load_config(args.config) if args.config else RunConfig()
+    changes: dict = {}
+    if args.tasks:
+        changes["tasks"] = tuple(args.tasks)
+    if args.models:
+        overrides = {k.replace("-", "_"): getattr(args, k.replace("-", "_"))
+                     for k in ("max-new-tokens", "temperature", "top-k", "top-p", "num-beams", "seed")}
+        params = dataclasses.replace(DecodingParams(),
+                                     **{k: v for k, v in overrides.items() if v is not None})
+        check_decoding(params, "command line")
+        models = []
+        for item in args.models:
+            name, eq, spec = item.partition("=")
+            if not eq:
+                name, spec = item, item
+            if not name or not spec:
+                raise HarnessError(f"--models {item!r}: expected NAME=SPEC, e.g. base=embedded")
+            models.append(ModelConfig(name, spec, params))
+        changes["models"] = tuple(models)
+    for key in ("limit", "out", "batch_size"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    if args.tasks_dir:
+        changes["tasks_dirs"] = config.tasks_dirs + tuple(args.tasks_dir)
+    if getattr(args, "judge", None) is not None or hasattr(args, "prompt"):
+        changes["judge"] = _judge_settings(args, config.judge)
+    if getattr(args, "prompts_dir", None):
+        changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
+    changes["progress"] = not args.no_progress
+    return dataclasses.replace(config, **changes)
+
+
+def _judge_settings(args: argparse.Namespace, base):  # -> JudgeSettings
+    updates = {k: v for k, v in (("spec", args.judge), ("prompt", args.prompt),
+                                 ("method", args.judge_method)) if v is not None}
+    return dataclasses.replace(base, **updates)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from harness import commands
+
+        return commands.dispatch(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; finished calls are cached, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""What each CLI command does with its parsed arguments (printing included)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import tasks as task_plugins
+from harness import storage
+from harness.errors import HarnessError
+from harness.types import Answer, Task
+from judges import prompts as prompt_plugins
+from judges.pairwise import JudgeSettings
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge,
+               "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
+    return handler(args)
+
+
+def _summary(result) -> None:
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())) or "none"
+    hits = sum(result.hits.values())
+    print(f"\nmodel calls: {calls}; cached: {hits}; run directory: {result.run_dir}",
+          file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli import config_from_args
+    from harness.run import run
+
+    result = run(config_from_args(args))
+    print(result.markdown)
+    _summary(result)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from harness.cli import config_from_args
+    from harness.run import generate
+
+    config = config_from_args(args)
+    result = generate(config)
+    print(f"wrote {config.run_dir / storage.ANSWERS}")
+    _summary(result)
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from harness.run import judge
+
+    answers = storage.read_jsonl(args.run_dir / storage.ANSWERS, Answer.from_row)
+    answered = {(a.task, a.question_id) for a in answers}
+    task_list = []
+    for task_id in dict.fromkeys(a.task for a in answers):
+        task = task_plugins.load_task(task_id, args.tasks_dir)
+        # Judge the questions that were answered (a run may have used --limit).
+        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
+        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
+    settings = JudgeSettings(**{k: v for k, v in (("spec", args.judge), ("prompt", args.prompt),
+                                                 ("method", args.judge_method)) if v is not None})
+    result = judge(args.run_dir, settings, task_list, args.prompts_dir,
+                   progress=not args.no_progress)
+    print(result.markdown)
+    _summary(result)
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        rows = [(t.id, t.language, t.domain, str(len(t.questions)), t.description)
+                for t in task_plugins.load_tasks(None, args.tasks_dir)]
+        _print_table(("task", "lang", "domain", "questions", "description"), rows)
+    elif args.action == "show":
+        task = task_plugins.load_task(args.task, args.tasks_dir)
+        print(f"{task.id} ({task.language}, {task.domain}): {task.description}\nsource: {task.source}\n")
+        for q in task.questions:
+            print(f"[{q.id}] ({q.category}) {q.question}")
+            if q.input:
+                print(f"    input: {q.input}")
+            print(f"    reference: {q.reference}\n")
+    else:
+        for path in args.paths:
+            task = task_plugins.load_task_file(path)
+            print(f"{path}: ok ({len(task.questions)} questions)")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        rows = []
+        for name in sorted(prompt_plugins.available(args.prompts_dir)):
+            p = prompt_plugins.load_prompt(name, args.prompts_dir)
+            rows.append((p.name, p.language, p.mode, p.description))
+        _print_table(("prompt", "lang", "mode", "description"), rows)
+    else:
+        p = prompt_plugins.load_prompt(args.name, args.prompts_dir)
+        print(f"# {p.name} ({p.language}, {p.mode}) from {p.source}\n# hash {p.hash}\n")
+        if p.system:
+            print(f"[system]\n{p.system}\n")
+        print(f"[user]\n{p.user}\n[labels]")
+        for label, meaning in p.labels.items():
+            print(f"  {label!r} -> {meaning}")
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    if not rows:
+        raise HarnessError("nothing to list")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])

@@ -1,0 +1,190 @@
+"""The run configuration: built by the CLI or loaded from YAML, then handed to :func:`run`.
+
+Unknown keys are errors naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.storage import read_yaml
+from harness.types import DecodingParams, ModelConfig
+from judges.pairwise import JudgeSettings
+
+
+def default_models() -> tuple[ModelConfig, ...]:
+    """Seed 004's experiment on the embedded model: one model, three decoding strategies."""
+    return (
+        ModelConfig("greedy", "embedded", DecodingParams(max_new_tokens=96)),
+        ModelConfig("nucleus", "embedded",
+                    DecodingParams(max_new_tokens=96, temperature=0.7, top_p=0.9, top_k=50)),
+        ModelConfig("hot", "embedded", DecodingParams(max_new_tokens=96, temperature=1.6)),
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``harness run`` needs."""
+
+    name: str = "default"
+    """Names the default output folder ``runs/<name>``."""
+    tasks: tuple[str, ...] = ()
+    """Task ids; empty means every available task."""
+    models: tuple[ModelConfig, ...] = field(default_factory=default_models)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    limit: int | None = None
+    """Only the first N questions of each task (for quick trials)."""
+    out: Path | None = None
+    """The run directory; default ``runs/<name>``."""
+    tasks_dirs: tuple[Path, ...] = ()
+    prompts_dirs: tuple[Path, ...] = ()
+    batch_size: int = 8
+    """Questions per local generation batch."""
+    elo_rounds: int = 100
+    """Shuffled orders averaged by the Elo rating."""
+    seed: int = 0
+    """Seed of the Elo shuffles."""
+    progress: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out if self.out is not None else Path("runs") / self.name
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise HarnessError(f"model name {dupes[0]!r} is used twice; names must be unique")
+        if not self.models:
+            raise HarnessError("no models to evaluate")
+        if self.limit is not None and self.limit < 1:
+            raise HarnessError(f"limit must be at least 1, got {self.limit}")
+        if self.batch_size < 1:
+            raise HarnessError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def to_row(self) -> dict[str, Any]:
+        """The YAML-ready form, readable back by :func:`parse_config`."""
+        row = dataclasses.asdict(self)
+        del row["progress"]  # how the run is shown, not what it computes
+        row["tasks"] = list(self.tasks)
+        row["models"] = [{**dataclasses.asdict(m)} for m in self.models]
+        row["out"] = str(self.out) if self.out is not None else None
+        row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
+        row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
+        return row
+
+
+def load_config(path: Path) -> RunConfig:
+    """Read a YAML run config; relative paths in it are relative to the file."""
+    data = read_yaml(path)
+    return parse_config(data or {}, str(path), base=path.parent, default_name=path.stem)
+
+
+def parse_config(data: Any, source: str, base: Path = Path("."),
+                 default_name: str = "default") -> RunConfig:
+    where = source
+    if not isinstance(data, dict):
+        raise HarnessError(f"{where}: expected a mapping")
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    _check_keys(data, set(fields) - {"progress"}, where)
+    kw: dict[str, Any] = {"name": str(data.get("name", default_name))}
+    if "tasks" in data:
+        kw["tasks"] = tuple(_str_list(data["tasks"], f"{where}: field 'tasks'"))
+    if "models" in data:
+        models = data["models"]
+        if not isinstance(models, list) or not models:
+            raise HarnessError(f"{where}: field 'models' must be a non-empty list")
+        kw["models"] = tuple(_model(m, f"{where}: models[{i}]") for i, m in enumerate(models))
+    if "judge" in data:
+        kw["judge"] = _judge(data["judge"], f"{where}: field 'judge'")
+    for key in ("limit", "batch_size", "elo_rounds", "seed"):
+        if data.get(key) is not None:
+            kw[key] = _int(data[key], f"{where}: field {key!r}")
+    if data.get("out") is not None:
+        kw["out"] = base / str(data["out"])
+    for key in ("tasks_dirs", "prompts_dirs"):
+        if key in data:
+            kw[key] = tuple(base / p for p in _str_list(data[key], f"{where}: field {key!r}"))
+    return RunConfig(**kw)
+
+
+def _model(raw: Any, where: str) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping with 'name' and 'spec'")
+    _check_keys(raw, {"name", "spec", "decoding", "system_prompt"}, where)
+    for key in ("name", "spec"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
+    return ModelConfig(raw["name"], raw["spec"], decoding(raw.get("decoding") or {}, where),
+                       str(raw.get("system_prompt") or ""))
+
+
+def _judge(raw: Any, where: str) -> JudgeSettings:
+    if isinstance(raw, str):
+        return JudgeSettings(spec=raw)
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a spec string or a mapping")
+    _check_keys(raw, {f.name for f in dataclasses.fields(JudgeSettings)}, where)
+    kw: dict[str, Any] = {k: str(raw[k]) for k in ("spec", "prompt", "method") if k in raw}
+    if "max_attempts" in raw:
+        kw["max_attempts"] = _int(raw["max_attempts"], f"{where}.max_attempts")
+    if "decoding" in raw:
+        kw["decoding"] = decoding(raw["decoding"], where, JudgeSettings().decoding)
+    return JudgeSettings(**kw)
+
+
+def decoding(raw: Mapping[str, Any], where: str,
+             defaults: DecodingParams | None = None) -> DecodingParams:
+    """Decoding parameters from a mapping; unknown names and wrong types are errors."""
+    if not isinstance(raw, Mapping):
+        raise HarnessError(f"{where}: field 'decoding' must be a mapping")
+    base = defaults or DecodingParams()
+    kinds = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(DecodingParams)}
+    _check_keys(raw, set(kinds), f"{where}: decoding")
+    values = {}
+    for key, value in raw.items():
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or (kinds[key] is int and not float(value).is_integer()):
+            raise HarnessError(f"{where}: decoding.{key} must be a number, got {value!r}")
+        values[key] = kinds[key](value)
+    params = dataclasses.replace(base, **values)
+    check_decoding(params, where)
+    return params
+
+
+def check_decoding(p: DecodingParams, where: str) -> None:
+    problems = [
+        (p.max_new_tokens < 1, "max_new_tokens must be at least 1"),
+        (p.temperature < 0, "temperature must be >= 0"),
+        (not 0 < p.top_p <= 1, "top_p must be in (0, 1]"),
+        (p.top_k < 0, "top_k must be >= 0"),
+        (p.num_beams < 1, "num_beams must be at least 1"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise HarnessError(f"{where}: decoding: {message}")
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise HarnessError(f"{where}: unknown field {key!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise HarnessError(f"{where} must be a list of strings")
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HarnessError(f"{where} must be a whole number, got {value!r}")
+    return value

@@ -1,0 +1,56 @@
+"""The generation stage: every model answers every question, through the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from harness.backends import load_backend
+from harness.cache import CallCache
+from harness.types import Answer, Message, ModelConfig, Question, Task
+
+ProgressFactory = Callable[[int, str], Callable[[int], None]]
+
+
+def question_messages(question: Question, system_prompt: str = "") -> list[Message]:
+    """The chat a candidate sees: the instruction, then its input (Alpaca's layout)."""
+    text = question.question if not question.input else f"{question.question}\n\n{question.input}"
+    messages: list[Message] = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [*messages, {"role": "user", "content": text}]
+
+
+def generation_request(model: ModelConfig, messages: list[Message]) -> dict:
+    """What determines an answer, hence its cache key (the display name does not)."""
+    return {"spec": model.spec, "decoding": model.decoding.to_row(), "messages": messages}
+
+
+def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache: CallCache,
+                     batch_size: int = 8, progress: ProgressFactory | None = None) -> list[Answer]:
+    """Answers of every model to every question, in model, task, question order.
+
+    Cached answers are reused; the rest are generated in batches, and each batch is committed to
+    the cache as soon as it is done, so an interrupted run loses at most one batch.
+    """
+    items = [(t, q) for t in tasks for q in t.questions]
+    answers: list[Answer] = []
+    for model in models:
+        requests = [generation_request(model, question_messages(q, model.system_prompt))
+                    for _, q in items]
+        texts: list[str | None] = [cache.get("generate", r) for r in requests]
+        todo = [i for i, t in enumerate(texts) if t is None]
+        tick = progress(len(items), f"generate {model.name}") if progress else (lambda n: None)
+        tick(len(items) - len(todo))
+        if todo:
+            backend = load_backend(model.spec)
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                replies = backend.generate([requests[i]["messages"] for i in chunk], model.decoding)
+                for i, reply in zip(chunk, replies):
+                    cache.put("generate", requests[i], reply)
+                    texts[i] = reply
+                tick(len(chunk))
+        answers.extend(
+            Answer(model=model.name, task=t.id, question_id=q.id, answer=text or "",
+                   spec=model.spec, decoding=model.decoding.to_row())
+            for (t, q), text in zip(items, texts)
+        )
+    return answers

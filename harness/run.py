@@ -1,0 +1,158 @@
+"""Run orchestration: generate -> judge -> battles -> ratings -> leaderboard, in a run directory.
+
+Each stage reads the previous stage's plain file, so ``answers.jsonl`` may be edited or replaced
+(say, by ChatGPT answers made elsewhere) before :func:`judge` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+import tasks as task_plugins
+from harness import storage
+from harness.backends import check_spec, load_backend
+from harness.cache import CallCache
+from harness.config import RunConfig
+from harness.errors import HarnessError
+from harness.generate import generate_answers
+from harness.types import Answer, Battle, Judgment, PairRecord, Rating, Task
+from judges import prompts as prompt_plugins
+from judges.battles import JudgeStats, combine, judge_stats
+from judges.pairwise import JudgeSettings, judge_jobs, make_jobs, resolve_method
+from judges.ratings import leaderboard, pair_records
+from reports.leaderboard import render_markdown, write_leaderboard_csv
+
+
+@dataclass
+class RunResult:
+    """What a run produced, and how many model calls it took."""
+
+    run_dir: Path
+    ratings: list[Rating] = field(default_factory=list)
+    records: list[PairRecord] = field(default_factory=list)
+    stats: list[JudgeStats] = field(default_factory=list)
+    calls: Counter[str] = field(default_factory=Counter)
+    """Requests sent to a model, by stage (``generate``, ``judge``); zero on a cached re-run."""
+    hits: Counter[str] = field(default_factory=Counter)
+    """Requests answered from the cache, by stage."""
+    markdown: str = ""
+
+
+def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], None]] | None:
+    if not enabled:
+        return None
+
+    def make(total: int, desc: str) -> Callable[[int], None]:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="q", leave=True, file=sys.stderr,
+                   disable=not sys.stderr.isatty())
+
+        def tick(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+
+    return make
+
+
+def select_tasks(config: RunConfig) -> list[Task]:
+    loaded = task_plugins.load_tasks(list(config.tasks) or None, config.tasks_dirs)
+    if config.limit is None:
+        return loaded
+    return [Task(t.id, t.language, t.domain, t.description, t.questions[: config.limit], t.source)
+            for t in loaded]
+
+
+@contextlib.contextmanager
+def _open_cache(run_dir: Path, result: RunResult) -> Iterator[CallCache]:
+    cache = CallCache(run_dir / storage.CACHE)
+    try:
+        yield cache
+    finally:
+        result.calls.update(cache.calls)
+        result.hits.update(cache.hits)
+        cache.close()
+
+
+def check(config: RunConfig) -> None:
+    """Fail fast, before any model is loaded, on unknown names and malformed specs."""
+    select_tasks(config)
+    for model in config.models:
+        check_spec(model.spec)
+    check_spec(config.judge.spec)
+    prompt_plugins.load_prompt(config.judge.prompt, config.prompts_dirs)
+
+
+def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
+    """Stage 1: write ``answers.jsonl``."""
+    result = result or RunResult(config.run_dir)
+    check(config)
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(run_dir / storage.CONFIG,
+                         yaml.safe_dump(config.to_row(), allow_unicode=True, sort_keys=False))
+    with _open_cache(run_dir, result) as cache:
+        answers = generate_answers(select_tasks(config), config.models, cache, config.batch_size,
+                                   _progress_factory(config.progress))
+    storage.write_jsonl(run_dir / storage.ANSWERS, (a.to_row() for a in answers))
+    return result
+
+
+def judge(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
+          prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
+          elo_rounds: int = 100, seed: int = 0, progress: bool = True,
+          result: RunResult | None = None) -> RunResult:
+    """Stages 2-4: judge ``answers.jsonl`` in both orders, combine, rate, write the leaderboard."""
+    result = result or RunResult(run_dir)
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    if models is None:
+        models = list(dict.fromkeys(a.model for a in answers))
+    if len(models) < 2:
+        raise HarnessError(f"{run_dir / storage.ANSWERS}: need answers from at least two models, "
+                           f"found {len(models)}")
+    prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+    backend = load_backend(settings.spec)
+    resolve_method(settings, backend)
+    jobs = make_jobs(task_list, models, answers)
+    make_bar = _progress_factory(progress)
+    tick = make_bar(len(jobs), f"judge ({settings.spec})") if make_bar else (lambda n: None)
+    with _open_cache(run_dir, result) as cache:
+        judgments = judge_jobs(jobs, backend, prompt, settings, cache, tick)
+    storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
+    return rate(run_dir, judgments, models, elo_rounds, seed, result)
+
+
+def rate(run_dir: Path, judgments: Sequence[Judgment], models: Sequence[str], elo_rounds: int,
+         seed: int, result: RunResult) -> RunResult:
+    """Stages 3-4: battles from judgments, then ratings and the leaderboard files."""
+    battles: list[Battle] = combine(judgments)
+    storage.write_jsonl(run_dir / storage.BATTLES, (b.to_row() for b in battles))
+    result.ratings = leaderboard(battles, models, rounds=elo_rounds, seed=seed)
+    result.records = pair_records(battles, models)
+    result.stats = judge_stats(judgments)
+    write_leaderboard_csv(run_dir / storage.LEADERBOARD_CSV, result.ratings)
+    tasks_seen = sorted({j.task for j in judgments})
+    notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
+             f"judge prompt: {judgments[0].prompt} ({judgments[0].method})" if judgments else ""]
+    result.markdown = render_markdown("harness leaderboard", result.ratings, result.records,
+                                      result.stats, [n for n in notes if n])
+    storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
+    return result
+
+
+def run(config: RunConfig) -> RunResult:
+    """The whole pipeline for one config; re-running it makes no model call that already ran."""
+    result = generate(config)
+    return judge(config.run_dir, config.judge, select_tasks(config), config.prompts_dirs,
+                 [m.name for m in config.models], config.elo_rounds, config.seed,
+                 config.progress, result)

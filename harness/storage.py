@@ -1,0 +1,90 @@
+"""Plain files of the run directory: JSONL rows and CSV, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.errors import HarnessError
+
+T = TypeVar("T")
+
+ANSWERS = "answers.jsonl"
+JUDGMENTS = "judgments.jsonl"
+BATTLES = "battles.jsonl"
+LEADERBOARD_CSV = "leaderboard.csv"
+LEADERBOARD_MD = "leaderboard.md"
+CACHE = "cache.sqlite"
+CONFIG = "config.yaml"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:
+    """Read one record per line; a bad line is an error naming the file and line."""
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file")
+    out: list[T] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("expected a JSON object")
+                out.append(parse(row))
+            except KeyError as exc:
+                raise HarnessError(f"{path}:{lineno}: missing field {exc.args[0]!r}") from None
+            except (ValueError, TypeError) as exc:
+                raise HarnessError(f"{path}:{lineno}: {exc}") from None
+    return out
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file; any problem is one line naming the file (and the line, if known)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise HarnessError(f"{path}: is a directory, expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise HarnessError(f"{path}:{line} not valid YAML ({problem})") from None

@@ -1,0 +1,202 @@
+"""The records that flow between stages: Task -> Question -> Answer -> Judgment -> Battle.
+
+Every record is a frozen dataclass that round-trips through one JSON line (``to_row`` /
+``from_row``), so each stage's output in the run directory can be inspected or replaced by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, str]
+"""One chat message, ``{"role": "system" | "user" | "assistant", "content": str}``."""
+
+Order = Literal["ab", "ba"]
+"""Which model sits in the judge prompt's first slot: ``ab`` puts ``model_a`` first."""
+
+Winner = Literal["model_a", "model_b", "tie"]
+JudgmentWinner = Literal["model_a", "model_b", "tie", "error"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """One test question of a task."""
+
+    id: str
+    """Unique within its task, e.g. ``q01``."""
+    question: str
+    """The instruction shown to the model."""
+    category: str
+    """A short label used to break results down, e.g. ``contracts``."""
+    reference: str
+    """A short reference answer (used by reference-guided judge prompts and by people)."""
+    input: str = ""
+    """Optional context for the instruction (Alpaca's ``input`` field)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A named test set: the unit users pick with ``--tasks``."""
+
+    id: str
+    """The task's name, taken from its file name (``tasks/en_law.yaml`` is ``en_law``)."""
+    language: str
+    """``en`` or ``zh``; judge prompts may be chosen per language."""
+    domain: str
+    """E.g. ``law``, ``medical``, ``finance``."""
+    description: str
+    """One sentence for ``harness tasks list``."""
+    questions: tuple[Question, ...]
+    """The questions, in file order."""
+    source: str = ""
+    """Where the task was loaded from (a path or an entry point), for error messages."""
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """Decoding parameters (seed 004's list) plus a seed. ``temperature == 0`` means greedy."""
+
+    max_new_tokens: int = 128
+    """Longest answer in tokens; answers that hit it are truncated."""
+    temperature: float = 0.0
+    """0 decodes greedily (or with beams); above 0 samples."""
+    top_k: int = 0
+    """Sample only from the k most likely tokens; 0 turns the filter off."""
+    top_p: float = 1.0
+    """Sample only from the smallest set of tokens whose probability adds up to p."""
+    num_beams: int = 1
+    """Beam search width; 1 turns beam search off."""
+    seed: int = 0
+    """Seed for sampling, so that runs repeat."""
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A candidate model: a display name, a backend spec and how it decodes."""
+
+    name: str
+    """The name shown on the leaderboard; unique within a run."""
+    spec: str
+    """Backend spec, e.g. ``embedded``, ``hf:Qwen/Qwen2.5-0.5B-Instruct+lora:out/``,
+    ``openai:gpt-4o-mini@http://localhost:8000/v1``."""
+    decoding: DecodingParams = field(default_factory=DecodingParams)
+    """How this model decodes; part of every cache key."""
+    system_prompt: str = ""
+    """Optional system message sent before each question."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One model's answer to one question."""
+
+    model: str
+    task: str
+    question_id: str
+    answer: str
+    spec: str = ""
+    """The backend spec that produced it (empty for answers imported by hand)."""
+    decoding: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "decoding": dict(self.decoding)}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Answer:
+        return cls(**{k: row[k] for k in ("model", "task", "question_id", "answer")},
+                   spec=row.get("spec", ""), decoding=row.get("decoding", {}))
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """The judge's verdict on one question for one model pair in one order."""
+
+    task: str
+    question_id: str
+    model_a: str
+    model_b: str
+    order: Order
+    """``ab``: model_a was Assistant 1; ``ba``: model_b was Assistant 1."""
+    winner: JudgmentWinner
+    """Mapped back to the pair: ``error`` when no valid label could be read."""
+    label: str
+    """The label read from the reply (``better``/``worse``/``equal``), or ``""`` on error."""
+    judge: str
+    """The judge's backend spec."""
+    method: str
+    """``generate`` (parse the reply) or ``likelihood`` (most likely label)."""
+    prompt: str
+    """The judge prompt's name."""
+    prompt_hash: str
+    """Hash of the judge prompt's template, so edited prompts never mix with old verdicts."""
+    raw: str
+    """The judge's raw reply (all attempts), kept so a person can check the verdict."""
+    attempts: int = 1
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Judgment:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
+class Battle:
+    """Both orders of one pair on one question, combined (FastChat's battle format)."""
+
+    model_a: str
+    model_b: str
+    winner: Winner
+    task: str
+    question_id: str
+    judge: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Battle:
+        return cls(model_a=row["model_a"], model_b=row["model_b"], winner=row["winner"],
+                   task=row.get("task", ""), question_id=str(row.get("question_id", "")),
+                   judge=row.get("judge", ""))
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """Win/tie/lose counts of ``model`` against ``opponent`` (the seed's 'win 12 tie 35 lose 53')."""
+
+    model: str
+    opponent: str
+    wins: int
+    ties: int
+    losses: int
+
+    @property
+    def n(self) -> int:
+        return self.wins + self.ties + self.losses
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One leaderboard row."""
+
+    model: str
+    elo: float
+    wins: int
+    ties: int
+    losses: int
+
+    @property
+    def battles(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
+    def win_rate(self) -> float:
+        """Share of battles won, a tie counting half."""
+        return (self.wins + 0.5 * self.ties) / self.battles if self.battles else 0.0

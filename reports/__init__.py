@@ -1,0 +1,1 @@
+"""Report rendering: the Markdown/CSV leaderboard now; HTML and LaTeX later (issue 8)."""

@@ -1,0 +1,114 @@
+"""Task plugins: each ``*.yaml`` file here (or in a ``--tasks-dir`` folder) is one task.
+
+The file name is the task id. An installed package adds tasks through the ``harness.tasks``
+entry point group; the entry point names a function returning a :class:`~harness.types.Task` or
+the path of a task file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.plugins import PluginRef, discover, unknown
+from harness.storage import read_yaml
+from harness.types import Question, Task
+
+BUILTIN_DIR = Path(__file__).parent
+SUFFIXES = (".yaml", ".yml")
+TASK_KEYS = {"language": str, "domain": str, "description": str, "questions": list}
+QUESTION_REQUIRED = ("id", "question", "category", "reference")
+QUESTION_OPTIONAL = ("input",)
+QUESTIONS_PER_TASK = 20
+
+
+def available(tasks_dirs: Sequence[Path] = ()) -> dict[str, PluginRef]:
+    """All task names that can be loaded, built-in first."""
+    return discover([BUILTIN_DIR, *tasks_dirs], SUFFIXES, "harness.tasks")
+
+
+def load_task(name: str, tasks_dirs: Sequence[Path] = ()) -> Task:
+    """Load one task by name; an unknown name is a :class:`HarnessError`."""
+    refs = available(tasks_dirs)
+    if name not in refs:
+        raise unknown("task", name, refs)
+    return _load_ref(refs[name])
+
+
+def load_tasks(names: Sequence[str] | None, tasks_dirs: Sequence[Path] = ()) -> list[Task]:
+    """Load the named tasks (all built-in and user tasks when ``names`` is None)."""
+    refs = available(tasks_dirs)
+    for name in names or ():
+        if name not in refs:
+            raise unknown("task", name, refs)
+    return [_load_ref(refs[n]) for n in (names if names else sorted(refs))]
+
+
+def _load_ref(ref: PluginRef) -> Task:
+    if ref.path is not None:
+        return load_task_file(ref.path)
+    obj = ref.load_entry_point()
+    task = obj() if callable(obj) else obj
+    if isinstance(task, (str, Path)):
+        return load_task_file(Path(task), name=ref.name)
+    if not isinstance(task, Task):
+        raise HarnessError(f"{ref.source}: expected a Task or a task file path, got {type(task).__name__}")
+    return task
+
+
+def load_task_file(path: Path, name: str | None = None) -> Task:
+    """Read and validate a task file; any problem is one error naming file, question and field."""
+    data = read_yaml(path)
+    return parse_task(data, name or path.stem, str(path))
+
+
+def parse_task(data: Any, name: str, source: str) -> Task:
+    """Build a Task from parsed YAML, checking every field."""
+    if not isinstance(data, dict):
+        raise HarnessError(f"{source}: expected a mapping with keys {sorted(TASK_KEYS)}")
+    for key in data:
+        if key not in TASK_KEYS:
+            raise HarnessError(f"{source}: unknown field {key!r} (allowed: {', '.join(TASK_KEYS)})")
+    for key, kind in TASK_KEYS.items():
+        if key not in data:
+            raise HarnessError(f"{source}: missing field {key!r}")
+        if not isinstance(data[key], kind) or (kind is str and not data[key].strip()):
+            raise HarnessError(f"{source}: field {key!r} must be a non-empty {kind.__name__}")
+    questions = tuple(_parse_question(q, i, source) for i, q in enumerate(data["questions"], 1))
+    seen: set[str] = set()
+    for q in questions:
+        if q.id in seen:
+            raise HarnessError(f"{source}: question {q.id}: duplicate id")
+        seen.add(q.id)
+    if len(questions) != QUESTIONS_PER_TASK:
+        raise HarnessError(
+            f"{source}: field 'questions' has {len(questions)} questions; a task has exactly "
+            f"{QUESTIONS_PER_TASK}"
+        )
+    return Task(id=name, language=data["language"], domain=data["domain"],
+                description=data["description"].strip(), questions=questions, source=source)
+
+
+def _parse_question(raw: Any, index: int, source: str) -> Question:
+    where = f"{source}: question #{index}"
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping with fields {', '.join(QUESTION_REQUIRED)}")
+    if isinstance(raw.get("id"), (str, int)):
+        where = f"{source}: question {raw['id']}"
+    for key in raw:
+        if key not in QUESTION_REQUIRED + QUESTION_OPTIONAL:
+            raise HarnessError(f"{where}: unknown field {key!r}")
+    for key in QUESTION_REQUIRED:
+        if key not in raw:
+            raise HarnessError(f"{where}: missing field {key!r}")
+    values = {}
+    for key in QUESTION_REQUIRED + QUESTION_OPTIONAL:
+        value = raw.get(key, "")
+        if key == "id" and isinstance(value, int):
+            value = str(value)
+        if not isinstance(value, str) or (key in QUESTION_REQUIRED and not value.strip()):
+            raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
+        values[key] = value.strip()
+    return Question(**values)

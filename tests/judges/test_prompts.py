@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from judges.pairwise import winner_for
+from judges.prompts import available, load_prompt, load_prompt_file
+from judges.verdict import parse_verdict
+
+
+@pytest.mark.parametrize("name", sorted(available()))
+def test_builtin_prompt_renders_and_its_labels_parse_in_both_orders(name: str) -> None:
+    prompt = load_prompt(name)
+    messages = prompt.render("What is a bond?", "ANSWER-ONE", "ANSWER-TWO", reference="A loan.")
+    user = messages[-1]["content"]
+    assert user.index("ANSWER-ONE") < user.index("ANSWER-TWO") and "What is a bond?" in user
+    for label, meaning in prompt.labels.items():
+        assert parse_verdict(f"Some reasoning.\n{label}", prompt.labels) == meaning
+        ab, ba = winner_for(meaning, "ab"), winner_for(meaning, "ba")
+        assert (ab, ba) in {("model_a", "model_b"), ("model_b", "model_a"), ("tie", "tie")}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("{{ answer_2 }}", "second"), "lacks the placeholder {{ answer_2 }}"),
+        (lambda t: t.replace("mode: pairwise", "mode: duel"), "field 'mode' is 'duel'"),
+        (lambda t: t.replace(": equal\n", ": same\n"), "maps to 'same'"),
+        (lambda t: t.replace("language: en", "language: en\ncolour: red"), "unknown field 'colour'"),
+        (lambda t: t.replace("{{ question }}", "{{ questoin }}"), "lacks the placeholder {{ question }}"),
+        (lambda t: t.replace("{{ question }}", "{{ question }} {% if %}"), "template error"),
+    ],
+)
+def test_malformed_prompt_is_rejected_naming_the_field(tmp_path: Path, edit, message: str) -> None:
+    source = load_prompt("assignment_en").source
+    path = tmp_path / "broken.yaml"
+    path.write_text(edit(Path(source).read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(HarnessError) as err:
+        load_prompt_file(path)
+    assert str(err.value).startswith(str(path)) and message in str(err.value)
+
+
+def test_user_prompts_dir_is_listed_and_loadable(tmp_path: Path) -> None:
+    source = Path(load_prompt("assignment_en").source).read_text(encoding="utf-8")
+    (tmp_path / "terse.yaml").write_text(source.replace("careful, impartial", "terse"), encoding="utf-8")
+    assert "terse" in available([tmp_path])
+    prompt = load_prompt("terse", [tmp_path])
+    assert prompt.hash != load_prompt("assignment_en").hash
+
+
+def test_unknown_prompt_is_one_error() -> None:
+    with pytest.raises(HarnessError, match="unknown judge prompt 'nope'; known: assignment_en"):
+        load_prompt("nope")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.cli import build_parser, config_from_args
+from harness.config import RunConfig, load_config
+from harness.types import DecodingParams
+
+
+def test_yaml_config_round_trips_and_resolves_paths(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "tasks: [en_law]\nlimit: 3\nout: out/exp\n"
+        "models:\n"
+        "  - {name: base, spec: embedded}\n"
+        "  - name: sampled\n    spec: embedded\n    decoding: {temperature: 0.7, top_p: 0.9, max_new_tokens: 32}\n"
+        "judge: {spec: 'openai:gpt-4o-mini', prompt: assignment_en, max_attempts: 2}\n",
+        encoding="utf-8")
+    config = load_config(path)
+    assert config.name == "exp" and config.tasks == ("en_law",) and config.limit == 3
+    assert config.run_dir == tmp_path / "out" / "exp"
+    assert config.models[1].decoding == DecodingParams(max_new_tokens=32, temperature=0.7, top_p=0.9)
+    assert config.judge.spec == "openai:gpt-4o-mini" and config.judge.max_attempts == 2
+    from harness.config import parse_config
+
+    again = parse_config(config.to_row(), "round-trip")
+    assert again.models == config.models and again.judge == config.judge
+
+
+def test_command_line_overrides_the_config(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["run", "--models", "a=embedded", "b=hf:gpt2", "--temperature",
+                                      "0.5", "--judge", "openai:x", "--limit", "2"])
+    config = config_from_args(args)
+    assert [m.spec for m in config.models] == ["embedded", "hf:gpt2"]
+    assert config.models[0].decoding.temperature == 0.5 and config.judge.spec == "openai:x"
+    assert config.judge.prompt == RunConfig().judge.prompt and config.limit == 2
+
+
+def test_default_config_is_the_decoding_experiment() -> None:
+    config = RunConfig()
+    assert config.tasks == () and config.judge.spec == "embedded"
+    assert len({m.decoding for m in config.models}) == len(config.models) >= 3
+    assert {m.spec for m in config.models} == {"embedded"}

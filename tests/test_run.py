@@ -1,0 +1,92 @@
+"""End to end on the embedded model: run directory, cache (zero calls on re-run), resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import storage
+from harness.config import RunConfig
+from harness.run import run
+from harness.types import DecodingParams, ModelConfig
+
+pytestmark = pytest.mark.slow
+
+MODELS = (
+    ModelConfig("greedy", "embedded", DecodingParams(max_new_tokens=24)),
+    ModelConfig("sampled", "embedded", DecodingParams(max_new_tokens=24, temperature=0.9, top_p=0.9)),
+    ModelConfig("beam", "embedded", DecodingParams(max_new_tokens=24, num_beams=2)),
+)
+
+
+def _config(out: Path, limit: int = 2) -> RunConfig:
+    return RunConfig(tasks=("en_finance", "zh_law"), models=MODELS, limit=limit, out=out,
+                     progress=False)
+
+
+def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = run(_config(out))
+    # 2 tasks x 2 questions x 3 models; 3 pairs x 4 questions x 2 orders + 4 content-free prompts.
+    assert first.calls == {"generate": 12, "judge": 28}
+    for name in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES, storage.LEADERBOARD_CSV,
+                 storage.LEADERBOARD_MD, storage.CACHE, storage.CONFIG):
+        assert (out / name).is_file(), name
+    judgments = [json.loads(line) for line in (out / storage.JUDGMENTS).read_text().splitlines()]
+    assert len(judgments) == 24 and {j["order"] for j in judgments} == {"ab", "ba"}
+    assert all(j["prompt"] == "assignment_en" and len(j["prompt_hash"]) == 16 and j["raw"] for j in judgments)
+    battles = [json.loads(line) for line in (out / storage.BATTLES).read_text().splitlines()]
+    assert len(battles) == 12
+    assert all(b["winner"] in ("model_a", "model_b", "tie") and b["task"] and b["question_id"] for b in battles)
+    rows = (out / storage.LEADERBOARD_CSV).read_text().splitlines()
+    assert rows[0] == "rank,model,elo,wins,ties,losses,battles,win_rate" and len(rows) == 4
+    assert "swap-consistent" in (out / storage.LEADERBOARD_MD).read_text()
+
+    before = {n: (out / n).read_bytes() for n in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES,
+                                                  storage.LEADERBOARD_CSV)}
+    second = run(_config(out))
+    assert sum(second.calls.values()) == 0 and second.hits == {"generate": 12, "judge": 28}
+    assert before == {n: (out / n).read_bytes() for n in before}
+
+
+def _judge_rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as con:
+            return int(con.execute("SELECT count(*) FROM calls WHERE kind = 'judge'").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_calls(tmp_path: Path) -> None:
+    reference = run(_config(tmp_path / "reference", limit=3))
+    out = tmp_path / "killed"
+    config = out.parent / "killed.yaml"
+    config.write_text(yaml.safe_dump(_config(out, limit=3).to_row()), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(config), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
+    deadline = time.monotonic() + 600
+    while _judge_rows(out / storage.CACHE) < 10:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _judge_rows(out / storage.CACHE)
+    assert not (out / storage.JUDGMENTS).exists()
+
+    resumed = run(_config(out, limit=3))
+    total = sum(reference.calls.values())
+    assert resumed.calls["generate"] == 0
+    assert resumed.calls["judge"] == reference.calls["judge"] - done
+    assert sum(resumed.calls.values()) + sum(resumed.hits.values()) == total
+    for name in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES, storage.LEADERBOARD_CSV):
+        assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name

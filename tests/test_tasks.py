@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tasks
+from harness.cli import main
+from harness.errors import HarnessError
+
+BUILTIN = ["en_law", "en_medical", "en_finance", "zh_law", "zh_medical", "zh_finance"]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_task_has_20_unique_questions(name: str) -> None:
+    task = tasks.load_task(name)
+    assert task.id == name
+    assert len(task.questions) == 20
+    assert len({q.id for q in task.questions}) == 20
+    assert all(q.question and q.reference and q.category for q in task.questions)
+
+
+@pytest.mark.parametrize("name", [n for n in BUILTIN if n.startswith("zh_")])
+def test_chinese_tasks_are_written_in_chinese(name: str) -> None:
+    for q in tasks.load_task(name).questions:
+        assert sum("\u4e00" <= c <= "\u9fff" for c in q.question) >= 4, q.id
+
+
+def test_builtin_tasks_are_exactly_the_six() -> None:
+    assert sorted(tasks.available()) == sorted(BUILTIN)
+
+
+def test_user_task_dir_adds_a_task(task_file: Path) -> None:
+    found = tasks.load_task("mini_math", [task_file.parent])
+    assert found.questions[1].question == "What is 2 plus 2?"
+    assert found.questions[1].reference == "4"
+
+
+def _break(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    reference: '6'\n", "", "question q03: missing field 'reference'"),
+        ("    category: arithmetic\n    question: What is 5", "    category: arithmetic\n    answer: x\n"
+         "    question: What is 5", "question q05: unknown field 'answer'"),
+        ("- id: q07", "- id: q06", "question q06: duplicate id"),
+        ("question: What is 9 plus 9?", "question: ''", "question q09: field 'question' must be a non-empty"),
+        ("domain: testing\n", "", "missing field 'domain'"),
+        ("language: en", "language: en\nlanguages: [en]", "unknown field 'languages'"),
+        ("  - id: q20\n    category: arithmetic\n    question: What is 20 plus 20?\n    reference: '40'\n",
+         "", "has 19 questions; a task has exactly 20"),
+        ("questions:", "questions: [\n", "not valid YAML"),
+    ],
+)
+def test_malformed_task_names_file_question_and_field(task_file: Path, old: str, new: str,
+                                                      message: str) -> None:
+    _break(task_file, old, new)
+    with pytest.raises(HarnessError) as err:
+        tasks.load_task_file(task_file)
+    assert str(err.value).startswith(str(task_file))
+    assert message in str(err.value)
+
+
+def test_non_utf8_task_file_is_one_clear_error(task_file: Path) -> None:
+    task_file.write_bytes(task_file.read_bytes().replace(b"plus", b"pl\xffus", 1))
+    with pytest.raises(HarnessError, match="not UTF-8"):
+        tasks.load_task_file(task_file)
+
+
+def test_cli_validate_reports_one_line_and_exits_2(task_file: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "validate", str(task_file)]) == 0
+    assert "ok (20 questions)" in capsys.readouterr().out
+    _break(task_file, "    category: arithmetic\n    question: What is 4", "    question: What is 4")
+    assert main(["tasks", "validate", str(task_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"harness: error: {task_file}: question q04: missing field 'category'"
+
+
+def test_cli_tasks_list_shows_six_tasks_with_20_questions(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(r[0] for r in rows) == sorted(BUILTIN)
+    assert all(r[3] == "20" for r in rows)
+
+
+def test_cli_unknown_task_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tasks", "show", "en_lawz"]) == 2
+    assert capsys.readouterr().err.startswith("harness: error: unknown task 'en_lawz'; known: en_finance")
