@@ -18,6 +18,7 @@ EPILOG = """examples:
   harness run --tasks en_law zh_law --limit 5
   harness run --models base=embedded ft=embedded+lora:out/adapter --judge openai:gpt-4o-mini
   harness run my_run.yaml                     # a YAML run config
+  harness rate runs/default/battles.jsonl --method bt --bootstrap 1000
   harness tasks list | harness prompts list
 
 model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE_URL]
@@ -33,7 +34,7 @@ def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<name>)")
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of task files (repeatable)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="questions per local batch (8)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="questions per generation batch (16)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("decoding (applies to --models)")
     for name, kind in (("max-new-tokens", int), ("temperature", float), ("top-k", int),
@@ -65,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
     j.add_argument("--no-progress", action="store_true")
     _add_judge_options(j)
+    r = sub.add_parser("rate", help="ratings with confidence intervals from a battles file",
+                       description="Rate models from FastChat-format battles (model_a, model_b, winner "
+                       "in model_a/model_b/tie/tie (bothbad); other fields are ignored).")
+    r.add_argument("battles", type=Path, help="battles.jsonl")
+    r.add_argument("--method", choices=("bt", "elo"), default="bt",
+                   help="bt: Bradley-Terry maximum likelihood (default); elo: online Elo")
+    r.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (1000)")
+    r.add_argument("--seed", type=int, default=0, metavar="S")
+    r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")
+    r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
+    r.add_argument("--base", type=float, default=10, help="rating base (10)")
+    r.add_argument("--scale", type=float, default=400, help="rating scale (400)")
+    r.add_argument("--initial", type=float, default=1000, help="initial / mean rating (1000)")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     t.add_parser("list", help="every task with its question count").add_argument(

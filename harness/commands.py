@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 import tasks as task_plugins
 from harness import storage
@@ -14,7 +15,7 @@ from judges.pairwise import JudgeSettings
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge,
+    handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
                "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
     return handler(args)
 
@@ -67,6 +68,58 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rate(args: argparse.Namespace) -> int:
+    import json
+
+    from judges.ratings import pair_records, parse_battle, rate_battles
+    from judges.significance import pair_tests
+
+    anchor = None
+    if args.anchor:
+        name, eq, value = args.anchor.rpartition("=")
+        try:
+            anchor = (name, float(value))
+        except ValueError:
+            eq = ""
+        if not eq or not name:
+            raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
+    if args.bootstrap < 0:
+        raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    battles = storage.read_jsonl(args.battles, parse_battle)
+    if not battles:
+        raise HarnessError(f"{args.battles}: no battles")
+    result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed, anchor=anchor,
+                          k=args.k, base=args.base, scale=args.scale, initial=args.initial)
+    ranks = result.rank()
+    order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
+    rows = [{"rank": ranks[k], "model": result.models[k], "rating": round(float(result.ratings[k]), 2),
+             "lower": round(float(result.lower[k]), 2), "upper": round(float(result.upper[k]), 2)}
+            for k in order]
+    if args.format == "json":
+        wm = result.win_matrix(args.scale, args.base)
+        tests = pair_tests(pair_records(battles, list(result.models)))
+        print(json.dumps({"method": args.method, "bootstrap": args.bootstrap, "ratings": rows,
+                          "win_matrix": {a: {b: round(float(wm[i, j]), 4)
+                                             for j, b in enumerate(result.models)}
+                                         for i, a in enumerate(result.models)},
+                          "pairs": [t.__dict__ | {"separable": t.separable} for t in tests]},
+                         ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        print("rank,model,rating,lower,upper")
+        for row in rows:
+            print(",".join(str(v) for v in row.values()))
+    else:
+        _print_table(("rank", "model", "rating", "95% CI"),
+                     [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
+                       f"{r['lower']:.1f} – {r['upper']:.1f}") for r in rows])
+        print()
+        _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
+                     [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
+                       "yes" if t.separable else "no")
+                      for t in pair_tests(pair_records(battles, list(result.models)))])
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = [(t.id, t.language, t.domain, str(len(t.questions)), t.description)
@@ -105,7 +158,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     if not rows:
         raise HarnessError("nothing to list")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]

@@ -43,10 +43,12 @@ class RunConfig:
     """The run directory; default ``runs/<name>``."""
     tasks_dirs: tuple[Path, ...] = ()
     prompts_dirs: tuple[Path, ...] = ()
-    batch_size: int = 8
-    """Questions per local generation batch."""
+    batch_size: int = 16
+    """Questions per generation batch (local models batch them; endpoints get them concurrently)."""
     elo_rounds: int = 100
     """Shuffled orders averaged by the Elo rating."""
+    bootstrap: int = 1000
+    """Bootstrap rounds behind the rating intervals."""
     seed: int = 0
     """Seed of the Elo shuffles."""
     progress: bool = True
@@ -64,6 +66,8 @@ class RunConfig:
             raise HarnessError("no models to evaluate")
         if self.limit is not None and self.limit < 1:
             raise HarnessError(f"limit must be at least 1, got {self.limit}")
+        if self.bootstrap < 0:
+            raise HarnessError(f"bootstrap must be 0 or more, got {self.bootstrap}")
         if self.batch_size < 1:
             raise HarnessError(f"batch_size must be at least 1, got {self.batch_size}")
 
@@ -102,7 +106,7 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
         kw["models"] = tuple(_model(m, f"{where}: models[{i}]") for i, m in enumerate(models))
     if "judge" in data:
         kw["judge"] = _judge(data["judge"], f"{where}: field 'judge'")
-    for key in ("limit", "batch_size", "elo_rounds", "seed"):
+    for key in ("limit", "batch_size", "elo_rounds", "bootstrap", "seed"):
         if data.get(key) is not None:
             kw[key] = _int(data[key], f"{where}: field {key!r}")
     if data.get("out") is not None:

@@ -24,7 +24,7 @@ def generation_request(model: ModelConfig, messages: list[Message]) -> dict:
 
 
 def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache: CallCache,
-                     batch_size: int = 8, progress: ProgressFactory | None = None) -> list[Answer]:
+                     batch_size: int = 16, progress: ProgressFactory | None = None) -> list[Answer]:
     """Answers of every model to every question, in model, task, question order.
 
     Cached answers are reused; the rest are generated in batches, and each batch is committed to
@@ -36,7 +36,9 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
         requests = [generation_request(model, question_messages(q, model.system_prompt))
                     for _, q in items]
         texts: list[str | None] = [cache.get("generate", r) for r in requests]
-        todo = [i for i, t in enumerate(texts) if t is None]
+        # Similar lengths in one batch waste less compute on padding.
+        todo = sorted((i for i, t in enumerate(texts) if t is None),
+                      key=lambda i: sum(len(m["content"]) for m in requests[i]["messages"]))
         tick = progress(len(items), f"generate {model.name}") if progress else (lambda n: None)
         tick(len(items) - len(todo))
         if todo:

@@ -27,6 +27,7 @@ from judges import prompts as prompt_plugins
 from judges.battles import JudgeStats, combine, judge_stats
 from judges.pairwise import JudgeSettings, judge_jobs, make_jobs, resolve_method
 from judges.ratings import leaderboard, pair_records
+from judges.significance import pair_tests
 from reports.leaderboard import render_markdown, write_leaderboard_csv
 
 
@@ -111,7 +112,7 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
 def judge(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           elo_rounds: int = 100, seed: int = 0, progress: bool = True,
-          result: RunResult | None = None) -> RunResult:
+          result: RunResult | None = None, bootstrap: int = 1000) -> RunResult:
     """Stages 2-4: judge ``answers.jsonl`` in both orders, combine, rate, write the leaderboard."""
     result = result or RunResult(run_dir)
     answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
@@ -129,23 +130,24 @@ def judge(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
     with _open_cache(run_dir, result) as cache:
         judgments = judge_jobs(jobs, backend, prompt, settings, cache, tick)
     storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
-    return rate(run_dir, judgments, models, elo_rounds, seed, result)
+    return rate(run_dir, judgments, models, elo_rounds, seed, bootstrap, result)
 
 
 def rate(run_dir: Path, judgments: Sequence[Judgment], models: Sequence[str], elo_rounds: int,
-         seed: int, result: RunResult) -> RunResult:
+         seed: int, bootstrap: int, result: RunResult) -> RunResult:
     """Stages 3-4: battles from judgments, then ratings and the leaderboard files."""
     battles: list[Battle] = combine(judgments)
     storage.write_jsonl(run_dir / storage.BATTLES, (b.to_row() for b in battles))
-    result.ratings = leaderboard(battles, models, rounds=elo_rounds, seed=seed)
+    result.ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
     result.records = pair_records(battles, models)
     result.stats = judge_stats(judgments)
     write_leaderboard_csv(run_dir / storage.LEADERBOARD_CSV, result.ratings)
     tasks_seen = sorted({j.task for j in judgments})
     notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
              f"judge prompt: {judgments[0].prompt} ({judgments[0].method})" if judgments else ""]
-    result.markdown = render_markdown("harness leaderboard", result.ratings, result.records,
-                                      result.stats, [n for n in notes if n])
+    result.markdown = render_markdown("harness leaderboard", result.ratings,
+                                      pair_tests(result.records), result.stats,
+                                      [n for n in notes if n], bootstrap)
     storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
     return result
 
@@ -155,4 +157,4 @@ def run(config: RunConfig) -> RunResult:
     result = generate(config)
     return judge(config.run_dir, config.judge, select_tasks(config), config.prompts_dirs,
                  [m.name for m in config.models], config.elo_rounds, config.seed,
-                 config.progress, result)
+                 config.progress, result, config.bootstrap)

@@ -17,7 +17,7 @@ Message = dict[str, str]
 Order = Literal["ab", "ba"]
 """Which model sits in the judge prompt's first slot: ``ab`` puts ``model_a`` first."""
 
-Winner = Literal["model_a", "model_b", "tie"]
+Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 JudgmentWinner = Literal["model_a", "model_b", "tie", "error"]
 
 
@@ -184,10 +184,19 @@ class PairRecord:
 
 @dataclass(frozen=True)
 class Rating:
-    """One leaderboard row."""
+    """One leaderboard row: Bradley-Terry and Elo ratings with 95% bootstrap intervals."""
 
     model: str
+    bt: float
+    """Bradley-Terry rating on the Elo scale (maximum likelihood)."""
+    bt_lower: float
+    bt_upper: float
     elo: float
+    """Online Elo (K=4), averaged over shuffled battle orders."""
+    elo_lower: float
+    elo_upper: float
+    rank: int
+    """1 + the number of models whose BT lower bound is above this model's BT upper bound."""
     wins: int
     ties: int
     losses: int

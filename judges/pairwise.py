@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.backends import Backend, LabelScorer
 from harness.cache import CallCache
@@ -97,7 +98,7 @@ def judge_jobs(jobs: Sequence[Job], backend: Backend, prompt: JudgePrompt,
     """Judge every job, reading from and writing to ``cache``; results in job order."""
     method = resolve_method(settings, backend)
     convs = [_render(prompt, j) for j in jobs]
-    base = {"judge": settings.spec, "method": method, "prompt": prompt.name,
+    base: dict[str, Any] = {"judge": settings.spec, "method": method, "prompt": prompt.name,
             "prompt_hash": prompt.hash}
     if method == "likelihood":
         results = _by_likelihood(jobs, convs, backend, prompt, base, cache, progress)
@@ -140,11 +141,15 @@ def _by_likelihood(jobs: Sequence[Job], convs: list[list[Message]], backend: Bac
             cache.put("judge", request, found)
         return found
 
+    neutral_by_question: dict[tuple[str, int], list[float]] = {}
     out = []
     for job, conv in zip(jobs, convs):
-        q = job.task.questions[job.question_index]
-        empty = prompt.render(q.question, "", "", input=q.input, reference=q.reference)
-        raw, neutral = scores(conv, job.order), scores(empty, "content-free")
+        key = (job.task.id, job.question_index)
+        if key not in neutral_by_question:
+            q = job.task.questions[job.question_index]
+            empty = prompt.render(q.question, "", "", input=q.input, reference=q.reference)
+            neutral_by_question[key] = scores(empty, "content-free")
+        raw, neutral = scores(conv, job.order), neutral_by_question[key]
         shifted = [r - n for r, n in zip(raw, neutral)]
         best = max(range(len(labels)), key=lambda i: shifted[i])
         detail = "; ".join(f"{lab}: {r:.3f} - {n:.3f} = {d:+.3f}"

@@ -7,18 +7,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.storage import write_csv
-from harness.types import PairRecord, Rating
+from harness.types import Rating
 from judges.battles import JudgeStats
+from judges.significance import PairTest
 
-CSV_HEADER = ("rank", "model", "elo", "wins", "ties", "losses", "battles", "win_rate")
+CSV_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
+              "wins", "ties", "losses", "battles", "win_rate")
 LOW_CONSISTENCY = 0.6
 
 
+def csv_row(r: Rating) -> tuple[object, ...]:
+    """One leaderboard.csv row; ``rank`` is the interval-based rank (models may share it)."""
+    return (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f}", f"{r.bt_upper:.1f}", f"{r.elo:.1f}",
+            f"{r.elo_lower:.1f}", f"{r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles,
+            f"{r.win_rate:.4f}")
+
+
 def write_leaderboard_csv(path: Path, ratings: Sequence[Rating]) -> None:
-    write_csv(path, CSV_HEADER, (
-        (i, r.model, f"{r.elo:.1f}", r.wins, r.ties, r.losses, r.battles, f"{r.win_rate:.4f}")
-        for i, r in enumerate(ratings, 1)
-    ))
+    write_csv(path, CSV_HEADER, (csv_row(r) for r in ratings))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -31,19 +37,29 @@ def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
 
 
-def render_markdown(title: str, ratings: Sequence[Rating], records: Sequence[PairRecord],
-                    stats: Sequence[JudgeStats], notes: Sequence[str] = ()) -> str:
-    """Leaderboard, win/tie/lose per pair and the judge's reliability, as Markdown."""
+def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairTest],
+                    stats: Sequence[JudgeStats], notes: Sequence[str] = (), bootstrap: int = 0) -> str:
+    """Leaderboard, win/tie/lose per pair with sign tests, and the judge's reliability."""
     lines = [f"# {title}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
-    lines += ["## Leaderboard (online Elo, K=4, averaged over shuffled orders)", ""]
-    lines += _table(CSV_HEADER, [
-        (i, r.model, f"{r.elo:.1f}", r.wins, r.ties, r.losses, r.battles, _pct(r.win_rate))
-        for i, r in enumerate(ratings, 1)
+    lines += ["## Leaderboard", "",
+              f"Bradley-Terry (maximum likelihood) and online Elo (K=4), Elo scale; 95% intervals from "
+              f"{bootstrap} bootstrap rounds. Rank = 1 + models whose BT interval lies wholly above.", ""]
+    lines += _table(("rank", "model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "win", "tie", "lose",
+                     "battles", "win rate"), [
+        (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f} – {r.bt_upper:.1f}", f"{r.elo:.1f}",
+         f"{r.elo_lower:.1f} – {r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles, _pct(r.win_rate))
+        for r in ratings
     ])
-    lines += ["", "## Win / tie / lose per model pair", ""]
-    lines += _table(("model", "opponent", "win", "tie", "lose", "n"), [
-        (r.model, r.opponent, r.wins, r.ties, r.losses, r.n) for r in records
+    lines += ["", "## Win / tie / lose per model pair", "",
+              "Win rate counts a tie as half a win (Wilson 95% interval); p is an exact two-sided "
+              "sign test on wins vs losses, ties excluded.", ""]
+    lines += _table(("model", "opponent", "win", "tie", "lose", "win rate (95% CI)", "sign test p",
+                     "separable?"), [
+        (t.model, t.opponent, t.wins, t.ties, t.losses,
+         f"{_pct(t.win_rate)} ({_pct(t.ci_low)} – {_pct(t.ci_high)})", f"{t.p_value:.3g}",
+         "yes" if t.separable else "no — the data cannot separate them")
+        for t in tests
     ])
     lines += ["", "## Judge reliability", ""]
     lines += _table(

@@ -18,6 +18,7 @@ from harness import storage
 from harness.config import RunConfig
 from harness.run import run
 from harness.types import DecodingParams, ModelConfig
+from reports.leaderboard import CSV_HEADER
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +49,9 @@ def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> N
     assert len(battles) == 12
     assert all(b["winner"] in ("model_a", "model_b", "tie") and b["task"] and b["question_id"] for b in battles)
     rows = (out / storage.LEADERBOARD_CSV).read_text().splitlines()
-    assert rows[0] == "rank,model,elo,wins,ties,losses,battles,win_rate" and len(rows) == 4
-    assert "swap-consistent" in (out / storage.LEADERBOARD_MD).read_text()
+    assert rows[0] == ",".join(CSV_HEADER) and len(rows) == 4
+    md = (out / storage.LEADERBOARD_MD).read_text()
+    assert "swap-consistent" in md and "BT 95% CI" in md and "sign test p" in md
 
     before = {n: (out / n).read_bytes() for n in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES,
                                                   storage.LEADERBOARD_CSV)}

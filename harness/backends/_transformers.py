@@ -22,9 +22,8 @@ class TransformersBackend:
     ``loader`` returns ``(model, tokenizer)``; it is where network or file access happens.
     """
 
-    def __init__(self, spec: str, loader: Callable[[], tuple[Any, Any]], batch_size: int = 8):
+    def __init__(self, spec: str, loader: Callable[[], tuple[Any, Any]]):
         self.spec = spec
-        self.batch_size = batch_size
         self._loader = loader
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
@@ -49,13 +48,13 @@ class TransformersBackend:
         return text
 
     def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
+        """Generate for all conversations as one left-padded batch (callers choose its size)."""
         import torch
 
+        if not conversations:
+            return []
         model, tok = self._load()
         texts = [self._prompt(tok, c) for c in conversations]
-        # Batches of similar length waste less compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[str] = [""] * len(texts)
         sample = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
@@ -67,17 +66,12 @@ class TransformersBackend:
             kwargs.update(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
         else:  # silence the defaults a model's generation_config may carry for sampling
             kwargs.update(temperature=None, top_k=None, top_p=None)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            enc = tok([texts[i] for i in idx], return_tensors="pt", padding=True,
-                      add_special_tokens=False).to(model.device)
-            torch.manual_seed(params.seed)
-            with torch.inference_mode():
-                gen = model.generate(**enc, **kwargs)
-            new = gen[:, enc["input_ids"].shape[1] :]
-            for i, row in zip(idx, new):
-                out[i] = tok.decode(row, skip_special_tokens=True).strip()
-        return out
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            gen = model.generate(**enc, **kwargs)
+        new = gen[:, enc["input_ids"].shape[1] :]
+        return [tok.decode(row, skip_special_tokens=True).strip() for row in new]
 
     def label_logprobs(self, conversation: list[Message], labels: list[str]) -> list[float]:
         """Sum of token log-probabilities of each label as the whole assistant reply.

@@ -32,7 +32,7 @@ def load_model(source: str, adapter: str | None, **kwargs: Any) -> tuple[Any, An
             "a local directory must hold config.json and weights)"
         ) from None
     if torch.cuda.is_available():
-        model = model.to("cuda")
+        model = model.to("cuda")  # type: ignore[arg-type]
     return apply_adapter(model, adapter), tok
 
 

@@ -7,6 +7,7 @@ The user template sees ``question``, ``input``, ``reference``, ``answer_1`` and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -73,9 +74,14 @@ class JudgePrompt:
         return {"role": "user", "content": _render(self.retry, {"labels": labels}, self)}
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> jinja2.Template:
+    return _ENV.from_string(template)  # compiling costs ~1 ms; a run renders thousands of prompts
+
+
 def _render(template: str, values: Mapping[str, Any], prompt: JudgePrompt) -> str:
     try:
-        return _ENV.from_string(template).render(**values).strip()
+        return _compiled(template).render(**values).strip()
     except jinja2.TemplateError as exc:
         raise HarnessError(f"{prompt.source}: cannot render: {exc}") from None
 

@@ -1,0 +1,58 @@
+"""Wall time of the default `harness run` (offline, embedded model), then of an identical re-run.
+
+Targets (issue 2): first run under 15 minutes on 2 CPU cores, second run (cache hits only) under
+5 seconds. The first run starts from a cold weights cache, as on a fresh machine, unless
+--warm-weights is given.
+
+    python benchmarks/bench_run.py [--limit N] [--keep DIR] [--warm-weights]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed_run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args], env=env,
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"harness run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    summary = re.findall(r"model calls: .*", proc.stderr)
+    return elapsed, summary[-1] if summary else "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="questions per task (default: all 20)")
+    parser.add_argument("--keep", type=Path, help="run directory to keep (default: a temp dir)")
+    parser.add_argument("--warm-weights", action="store_true",
+                        help="reuse the converted embedded weights in the user cache")
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = opts.keep or Path(tmp) / "run"
+        env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", HF_HUB_OFFLINE="1")
+        if not opts.warm_weights:
+            env["HARNESS_CACHE_DIR"] = str(Path(tmp) / "weights")
+        args = ["--out", str(run_dir), "--no-progress"]
+        if opts.limit:
+            args += ["--limit", str(opts.limit)]
+        first, calls1 = timed_run(args, env)
+        second, calls2 = timed_run(args, env)
+    print(f"cores: {os.cpu_count()}  limit: {opts.limit or 20} questions/task  "
+          f"weights cache: {'warm' if opts.warm_weights else 'cold'}")
+    print(f"first run:  {first:8.1f} s   ({calls1})   target < 900 s")
+    print(f"second run: {second:8.2f} s   ({calls2})   target < 5 s")
+    print(f"ratio first/second: {first / second:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Bradley-Terry against an independent reference: FastChat's logistic regression design."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from harness.errors import HarnessError
+from harness.types import Battle
+from judges.bradley_terry import RatingResult, bradley_terry
+
+TRUE = {"alpha": 1.2, "beta": 0.6, "gamma": 0.0, "delta": -0.3, "eps": -1.0}
+
+
+def _battles(n: int, seed: int = 0, tie_rate: float = 0.2) -> list[Battle]:
+    rng = np.random.default_rng(seed)
+    names = list(TRUE)
+    out = []
+    for k in range(n):
+        a, b = rng.choice(len(names), 2, replace=False)
+        p = 1 / (1 + math.exp(TRUE[names[b]] - TRUE[names[a]]))
+        u = rng.random()
+        winner = "tie" if u < tie_rate else ("model_a" if rng.random() < p else "model_b")
+        out.append(Battle(names[a], names[b], winner, "t", str(k)))  # type: ignore[arg-type]
+    return out
+
+
+def reference_ratings(battles: list[Battle], models: list[str]) -> np.ndarray:
+    """Logistic regression on the duplicated-battle design, written out row by row as FastChat's
+    compute_mle_elo builds it (each battle twice; a tie is Y=1 in one copy, Y=0 in the other;
+    features +ln 10 / -ln 10; L2 penalty 1/(2C), C=1e6); Elo = 400 * coef + 1000."""
+    index = {m: i for i, m in enumerate(models)}
+    rows = battles + battles
+    X = np.zeros((len(rows), len(models)))
+    y = np.zeros(len(rows))
+    for r, b in enumerate(rows):
+        X[r, index[b.model_a]] = math.log(10)
+        X[r, index[b.model_b]] = -math.log(10)
+        y[r] = 1.0 if b.winner == "model_a" or (b.winner == "tie" and r < len(battles)) else 0.0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = X @ w
+        nll = np.sum(np.logaddexp(0, z) - y * z) + 0.5 * w @ w / 1e6
+        grad = X.T @ (1 / (1 + np.exp(-z)) - y) + w / 1e6
+        return float(nll), grad
+
+    res = minimize(loss, np.zeros(len(models)), jac=True, method="L-BFGS-B",
+                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 10000})
+    return 400 * res.x + 1000
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bt_matches_the_logistic_regression_reference(seed: int) -> None:
+    battles = _battles(3000, seed)
+    models = list(TRUE)
+    ours = bradley_terry(battles, models, bootstrap=0)
+    ref = reference_ratings(battles, models)
+    assert np.max(np.abs(ours.ratings - ref)) < 0.5
+    # and it recovers the truth it was generated from (up to sampling noise)
+    truth = 400 * np.array(list(TRUE.values())) / math.log(10)
+    assert np.corrcoef(ours.ratings, truth)[0, 1] > 0.99
+
+
+def test_bootstrap_intervals_ranks_and_win_matrix() -> None:
+    battles = _battles(2000, seed=3)
+    result = bradley_terry(battles, list(TRUE), bootstrap=200, seed=7)
+    assert np.all(result.lower <= result.ratings) and np.all(result.ratings <= result.upper)
+    again = bradley_terry(battles, list(TRUE), bootstrap=200, seed=7)
+    assert np.array_equal(result.lower, again.lower)  # seeded
+    wm = result.win_matrix()
+    assert np.allclose(wm + wm.T, 1) and np.allclose(np.diag(wm), 0.5)
+    assert wm[0, 4] > 0.8  # alpha vs eps
+
+
+def test_rank_counts_models_clearly_above() -> None:
+    r = RatingResult(("a", "b", "c"), np.array([1100.0, 1090.0, 900.0]), np.array([1050.0, 1040.0, 850.0]),
+                 np.array([1150.0, 1140.0, 950.0]), 10)
+    assert r.rank() == [1, 1, 3]
+
+
+def test_anchor_pins_a_model() -> None:
+    battles = _battles(500, seed=4)
+    result = bradley_terry(battles, list(TRUE), bootstrap=20, anchor=("gamma", 1200.0))
+    free = bradley_terry(battles, list(TRUE), bootstrap=0)
+    assert result.ratings[2] == pytest.approx(1200.0)
+    assert np.allclose(np.diff(result.ratings), np.diff(free.ratings))
+    assert result.lower[2] == pytest.approx(1200.0) and result.upper[2] == pytest.approx(1200.0)
+    with pytest.raises(HarnessError, match="anchor model 'zeta'"):
+        bradley_terry(battles, list(TRUE), bootstrap=0, anchor=("zeta", 1000.0))
+
+
+def test_bothbad_ties_count_as_ties() -> None:
+    a = [Battle("x", "y", "tie", "t", "1"), Battle("x", "y", "model_a", "t", "2")]
+    b = [Battle("x", "y", "tie (bothbad)", "t", "1"), Battle("x", "y", "model_a", "t", "2")]  # type: ignore[arg-type]
+    assert np.allclose(bradley_terry(a, bootstrap=0).ratings, bradley_terry(b, bootstrap=0).ratings)
