@@ -46,8 +46,10 @@ def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
 
 def _add_judge_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("judging")
-    g.add_argument("--judge", metavar="SPEC", help="judge model spec (default: embedded)")
-    g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
+    g.add_argument("--judge", nargs="+", metavar="SPEC",
+                   help="judge model spec (default: embedded); several make a panel (majority verdict)")
+    g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en); "
+                   "see `harness prompts list`")
     g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),
                    help="read the verdict from a generated reply or from label likelihoods")
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
@@ -94,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     ps = pr.add_parser("show")
     ps.add_argument("name")
     ps.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    pn = pr.add_parser("new", help="write a commented starter prompt file")
+    pn.add_argument("name")
+    pn.add_argument("--dir", type=Path, default=Path("prompts"), help="folder to write to (./prompts)")
+    pt = pr.add_parser("test", help="parse rate, accuracy and swap consistency on a calibration set")
+    pt.add_argument("name")
+    pt.add_argument("--judge", nargs=1, required=True, metavar="SPEC", help="the judge to test with")
+    pt.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    pt.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    pt.add_argument("--out", type=Path, default=Path("runs") / "prompt-tests",
+                    help="folder for the call cache (runs/prompt-tests)")
     return parser
 
 
@@ -126,18 +138,21 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig
             changes[key] = getattr(args, key)
     if args.tasks_dir:
         changes["tasks_dirs"] = config.tasks_dirs + tuple(args.tasks_dir)
-    if getattr(args, "judge", None) is not None or hasattr(args, "prompt"):
-        changes["judge"] = _judge_settings(args, config.judge)
+    if hasattr(args, "prompt"):
+        changes["judges"] = judge_settings(args, config.judges)
     if getattr(args, "prompts_dir", None):
         changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
     changes["progress"] = not args.no_progress
     return dataclasses.replace(config, **changes)
 
 
-def _judge_settings(args: argparse.Namespace, base):  # -> JudgeSettings
-    updates = {k: v for k, v in (("spec", args.judge), ("prompt", args.prompt),
-                                 ("method", args.judge_method)) if v is not None}
-    return dataclasses.replace(base, **updates)
+def judge_settings(args: argparse.Namespace, base: tuple = ()):  # -> tuple[JudgeSettings, ...]
+    """The judges named on the command line (or ``base``), with --prompt / --judge-method applied."""
+    from judges.asking import JudgeSettings
+
+    judges = tuple(JudgeSettings(spec=s) for s in args.judge) if args.judge else (base or (JudgeSettings(),))
+    updates = {k: v for k, v in (("prompt", args.prompt), ("method", args.judge_method)) if v is not None}
+    return tuple(dataclasses.replace(j, **updates) for j in judges)
 
 
 def main(argv: list[str] | None = None) -> int:

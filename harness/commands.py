@@ -11,7 +11,6 @@ from harness import storage
 from harness.errors import HarnessError
 from harness.types import Answer, Task
 from judges import prompts as prompt_plugins
-from judges.pairwise import JudgeSettings
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -59,9 +58,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
         # Judge the questions that were answered (a run may have used --limit).
         qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
         task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
-    settings = JudgeSettings(**{k: v for k, v in (("spec", args.judge), ("prompt", args.prompt),
-                                                 ("method", args.judge_method)) if v is not None})
-    result = judge(args.run_dir, settings, task_list, args.prompts_dir,
+    from harness.cli import judge_settings
+
+    result = judge(args.run_dir, judge_settings(args), task_list, args.prompts_dir,
                    progress=not args.no_progress)
     print(result.markdown)
     _summary(result)
@@ -141,6 +140,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
+    if args.action == "new":
+        return _prompts_new(args)
+    if args.action == "test":
+        return _prompts_test(args)
     if args.action == "list":
         rows = []
         for name in sorted(prompt_plugins.available(args.prompts_dir)):
@@ -164,3 +167,43 @@ def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> No
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+
+
+def _prompts_new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if not args.name.replace("_", "").replace("-", "").isalnum():
+        raise HarnessError(f"prompt name {args.name!r}: use letters, digits, '_' and '-' only")
+    target = args.dir / f"{args.name}.yaml"
+    if target.exists():
+        raise HarnessError(f"{target}: already exists; not overwritten")
+    starter = Path(prompt_plugins.__file__).with_name("_starter.yaml").read_text(encoding="utf-8")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(target, starter)
+    prompt_plugins.load_prompt_file(target)  # the starter must be valid as written
+    print(f"wrote {target}\ntry it: harness prompts test {args.name} --prompts-dir {args.dir} "
+          "--judge SPEC")
+    return 0
+
+
+def _prompts_test(args: argparse.Namespace) -> int:
+    from harness.backends import load_backend
+    from harness.cache import CallCache
+    from harness.cli import judge_settings
+    from judges.calibration import calibrate
+
+    prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
+    args.prompt = None
+    [settings] = judge_settings(args)
+    settings = type(settings)(**{**settings.__dict__, "prompt": prompt.name})
+    with CallCache(args.out / storage.CACHE) as cache:
+        rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
+
+    def pct(x: float) -> str:
+        return "n/a" if x != x else f"{100 * x:.1f}%"
+
+    print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
+    _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
+                 [(r.group, str(r.judgments), pct(r.parse_rate), pct(r.accuracy),
+                   pct(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
+    return 0

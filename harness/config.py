@@ -36,7 +36,8 @@ class RunConfig:
     tasks: tuple[str, ...] = ()
     """Task ids; empty means every available task."""
     models: tuple[ModelConfig, ...] = field(default_factory=default_models)
-    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    judges: tuple[JudgeSettings, ...] = (JudgeSettings(),)
+    """One judge, or a panel whose majority verdict makes the battles."""
     limit: int | None = None
     """Only the first N questions of each task (for quick trials)."""
     out: Path | None = None
@@ -64,6 +65,8 @@ class RunConfig:
             raise HarnessError(f"model name {dupes[0]!r} is used twice; names must be unique")
         if not self.models:
             raise HarnessError("no models to evaluate")
+        if not self.judges:
+            raise HarnessError("no judge given")
         if self.limit is not None and self.limit < 1:
             raise HarnessError(f"limit must be at least 1, got {self.limit}")
         if self.bootstrap < 0:
@@ -77,6 +80,7 @@ class RunConfig:
         del row["progress"]  # how the run is shown, not what it computes
         row["tasks"] = list(self.tasks)
         row["models"] = [{**dataclasses.asdict(m)} for m in self.models]
+        row["judge"] = list(row.pop("judges"))
         row["out"] = str(self.out) if self.out is not None else None
         row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
@@ -95,7 +99,7 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
     if not isinstance(data, dict):
         raise HarnessError(f"{where}: expected a mapping")
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    _check_keys(data, set(fields) - {"progress"}, where)
+    _check_keys(data, (set(fields) - {"progress", "judges"}) | {"judge"}, where)
     kw: dict[str, Any] = {"name": str(data.get("name", default_name))}
     if "tasks" in data:
         kw["tasks"] = tuple(_str_list(data["tasks"], f"{where}: field 'tasks'"))
@@ -105,7 +109,10 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
             raise HarnessError(f"{where}: field 'models' must be a non-empty list")
         kw["models"] = tuple(_model(m, f"{where}: models[{i}]") for i, m in enumerate(models))
     if "judge" in data:
-        kw["judge"] = _judge(data["judge"], f"{where}: field 'judge'")
+        raw = data["judge"] if isinstance(data["judge"], list) else [data["judge"]]
+        if not raw:
+            raise HarnessError(f"{where}: field 'judge' is an empty list")
+        kw["judges"] = tuple(_judge(j, f"{where}: judge[{i}]") for i, j in enumerate(raw))
     for key in ("limit", "batch_size", "elo_rounds", "bootstrap", "seed"):
         if data.get(key) is not None:
             kw[key] = _int(data[key], f"{where}: field {key!r}")

@@ -22,13 +22,16 @@ from harness.cache import CallCache
 from harness.config import RunConfig
 from harness.errors import HarnessError
 from harness.generate import generate_answers
-from harness.types import Answer, Battle, Judgment, PairRecord, Rating, Task
+from harness.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task
 from judges import prompts as prompt_plugins
+from judges.asking import resolve_method
 from judges.battles import JudgeStats, combine, judge_stats
-from judges.pairwise import JudgeSettings, judge_jobs, make_jobs, resolve_method
+from judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from judges.panel import agreements, panel_battles
 from judges.ratings import leaderboard, pair_records
 from judges.significance import pair_tests
-from reports.leaderboard import render_markdown, write_leaderboard_csv
+from judges.single import battles_from_grades, grade_answers, mean_scores
+from reports.leaderboard import Panel, render_markdown, write_leaderboard_csv
 
 
 @dataclass
@@ -90,8 +93,9 @@ def check(config: RunConfig) -> None:
     select_tasks(config)
     for model in config.models:
         check_spec(model.spec)
-    check_spec(config.judge.spec)
-    prompt_plugins.load_prompt(config.judge.prompt, config.prompts_dirs)
+    for settings in config.judges:
+        check_spec(settings.spec)
+        prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
 
 
 def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
@@ -109,11 +113,11 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
     return result
 
 
-def judge(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
+def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           elo_rounds: int = 100, seed: int = 0, progress: bool = True,
           result: RunResult | None = None, bootstrap: int = 1000) -> RunResult:
-    """Stages 2-4: judge ``answers.jsonl`` in both orders, combine, rate, write the leaderboard."""
+    """Stages 2-4: judge ``answers.jsonl`` (every judge of the panel), combine, rate, report."""
     result = result or RunResult(run_dir)
     answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
     if models is None:
@@ -121,33 +125,63 @@ def judge(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
     if len(models) < 2:
         raise HarnessError(f"{run_dir / storage.ANSWERS}: need answers from at least two models, "
                            f"found {len(models)}")
-    prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-    backend = load_backend(settings.spec)
-    resolve_method(settings, backend)
-    jobs = make_jobs(task_list, models, answers)
+    specs = [s.spec for s in judges]
+    if len(set(specs)) != len(specs):
+        raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
+    prompts = [prompt_plugins.load_prompt(s.prompt, prompts_dirs) for s in judges]
+    backends = [load_backend(s.spec) for s in judges]
+    for settings, backend in zip(judges, backends):
+        resolve_method(settings, backend)
     make_bar = _progress_factory(progress)
-    tick = make_bar(len(jobs), f"judge ({settings.spec})") if make_bar else (lambda n: None)
+    judgments: list[Judgment] = []
+    grades: list[Grade] = []
+    by_judge: dict[str, list[Battle]] = {}
     with _open_cache(run_dir, result) as cache:
-        judgments = judge_jobs(jobs, backend, prompt, settings, cache, tick)
+        for settings, prompt, backend in zip(judges, prompts, backends):
+            if prompt.pairwise:
+                jobs = make_jobs(task_list, models, answers)
+                tick = make_bar(len(jobs), f"judge {settings.spec}") if make_bar else (lambda n: None)
+                mine = judge_jobs(jobs, backend, prompt, settings, cache, tick)
+                judgments += mine
+                by_judge[settings.spec] = combine(mine)
+            else:
+                total = len(models) * sum(len(t.questions) for t in task_list)
+                tick = make_bar(total, f"grade {settings.spec}") if make_bar else (lambda n: None)
+                mine_g = grade_answers(task_list, models, answers, backend, prompt, settings, cache, tick)
+                grades += mine_g
+                by_judge[settings.spec] = battles_from_grades(mine_g, models)
     storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
-    return rate(run_dir, judgments, models, elo_rounds, seed, bootstrap, result)
+    if grades:
+        storage.write_jsonl(run_dir / storage.GRADES, (g.to_row() for g in grades))
+    return rate(run_dir, judgments, grades, by_judge, models, elo_rounds, seed, bootstrap, result)
 
 
-def rate(run_dir: Path, judgments: Sequence[Judgment], models: Sequence[str], elo_rounds: int,
-         seed: int, bootstrap: int, result: RunResult) -> RunResult:
-    """Stages 3-4: battles from judgments, then ratings and the leaderboard files."""
-    battles: list[Battle] = combine(judgments)
+def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
+         by_judge: dict[str, list[Battle]], models: Sequence[str], elo_rounds: int, seed: int,
+         bootstrap: int, result: RunResult) -> RunResult:
+    """Stages 3-4: the (panel's) battles, then ratings and the leaderboard files."""
+    battles = next(iter(by_judge.values())) if len(by_judge) == 1 else panel_battles(by_judge)
     storage.write_jsonl(run_dir / storage.BATTLES, (b.to_row() for b in battles))
     result.ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
     result.records = pair_records(battles, models)
     result.stats = judge_stats(judgments)
     write_leaderboard_csv(run_dir / storage.LEADERBOARD_CSV, result.ratings)
-    tasks_seen = sorted({j.task for j in judgments})
+    panel = None
+    if len(by_judge) > 1:
+        storage.write_jsonl(run_dir / storage.JUDGE_BATTLES,
+                            (b.to_row() for bs in by_judge.values() for b in bs))
+        panel = Panel({j: leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
+                       for j, bs in by_judge.items()}, agreements(by_judge))
+    tasks_seen = sorted({j.task for j in judgments} | {g.task for g in grades})
+    prompts_used = sorted({f"{j.prompt} ({j.method})" for j in judgments}
+                          | {f"{g.prompt} ({g.method})" for g in grades})
     notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
-             f"judge prompt: {judgments[0].prompt} ({judgments[0].method})" if judgments else ""]
+             f"judges: {', '.join(by_judge)}" + (" (panel: majority verdict)" if panel else ""),
+             f"judge prompt: {', '.join(prompts_used)}"]
     result.markdown = render_markdown("harness leaderboard", result.ratings,
-                                      pair_tests(result.records), result.stats,
-                                      [n for n in notes if n], bootstrap)
+                                      pair_tests(result.records), result.stats, notes, bootstrap,
+                                      scores=mean_scores(grades, models) if grades else None,
+                                      panel=panel)
     storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
     return result
 
@@ -155,6 +189,6 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], models: Sequence[str], el
 def run(config: RunConfig) -> RunResult:
     """The whole pipeline for one config; re-running it makes no model call that already ran."""
     result = generate(config)
-    return judge(config.run_dir, config.judge, select_tasks(config), config.prompts_dirs,
+    return judge(config.run_dir, config.judges, select_tasks(config), config.prompts_dirs,
                  [m.name for m in config.models], config.elo_rounds, config.seed,
                  config.progress, result, config.bootstrap)

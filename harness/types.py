@@ -209,3 +209,27 @@ class Rating:
     def win_rate(self) -> float:
         """Share of battles won, a tie counting half."""
         return (self.wins + 0.5 * self.ties) / self.battles if self.battles else 0.0
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A single-answer grade: one model's answer to one question, scored alone."""
+
+    task: str
+    question_id: str
+    model: str
+    score: float | None
+    """The score read from the judge's reply; None when no valid label could be read."""
+    judge: str
+    method: str
+    prompt: str
+    prompt_hash: str
+    raw: str
+    attempts: int = 1
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Grade:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
+from typing import TypeVar
 
-_NON_WORD = re.compile(r"[^0-9a-z\u3400-\u9fff]+")
-_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])")
+T = TypeVar("T")
 
-
-def _normalise(text: str) -> str:
-    text = _LETTER_DIGIT.sub(" ", text.lower())
-    return " " + _NON_WORD.sub(" ", text).strip() + " "
+_MARKUP = re.compile(r"[*_`\"'“”‘’「」]")
+_TOKENS = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\S")
 
 
-def parse_verdict(reply: str, labels: Mapping[str, str]) -> str | None:
+@functools.lru_cache(maxsize=256)
+def _pattern(label: str) -> re.Pattern[str]:
+    """A pattern for ``label`` that tolerates case, markup and spacing, but not a longer word.
+
+    Tokens may be separated by any spacing ("Assistant1", "助手 1"); the label may not be glued to
+    a letter or digit on either side ("[[1]]" never matches inside "[[10]]").
+    """
+    tokens = _TOKENS.findall(_MARKUP.sub("", label).rstrip(".。!！"))
+    body = r"\s*".join(re.escape(t) for t in tokens)
+    return re.compile(rf"(?<![A-Za-z0-9]){body}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def parse_verdict(reply: str, labels: Mapping[str, T]) -> T | None:
     """The meaning of the last allowed label in ``reply``, or None when there is none.
 
-    Markdown, quotes, case and spacing around the label do not matter; the label that ends last
-    wins, because judges are told to put their verdict on the final line.
+    The label that ends last wins, because judges are told to put their verdict on the final line.
 
     >>> labels = {"Assistant 1 is better than Assistant 2": "better",
     ...           "Assistant 1 is worse than Assistant 2": "worse",
@@ -30,12 +40,15 @@ def parse_verdict(reply: str, labels: Mapping[str, str]) -> str | None:
     'worse'
     >>> parse_verdict("Both answers are good.", labels) is None
     True
+    >>> parse_verdict("A is a bit vague, so [[B]]", {"[[A]]": "better", "[[B]]": "worse", "[[C]]": "equal"})
+    'worse'
+    >>> parse_verdict("Rating: [[10]]", {f"Rating: [[{n}]]": n for n in range(1, 11)})
+    10
     """
-    text = _normalise(reply)
-    best: tuple[int, str] | None = None
+    text = _MARKUP.sub("", reply)
+    best: tuple[int, T] | None = None
     for label, meaning in labels.items():
-        needle = _normalise(label)
-        end = text.rfind(needle)
-        if end >= 0 and (best is None or end + len(needle) > best[0]):
-            best = (end + len(needle), meaning)
+        for match in _pattern(label).finditer(text):
+            if best is None or match.end() > best[0]:
+                best = (match.end(), meaning)
     return best[1] if best else None

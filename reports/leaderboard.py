@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.storage import write_csv
 from harness.types import Rating
 from judges.battles import JudgeStats
+from judges.panel import Agreement
 from judges.significance import PairTest
+from judges.single import MeanScore
 
 CSV_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
               "wins", "ties", "losses", "battles", "win_rate")
@@ -37,8 +40,17 @@ def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
 
 
+@dataclass(frozen=True)
+class Panel:
+    """Each judge's own leaderboard and how far the judges agree."""
+
+    leaderboards: Mapping[str, Sequence[Rating]]
+    agreements: Sequence[Agreement]
+
+
 def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairTest],
-                    stats: Sequence[JudgeStats], notes: Sequence[str] = (), bootstrap: int = 0) -> str:
+                    stats: Sequence[JudgeStats], notes: Sequence[str] = (), bootstrap: int = 0,
+                    scores: Sequence[MeanScore] | None = None, panel: Panel | None = None) -> str:
     """Leaderboard, win/tie/lose per pair with sign tests, and the judge's reliability."""
     lines = [f"# {title}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
@@ -51,6 +63,22 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
          f"{r.elo_lower:.1f} – {r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles, _pct(r.win_rate))
         for r in ratings
     ])
+    if scores is not None:
+        lines += ["", "## Single-answer grades", "",
+                  "Mean grade per model with a t-based 95% interval; battles above compare grades "
+                  "question by question.", ""]
+        lines += _table(("model", "mean grade", "95% CI", "graded", "errors (no valid grade)"), [
+            (m.model, f"{m.mean:.2f}", f"{m.lower:.2f} – {m.upper:.2f}", m.n, m.errors) for m in scores])
+    if panel is not None:
+        lines += ["", "## Judge panel", "", "The leaderboard above uses the panel's majority verdict. "
+                  "Each judge alone:", ""]
+        lines += _table(("judge", "model", "BT", "BT 95% CI", "win", "tie", "lose"), [
+            (judge, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f} – {r.bt_upper:.1f}", r.wins, r.ties,
+             r.losses) for judge, rows in panel.leaderboards.items() for r in rows])
+        lines += ["", "Agreement between judges on the battles both decided:", ""]
+        lines += _table(("judge", "judge", "battles", "agree", "Cohen's kappa"), [
+            (a.judge_1, a.judge_2, a.n, _pct(a.rate), "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}")
+            for a in panel.agreements])
     lines += ["", "## Win / tie / lose per model pair", "",
               "Win rate counts a tie as half a win (Wilson 95% interval); p is an exact two-sided "
               "sign test on wins vs losses, ties excluded.", ""]
@@ -61,6 +89,8 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
          "yes" if t.separable else "no — the data cannot separate them")
         for t in tests
     ])
+    if not stats:
+        return "\n".join(lines) + "\n"
     lines += ["", "## Judge reliability", ""]
     lines += _table(
         ("judge", "judgments", "errors (no valid label)", "both orders valid",

@@ -9,7 +9,7 @@ import pytest
 
 import tasks
 from harness.backends import load_backend, parse_spec
-from harness.backends.embedded import cache_dir
+from harness.backends.embedded import converted_dir
 from harness.errors import SpecError
 from harness.types import DecodingParams
 
@@ -22,7 +22,8 @@ GREEDY = DecodingParams(max_new_tokens=16)
 def embedded_dir() -> Path:
     """The embedded model converted to a plain transformers directory (by loading it once)."""
     load_backend("embedded").generate(QUESTIONS[:1], DecodingParams(max_new_tokens=1))
-    [saved] = [p for p in (cache_dir() / "embedded").iterdir() if (p / "config.json").is_file()]
+    saved = converted_dir()
+    assert (saved / "config.json").is_file() and (saved / "model.safetensors").is_file()
     return saved
 
 

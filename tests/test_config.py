@@ -20,11 +20,11 @@ def test_yaml_config_round_trips_and_resolves_paths(tmp_path: Path) -> None:
     assert config.name == "exp" and config.tasks == ("en_law",) and config.limit == 3
     assert config.run_dir == tmp_path / "out" / "exp"
     assert config.models[1].decoding == DecodingParams(max_new_tokens=32, temperature=0.7, top_p=0.9)
-    assert config.judge.spec == "openai:gpt-4o-mini" and config.judge.max_attempts == 2
+    assert config.judges[0].spec == "openai:gpt-4o-mini" and config.judges[0].max_attempts == 2
     from harness.config import parse_config
 
     again = parse_config(config.to_row(), "round-trip")
-    assert again.models == config.models and again.judge == config.judge
+    assert again.models == config.models and again.judges == config.judges
 
 
 def test_command_line_overrides_the_config(tmp_path: Path) -> None:
@@ -32,12 +32,24 @@ def test_command_line_overrides_the_config(tmp_path: Path) -> None:
                                       "0.5", "--judge", "openai:x", "--limit", "2"])
     config = config_from_args(args)
     assert [m.spec for m in config.models] == ["embedded", "hf:gpt2"]
-    assert config.models[0].decoding.temperature == 0.5 and config.judge.spec == "openai:x"
-    assert config.judge.prompt == RunConfig().judge.prompt and config.limit == 2
+    assert config.models[0].decoding.temperature == 0.5 and config.judges[0].spec == "openai:x"
+    assert config.judges[0].prompt == RunConfig().judges[0].prompt and config.limit == 2
 
 
 def test_default_config_is_the_decoding_experiment() -> None:
     config = RunConfig()
-    assert config.tasks == () and config.judge.spec == "embedded"
+    assert config.tasks == () and config.judges[0].spec == "embedded"
     assert len({m.decoding for m in config.models}) == len(config.models) >= 3
     assert {m.spec for m in config.models} == {"embedded"}
+
+
+def test_a_judge_panel_from_the_command_line_and_yaml(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["run", "--judge", "embedded", "openai:x@http://h/v1",
+                                      "--prompt", "mtbench_pairwise"])
+    config = config_from_args(args)
+    assert [j.spec for j in config.judges] == ["embedded", "openai:x@http://h/v1"]
+    assert {j.prompt for j in config.judges} == {"mtbench_pairwise"}
+    path = tmp_path / "panel.yaml"
+    path.write_text("judge:\n  - embedded\n  - {spec: 'openai:y', prompt: single_1to10}\n", encoding="utf-8")
+    judges = load_config(path).judges
+    assert [(j.spec, j.prompt) for j in judges] == [("embedded", "assignment_en"), ("openai:y", "single_1to10")]

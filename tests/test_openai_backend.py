@@ -37,7 +37,7 @@ def test_run_with_openai_candidate_and_judge(llama_server: str, tmp_path: Path) 
         tasks=("en_medical",), limit=2, out=tmp_path / "run", progress=False,
         models=(ModelConfig("local", "embedded", DecodingParams(max_new_tokens=24)),
                 ModelConfig("served", spec, DecodingParams(max_new_tokens=24))),
-        judge=JudgeSettings(spec=spec, max_attempts=2, decoding=DecodingParams(max_new_tokens=48)),
+        judges=(JudgeSettings(spec=spec, max_attempts=2, decoding=DecodingParams(max_new_tokens=48)),),
     )
     first = run(config)
     assert first.calls["generate"] == 4

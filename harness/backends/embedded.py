@@ -43,10 +43,16 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def _load(adapter: str | None) -> tuple[Any, Any]:
+def converted_dir() -> Path:
+    """Where the de-quantized copy of the installed GGUF lives (it may not exist yet)."""
     gguf = gguf_path()
     stat = gguf.stat()
-    saved = cache_dir() / "embedded" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    return cache_dir() / "embedded" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _load(adapter: str | None) -> tuple[Any, Any]:
+    gguf = gguf_path()
+    saved = converted_dir()
     if not (saved / "config.json").is_file():
         model, tok = load_model(str(gguf.parent), None, gguf_file=gguf.name)
         _save(model, tok, saved)

@@ -13,13 +13,27 @@ from judges.verdict import parse_verdict
 @pytest.mark.parametrize("name", sorted(available()))
 def test_builtin_prompt_renders_and_its_labels_parse_in_both_orders(name: str) -> None:
     prompt = load_prompt(name)
-    messages = prompt.render("What is a bond?", "ANSWER-ONE", "ANSWER-TWO", reference="A loan.")
+    if not prompt.pairwise:
+        user = prompt.render("What is a bond?", answer="THE-ANSWER")[-1]["content"]
+        assert "THE-ANSWER" in user and "What is a bond?" in user
+        for label, score in prompt.labels.items():
+            assert parse_verdict(f"Some reasoning.\n{label}", prompt.labels) == score
+        return
+    messages = prompt.render("What is a bond?", "ANSWER-ONE", "ANSWER-TWO", reference="REF-ANSWER")
     user = messages[-1]["content"]
     assert user.index("ANSWER-ONE") < user.index("ANSWER-TWO") and "What is a bond?" in user
+    assert ("REF-ANSWER" in user) == (prompt.mode == "pairwise_reference")
+    assert {*prompt.labels.values()} == {"better", "worse", "equal"}
     for label, meaning in prompt.labels.items():
         assert parse_verdict(f"Some reasoning.\n{label}", prompt.labels) == meaning
         ab, ba = winner_for(meaning, "ab"), winner_for(meaning, "ba")
         assert (ab, ba) in {("model_a", "model_b"), ("model_b", "model_a"), ("tie", "tie")}
+
+
+def test_builtin_prompts_cover_the_modes_and_languages() -> None:
+    prompts = [load_prompt(n) for n in available()]
+    assert {p.mode for p in prompts} == {"pairwise", "pairwise_reference", "single"}
+    assert {p.language for p in prompts} == {"en", "zh"}
 
 
 @pytest.mark.parametrize(
@@ -31,6 +45,11 @@ def test_builtin_prompt_renders_and_its_labels_parse_in_both_orders(name: str) -
         (lambda t: t.replace("language: en", "language: en\ncolour: red"), "unknown field 'colour'"),
         (lambda t: t.replace("{{ question }}", "{{ questoin }}"), "lacks the placeholder {{ question }}"),
         (lambda t: t.replace("{{ question }}", "{{ question }} {% if %}"), "template error"),
+        (lambda t: t.replace("mode: pairwise", "mode: pairwise_reference"), "lacks the placeholder {{ reference }}"),
+        (lambda t: t.replace("mode: pairwise", "mode: single"), "maps to 'better'; a single-grading label maps to a number"),
+        (lambda t: t.replace("language: en", "name: other\nlanguage: en"), "field 'name' is 'other'"),
+        (lambda t: t + "examples:\n  - user: hi\n", "examples[0] must have exactly the fields"),
+        (lambda t: t.replace("labels:\n", "labels:\n  Assistant 1 wins: victory\n"), "maps to 'victory'"),
     ],
 )
 def test_malformed_prompt_is_rejected_naming_the_field(tmp_path: Path, edit, message: str) -> None:

@@ -1,0 +1,159 @@
+"""Asking a judge: render, read the verdict (or score the labels), re-ask, cache.
+
+``generate`` judges write a reply whose last label is the verdict; a reply with no label is
+re-asked (bounded) and, failing that, recorded as an error with its raw text. ``likelihood``
+judges (small local models) pick the most likely label, so they always give a valid one.
+Used by pairwise judging and by single-answer grading alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.backends import Backend, LabelScorer
+from harness.cache import CallCache
+from harness.errors import HarnessError
+from harness.types import DecodingParams, Message
+from judges.prompts import JudgePrompt
+from judges.verdict import parse_verdict
+
+METHODS = ("auto", "generate", "likelihood")
+CHUNK = 16  # conversations per backend call: progress and cache commits stay frequent
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How to judge: which model, which prompt, and how to read its verdict."""
+
+    spec: str = "embedded"
+    """Backend spec of the judge model."""
+    prompt: str = "assignment_en"
+    """Name of the judge prompt."""
+    method: str = "auto"
+    """``generate``, ``likelihood``, or ``auto``: likelihood for local models, else generate."""
+    max_attempts: int = 3
+    """How many times a reply without a valid label is asked for again."""
+    decoding: DecodingParams = field(
+        default_factory=lambda: DecodingParams(max_new_tokens=512, temperature=0.0))
+    """How the judge decodes (greedy by default, so verdicts repeat)."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question put to the judge."""
+
+    messages: list[Message]
+    slot: str
+    """``ab`` / ``ba`` for the two orders of a comparison, ``single`` for a graded answer."""
+    neutral_key: Hashable
+    """Asks sharing this key share one content-free prompt (likelihood calibration)."""
+    neutral_messages: list[Message]
+    """The same prompt with the answers left empty."""
+
+
+Verdict = tuple[Any, str, int]
+"""(meaning or score, or None on error; raw reply; attempts)."""
+
+
+def resolve_method(settings: JudgeSettings, backend: Backend) -> str:
+    if settings.method not in METHODS:
+        raise HarnessError(f"judge method {settings.method!r}: use one of {', '.join(METHODS)}")
+    if settings.method == "auto":
+        return "likelihood" if isinstance(backend, LabelScorer) else "generate"
+    if settings.method == "likelihood" and not isinstance(backend, LabelScorer):
+        raise HarnessError(f"judge {settings.spec!r} cannot score labels; use --judge-method generate")
+    return settings.method
+
+
+def ask_judge(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, settings: JudgeSettings,
+              cache: CallCache, progress: Callable[[int], None] = lambda n: None
+              ) -> tuple[str, list[Verdict]]:
+    """The method used and one verdict per ask, reading from and writing to ``cache``."""
+    method = resolve_method(settings, backend)
+    base: dict[str, Any] = {"judge": settings.spec, "method": method, "prompt": prompt.name,
+                            "prompt_hash": prompt.hash}
+    if method == "likelihood":
+        return method, _by_likelihood(asks, backend, prompt, base, cache, progress)
+    base["decoding"] = settings.decoding.to_row()
+    return method, _by_generation(asks, backend, prompt, settings, base, cache, progress)
+
+
+def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, base: dict[str, Any],
+                   cache: CallCache, progress: Callable[[int], None]) -> list[Verdict]:
+    """Contextually calibrated label likelihoods (Zhao et al., 2021, "Calibrate Before Use").
+
+    A small model's raw label probabilities mostly reflect the labels themselves (SmolLM2-135M
+    says "better" whatever the answers). Subtracting each label's log-probability under the same
+    prompt with the answers left empty keeps only what the answers changed.
+    """
+    assert isinstance(backend, LabelScorer)
+    labels = list(prompt.labels)
+
+    def scores(messages: list[Message], slot: str) -> list[float]:
+        request = {**base, "order": slot, "messages": messages, "labels": labels}
+        found = cache.get("judge", request)
+        if found is None:
+            found = backend.label_logprobs(messages, labels)
+            cache.put("judge", request, found)
+        return found
+
+    neutral: dict[Hashable, list[float]] = {}
+    out: list[Verdict] = []
+    for ask in asks:
+        if ask.neutral_key not in neutral:
+            neutral[ask.neutral_key] = scores(ask.neutral_messages, "content-free")
+        raw, free = scores(ask.messages, ask.slot), neutral[ask.neutral_key]
+        shifted = [r - n for r, n in zip(raw, free)]
+        best = max(range(len(labels)), key=lambda i: shifted[i])
+        detail = "; ".join(f"{lab}: {r:.3f} - {n:.3f} = {d:+.3f}"
+                           for lab, r, n, d in zip(labels, raw, free, shifted))
+        out.append((prompt.labels[labels[best]],
+                    f"{labels[best]}\n[calibrated likelihood: logprob - content-free logprob] {detail}", 1))
+        progress(1)
+    return out
+
+
+def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
+                   settings: JudgeSettings, base: dict[str, Any], cache: CallCache,
+                   progress: Callable[[int], None]) -> list[Verdict]:
+    replies: list[list[str]] = [[] for _ in asks]
+    meanings: list[Any] = [None] * len(asks)
+    pending = {i: ask.messages for i, ask in enumerate(asks)}
+    for attempt in range(1, settings.max_attempts + 1):
+        requests = {i: {**base, "order": asks[i].slot, "messages": c} for i, c in pending.items()}
+        for i, reply in _cached_generate(requests, backend, settings.decoding, cache):
+            replies[i].append(reply)
+            meaning = parse_verdict(reply, prompt.labels)
+            if meaning is not None:
+                meanings[i] = meaning
+                progress(1)
+            elif attempt < settings.max_attempts:
+                # Show the judge its own reply and ask for the label alone.
+                pending[i] = [*pending[i], {"role": "assistant", "content": reply},
+                              prompt.retry_message()]
+            else:
+                progress(1)
+        pending = {i: c for i, c in pending.items()
+                   if meanings[i] is None and attempt < settings.max_attempts}
+        if not pending:
+            break
+    sep = "\n\n--- re-asked ---\n\n"
+    return [(m, sep.join(r), len(r)) for m, r in zip(meanings, replies)]
+
+
+def _cached_generate(requests: dict[int, dict[str, Any]], backend: Backend, params: DecodingParams,
+                     cache: CallCache) -> Iterator[tuple[int, str]]:
+    misses = []
+    for i, req in requests.items():
+        hit = cache.get("judge", req)
+        if hit is None:
+            misses.append(i)
+        else:
+            yield i, hit
+    for start in range(0, len(misses), CHUNK):
+        chunk = misses[start : start + CHUNK]
+        for i, reply in zip(chunk, backend.generate([requests[i]["messages"] for i in chunk], params)):
+            cache.put("judge", requests[i], reply)
+            yield i, reply
