@@ -1,5 +1,6 @@
-"""Minimal QLoRA fine-tuning (issue 5): produces ``+lora:DIR`` adapters for the leaderboard.
+"""Minimal QLoRA fine-tuning: ``harness finetune`` turns a base model and domain data into a
+peft LoRA adapter, usable as ``BASE+lora:DIR`` on the leaderboard.
 
-Not built yet; the adapter spec ``embedded+lora:DIR`` / ``hf:BASE+lora:DIR`` already loads any
-peft LoRA adapter directory.
+``data`` reads and checks training records, ``contamination`` keeps test questions out of them,
+``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer.
 """

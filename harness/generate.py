@@ -11,9 +11,14 @@ from harness.types import Answer, Message, ModelConfig, Question, Task
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
 
 
+def user_text(instruction: str, input: str = "") -> str:
+    """Alpaca's layout: the instruction, then its input. Fine-tuning formats data the same way."""
+    return instruction if not input else f"{instruction}\n\n{input}"
+
+
 def question_messages(question: Question, system_prompt: str = "") -> list[Message]:
-    """The chat a candidate sees: the instruction, then its input (Alpaca's layout)."""
-    text = question.question if not question.input else f"{question.question}\n\n{question.input}"
+    """The chat a candidate sees."""
+    text = user_text(question.question, question.input)
     messages: list[Message] = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return [*messages, {"role": "user", "content": text}]
 

@@ -1,0 +1,151 @@
+"""The fine-tune run: data checks, Trainer, resume, and the output folder.
+
+Output folder: the peft adapter and tokenizer (a ``BASE+lora:DIR`` spec), ``manifest.json``
+(base, data hash, hyper-parameters, library versions, seed, losses), ``train_log.jsonl`` (loss
+per step, eval loss) and ``loss_curve.png``; ``checkpoints/`` lets an interrupted run resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from finetune.contamination import Overlap, find_overlaps
+from finetune.data import Example
+from finetune.train import (
+    FinetuneConfig,
+    base_source,
+    collate,
+    config_row,
+    data_hash,
+    encode,
+    load_for_training,
+    split,
+)
+from harness.errors import HarnessError
+from harness.storage import atomic_write
+from harness.types import Task
+
+LOG = "train_log.jsonl"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    out: Path
+    eval_loss_before: float
+    eval_loss_after: float
+    steps: int
+    train_records: int
+    eval_records: int
+
+
+def check_contamination(examples: Sequence[Example], tasks: Sequence[Task], threshold: float,
+                        allow: bool) -> list[Overlap]:
+    overlaps = find_overlaps(examples, tasks, threshold)
+    if overlaps and not allow:
+        worst = max(overlaps, key=lambda o: o.score)
+        raise HarnessError(
+            f"{len(overlaps)} training record(s) overlap the test questions (worst: {worst.where} ~ "
+            f"{worst.task}/{worst.question_id}, {worst.score:.0%} of its n-grams); remove them or "
+            "pass --allow-overlap")
+    return overlaps
+
+
+def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[Example] | None = None,
+             data_source: str = "", overlaps: Sequence[Overlap] = ()) -> FinetuneResult:
+    """Train LoRA adapters on ``examples``; ``eval_examples`` (or a held-out split) gives eval loss."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not examples:
+        raise HarnessError("no training records")
+    train, held = (examples, eval_examples) if eval_examples else split(examples, cfg.eval_fraction, cfg.seed)
+    model, tok = load_for_training(base_source(cfg.base), cfg)
+    train_set = [encode(tok, e, cfg.max_seq_len) for e in train]
+    eval_set = [encode(tok, e, cfg.max_seq_len) for e in held]
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.out / LOG
+
+    class LogToFile(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **(logs or {})}) + "\n")
+
+    import torch
+
+    steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * cfg.grad_accum))
+    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
+    every = max(1, total // 5)
+    args = TrainingArguments(
+        output_dir=str(cfg.out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        logging_steps=1, eval_strategy="steps" if eval_set else "no", eval_steps=every,
+        save_strategy="steps", save_steps=every, save_total_limit=2, seed=cfg.seed,
+        report_to=[], use_cpu=not torch.cuda.is_available(), remove_unused_columns=False,
+        dataloader_num_workers=0, disable_tqdm=False)
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
+                      data_collator=collate(tok.pad_token_id), callbacks=[LogToFile()])
+    last = get_last_checkpoint(str(cfg.out / "checkpoints")) if (cfg.out / "checkpoints").is_dir() else None
+    before = trainer.evaluate()["eval_loss"] if eval_set and last is None else float("nan")
+    if last is None and eval_set:
+        log_path.write_text(json.dumps({"step": 0, "eval_loss": before}) + "\n", encoding="utf-8")
+    state = trainer.train(resume_from_checkpoint=last)
+    after = trainer.evaluate()["eval_loss"] if eval_set else float("nan")
+    if math.isnan(before):
+        before = _first_eval(log_path)
+    model.save_pretrained(cfg.out)
+    tok.save_pretrained(cfg.out)
+    manifest = {"base": cfg.base, "data": data_source, "data_sha256": data_hash(examples),
+                "train_records": len(train), "eval_records": len(held), "config": config_row(cfg),
+                "steps": state.global_step, "train_loss": state.training_loss,
+                "eval_loss_before": before, "eval_loss_after": after,
+                "contamination_overlaps": [o.__dict__ for o in overlaps],
+                "versions": {p: _version(p) for p in ("torch", "transformers", "peft", "bitsandbytes")}}
+    atomic_write(cfg.out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    plot_loss(log_path, cfg.out / "loss_curve.png")
+    return FinetuneResult(cfg.out, before, after, state.global_step, len(train), len(held))
+
+
+def _first_eval(log_path: Path) -> float:
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "eval_loss" in row:
+            return float(row["eval_loss"])
+    return float("nan")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def plot_loss(log_path: Path, target: Path) -> None:
+    """Training loss per step and eval loss, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    if train:
+        ax.plot(*zip(*train), label="training loss")
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss (held out)")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (response tokens)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
