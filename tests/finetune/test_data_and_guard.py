@@ -99,3 +99,19 @@ def test_cli_refuses_contaminated_data(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "overlap the test questions" in err and "zh_medical/q01" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_over_long_record_is_named(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from finetune.train import base_source, encode
+
+    tok = AutoTokenizer.from_pretrained(base_source("embedded"))
+    path = _jsonl(tmp_path / "long.jsonl", [{"instruction": "Q", "output": "short"},
+                                           {"instruction": "Q", "output": "word " * 400}])
+    short, long = load_examples(str(path))
+    encoded = encode(tok, short, 64)
+    assert encoded["labels"].count(-100) > 0 and encoded["labels"][-1] == encoded["input_ids"][-1]
+    with pytest.raises(HarnessError, match=r"long.jsonl:2: \d+ tokens is over --max-seq-len 64"):
+        encode(tok, long, 64)
