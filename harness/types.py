@@ -21,6 +21,17 @@ Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 JudgmentWinner = Literal["model_a", "model_b", "tie", "error"]
 
 
+class RowRecord:
+    """A record whose JSON row is exactly its fields."""
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Any:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Question:
     """One test question of a task."""
@@ -113,7 +124,7 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class Judgment:
+class Judgment(RowRecord):
     """The judge's verdict on one question for one model pair in one order."""
 
     task: str
@@ -138,12 +149,6 @@ class Judgment:
     """The judge's raw reply (all attempts), kept so a person can check the verdict."""
     attempts: int = 1
 
-    def to_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Judgment:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ class Rating:
 
 
 @dataclass(frozen=True)
-class Grade:
+class Grade(RowRecord):
     """A single-answer grade: one model's answer to one question, scored alone."""
 
     task: str
@@ -226,10 +231,3 @@ class Grade:
     prompt_hash: str
     raw: str
     attempts: int = 1
-
-    def to_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Grade:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
