@@ -150,7 +150,6 @@ class Judgment(RowRecord):
     attempts: int = 1
 
 
-
 @dataclass(frozen=True)
 class Battle:
     """Both orders of one pair on one question, combined (FastChat's battle format)."""
