@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.storage import read_yaml
+from harness.storage import check_fields, read_yaml
 from harness.types import DecodingParams, ModelConfig
 from judges.pairwise import JudgeSettings
 
@@ -182,9 +182,7 @@ def check_decoding(p: DecodingParams, where: str) -> None:
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise HarnessError(f"{where}: unknown field {key!r} (allowed: {', '.join(sorted(allowed))})")
+    check_fields(raw, (), sorted(allowed), where)
 
 
 def _str_list(value: Any, where: str) -> list[str]:

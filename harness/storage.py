@@ -90,3 +90,22 @@ def read_yaml(path: Path) -> Any:
         line = f" line {mark.line + 1}:" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise HarnessError(f"{path}:{line} not valid YAML ({problem})") from None
+
+
+def check_fields(raw: Mapping[str, Any], required: Iterable[str], optional: Iterable[str],
+                 where: str) -> None:
+    """Unknown fields and missing required fields are errors naming the field.
+
+    >>> check_fields({"a": 1, "c": 2}, ["a"], ["b"], "f.yaml")
+    Traceback (most recent call last):
+    ...
+    harness.errors.HarnessError: f.yaml: unknown field 'c' (allowed: a, b)
+    """
+    required = list(required)
+    allowed = [*required, *optional]
+    for key in raw:
+        if key not in allowed:
+            raise HarnessError(f"{where}: unknown field {key!r} (allowed: {', '.join(allowed)})")
+    for key in required:
+        if key not in raw:
+            raise HarnessError(f"{where}: missing field {key!r}")

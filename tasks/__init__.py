@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.plugins import PluginRef, discover, unknown
-from harness.storage import read_yaml
+from harness.storage import check_fields, read_yaml
 from harness.types import Question, Task
 
 BUILTIN_DIR = Path(__file__).parent
@@ -68,12 +68,8 @@ def parse_task(data: Any, name: str, source: str) -> Task:
     """Build a Task from parsed YAML, checking every field."""
     if not isinstance(data, dict):
         raise HarnessError(f"{source}: expected a mapping with keys {sorted(TASK_KEYS)}")
-    for key in data:
-        if key not in TASK_KEYS:
-            raise HarnessError(f"{source}: unknown field {key!r} (allowed: {', '.join(TASK_KEYS)})")
+    check_fields(data, TASK_KEYS, (), source)
     for key, kind in TASK_KEYS.items():
-        if key not in data:
-            raise HarnessError(f"{source}: missing field {key!r}")
         if not isinstance(data[key], kind) or (kind is str and not data[key].strip()):
             raise HarnessError(f"{source}: field {key!r} must be a non-empty {kind.__name__}")
     questions = tuple(_parse_question(q, i, source) for i, q in enumerate(data["questions"], 1))
@@ -97,12 +93,7 @@ def _parse_question(raw: Any, index: int, source: str) -> Question:
         raise HarnessError(f"{where}: expected a mapping with fields {', '.join(QUESTION_REQUIRED)}")
     if isinstance(raw.get("id"), (str, int)):
         where = f"{source}: question {raw['id']}"
-    for key in raw:
-        if key not in QUESTION_REQUIRED + QUESTION_OPTIONAL:
-            raise HarnessError(f"{where}: unknown field {key!r}")
-    for key in QUESTION_REQUIRED:
-        if key not in raw:
-            raise HarnessError(f"{where}: missing field {key!r}")
+    check_fields(raw, QUESTION_REQUIRED, QUESTION_OPTIONAL, where)
     values = {}
     for key in QUESTION_REQUIRED + QUESTION_OPTIONAL:
         value = raw.get(key, "")

@@ -27,7 +27,7 @@ import jinja2.meta
 
 from harness.errors import HarnessError
 from harness.plugins import discover, unknown
-from harness.storage import read_yaml
+from harness.storage import check_fields, read_yaml
 from harness.types import Message
 
 BUILTIN_DIR = Path(__file__).parent
@@ -125,12 +125,7 @@ def load_prompt_file(path: Path, name: str | None = None) -> JudgePrompt:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise HarnessError(f"{source}: expected a mapping with fields {', '.join(REQUIRED)}")
-    for key in data:
-        if key not in REQUIRED + OPTIONAL:
-            raise HarnessError(f"{source}: unknown field {key!r}")
-    for key in REQUIRED:
-        if key not in data:
-            raise HarnessError(f"{source}: missing field {key!r}")
+    check_fields(data, REQUIRED, OPTIONAL, source)
     for key in ("language", "mode", "user", *[k for k in OPTIONAL if k in data and k != "examples"]):
         if not isinstance(data[key], str) or not data[key].strip():
             raise HarnessError(f"{source}: field {key!r} must be a non-empty string")
