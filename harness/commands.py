@@ -130,10 +130,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     for flag, ok in numbers.items():
         if not ok:
             raise HarnessError(f"{flag} {getattr(args, flag[2:].replace('-', '_'))}: out of range")
-    source = str(task_train_file(args.task)) if args.task else args.data
-    examples = load_examples(source)
     guard = [task_plugins.load_task(args.task, args.tasks_dir)] if args.task else \
         task_plugins.load_tasks(None, args.tasks_dir)
+    source = str(task_train_file(args.task)) if args.task else args.data
+    examples = load_examples(source)
     overlaps = check_contamination(examples, guard, args.overlap_threshold, args.allow_overlap)
     for o in overlaps:
         print(f"warning: {o.where} overlaps {o.task}/{o.question_id} ({o.score:.0%}); kept because of "
