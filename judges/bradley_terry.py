@@ -158,22 +158,25 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
         draw = rng.multinomial(len(battles), cells / cells.sum())
         weights = counts.weights(draw[:n_pairs], draw[n_pairs : 2 * n_pairs], draw[2 * n_pairs :])
         samples[r] = fit_bt(counts, weights, start=beta)
-    shift = _anchor_shift(counts.models, anchor, scale, base, initial)
-    elo = to_elo(beta, scale, base, initial)
-    boot = to_elo(samples, scale, base, initial) if bootstrap else elo[None, :]
+    return with_intervals(counts.models, to_elo(beta, scale, base, initial),
+                          to_elo(samples, scale, base, initial), "bt", anchor, confidence)
+
+
+def with_intervals(models: Sequence[str], ratings: np.ndarray, samples: np.ndarray, method: str,
+                   anchor: tuple[str, float] | None = None, confidence: float = 0.95) -> RatingResult:
+    """Percentile intervals from bootstrap ``samples`` (rounds x models), after pinning the anchor
+    model to its rating in the point estimate and in every round. No rounds: the interval is the
+    point itself."""
     if anchor is not None:
-        elo, boot = elo + shift(elo), boot + np.array([shift(row) for row in boot])[:, None]
-    alpha = (1 - confidence) / 2
-    lower, upper = np.quantile(boot, [alpha, 1 - alpha], axis=0)
-    return RatingResult(counts.models, elo, lower, upper, bootstrap)
-
-
-def _anchor_shift(models: Sequence[str], anchor: tuple[str, float] | None, scale: float,
-                  base: float, initial: float):
-    if anchor is None:
-        return lambda row: 0.0
-    name, rating = anchor
-    if name not in models:
-        raise HarnessError(f"anchor model {name!r} has no battles; models: {', '.join(models)}")
-    k = list(models).index(name)
-    return lambda row: rating - row[k]
+        name, rating = anchor
+        if name not in models:
+            raise HarnessError(f"anchor model {name!r} has no battles; models: {', '.join(models)}")
+        k = list(models).index(name)
+        ratings = ratings + (rating - ratings[k])
+        samples = samples + (rating - samples[:, k])[:, None]
+    if len(samples):
+        alpha = (1 - confidence) / 2
+        lower, upper = np.quantile(samples, [alpha, 1 - alpha], axis=0)
+    else:
+        lower, upper = ratings.copy(), ratings.copy()
+    return RatingResult(tuple(models), ratings, lower, upper, len(samples), method)

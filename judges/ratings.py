@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from harness.errors import HarnessError
 from harness.types import Battle, PairRecord, Rating
-from judges.bradley_terry import RatingResult, bradley_terry
+from judges.bradley_terry import RatingResult, bradley_terry, with_intervals
 
 SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 
@@ -109,18 +109,7 @@ def elo_with_ci(battles: Sequence[Battle], models: Sequence[str], bootstrap: int
         drawn = [battles[rng.randrange(len(battles))] for _ in battles]
         got = online_elo(drawn, **elo_kwargs)
         samples[r] = [got.get(m, initial) for m in models]
-    if anchor is not None:
-        if anchor[0] not in models:
-            raise HarnessError(f"anchor model {anchor[0]!r} has no battles; models: {', '.join(models)}")
-        k = list(models).index(anchor[0])
-        ratings = ratings + (anchor[1] - ratings[k])
-        samples = samples + (anchor[1] - samples[:, k])[:, None]
-    if bootstrap:
-        alpha = (1 - confidence) / 2
-        lower, upper = np.quantile(samples, [alpha, 1 - alpha], axis=0)
-    else:
-        lower, upper = ratings.copy(), ratings.copy()
-    return RatingResult(tuple(models), ratings, lower, upper, bootstrap, method="elo")
+    return with_intervals(models, ratings, samples, "elo", anchor, confidence)
 
 
 def rate_battles(battles: Sequence[Battle], method: str = "bt", models: Sequence[str] | None = None,
