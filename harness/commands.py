@@ -89,6 +89,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         raise HarnessError(f"{args.battles}: no battles")
     result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed, anchor=anchor,
                           k=args.k, base=args.base, scale=args.scale, initial=args.initial)
+    tests = pair_tests(pair_records(battles, list(result.models)))
     ranks = result.rank()
     order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
     rows = [{"rank": ranks[k], "model": result.models[k], "rating": round(float(result.ratings[k]), 2),
@@ -96,7 +97,6 @@ def cmd_rate(args: argparse.Namespace) -> int:
             for k in order]
     if args.format == "json":
         wm = result.win_matrix(args.scale, args.base)
-        tests = pair_tests(pair_records(battles, list(result.models)))
         print(json.dumps({"method": args.method, "bootstrap": args.bootstrap, "ratings": rows,
                           "win_matrix": {a: {b: round(float(wm[i, j]), 4)
                                              for j, b in enumerate(result.models)}
@@ -114,8 +114,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         print()
         _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
-                       "yes" if t.separable else "no")
-                      for t in pair_tests(pair_records(battles, list(result.models)))])
+                       "yes" if t.separable else "no") for t in tests])
     return 0
 
 
@@ -223,19 +222,14 @@ def _prompts_new(args: argparse.Namespace) -> int:
 def _prompts_test(args: argparse.Namespace) -> int:
     from harness.backends import load_backend
     from harness.cache import CallCache
-    from harness.cli import judge_settings
+    from judges.asking import JudgeSettings
     from judges.calibration import calibrate
+    from reports.leaderboard import percent as pct
 
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
-    args.prompt = None
-    [settings] = judge_settings(args)
-    settings = type(settings)(**{**settings.__dict__, "prompt": prompt.name})
+    settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
     with CallCache(args.out / storage.CACHE) as cache:
         rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
-
-    def pct(x: float) -> str:
-        return "n/a" if x != x else f"{100 * x:.1f}%"
-
     print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
                  [(r.group, str(r.judgments), pct(r.parse_rate), pct(r.accuracy),

@@ -36,7 +36,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
     return out
 
 
-def _pct(x: float) -> str:
+def percent(x: float) -> str:
+    """A share as '12.3%', or 'n/a' when undefined (NaN)."""
     return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
 
 
@@ -60,7 +61,7 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
     lines += _table(("rank", "model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "win", "tie", "lose",
                      "battles", "win rate"), [
         (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f} – {r.bt_upper:.1f}", f"{r.elo:.1f}",
-         f"{r.elo_lower:.1f} – {r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles, _pct(r.win_rate))
+         f"{r.elo_lower:.1f} – {r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles, percent(r.win_rate))
         for r in ratings
     ])
     if scores is not None:
@@ -77,7 +78,7 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
              r.losses) for judge, rows in panel.leaderboards.items() for r in rows])
         lines += ["", "Agreement between judges on the battles both decided:", ""]
         lines += _table(("judge", "judge", "battles", "agree", "Cohen's kappa"), [
-            (a.judge_1, a.judge_2, a.n, _pct(a.rate), "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}")
+            (a.judge_1, a.judge_2, a.n, percent(a.rate), "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}")
             for a in panel.agreements])
     lines += ["", "## Win / tie / lose per model pair", "",
               "Win rate counts a tie as half a win (Wilson 95% interval); p is an exact two-sided "
@@ -85,7 +86,7 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
     lines += _table(("model", "opponent", "win", "tie", "lose", "win rate (95% CI)", "sign test p",
                      "separable?"), [
         (t.model, t.opponent, t.wins, t.ties, t.losses,
-         f"{_pct(t.win_rate)} ({_pct(t.ci_low)} – {_pct(t.ci_high)})", f"{t.p_value:.3g}",
+         f"{percent(t.win_rate)} ({percent(t.ci_low)} – {percent(t.ci_high)})", f"{t.p_value:.3g}",
          "yes" if t.separable else "no — the data cannot separate them")
         for t in tests
     ])
@@ -95,8 +96,8 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
     lines += _table(
         ("judge", "judgments", "errors (no valid label)", "both orders valid",
          "swap-consistent", "prefers first slot"),
-        [(s.judge, s.judgments, s.errors, s.pairs, f"{_pct(s.consistency)} ({s.consistent})",
-          f"{_pct(s.first_slot_rate)} of {s.decisive}") for s in stats],
+        [(s.judge, s.judgments, s.errors, s.pairs, f"{percent(s.consistency)} ({s.consistent})",
+          f"{percent(s.first_slot_rate)} of {s.decisive}") for s in stats],
     )
     for s in stats:
         if s.errors:
@@ -105,6 +106,6 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
                       "are left out of the battles (not counted as ties)."]
         if s.pairs and s.consistency < LOW_CONSISTENCY:
             lines += ["", f"**Warning — {s.judge}**: the verdict stayed the same when the two answers "
-                      f"swapped places in only {_pct(s.consistency)} of comparisons, so most battles "
+                      f"swapped places in only {percent(s.consistency)} of comparisons, so most battles "
                       "end as ties and the ranking says little. Use a stronger judge for conclusions."]
     return "\n".join(lines) + "\n"
