@@ -93,13 +93,13 @@ def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[E
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
                       data_collator=collate(tok.pad_token_id), callbacks=[LogToFile()])
     last = get_last_checkpoint(str(cfg.out / "checkpoints")) if (cfg.out / "checkpoints").is_dir() else None
-    before = trainer.evaluate()["eval_loss"] if eval_set and last is None else float("nan")
     if last is None and eval_set:
+        before = trainer.evaluate()["eval_loss"]
         log_path.write_text(json.dumps({"step": 0, "eval_loss": before}) + "\n", encoding="utf-8")
+    else:  # resumed: the loss before training was logged by the first run
+        before = _first_eval(log_path)
     state = trainer.train(resume_from_checkpoint=last)
     after = trainer.evaluate()["eval_loss"] if eval_set else float("nan")
-    if math.isnan(before):
-        before = _first_eval(log_path)
     model.save_pretrained(cfg.out)
     tok.save_pretrained(cfg.out)
     manifest = {"base": cfg.base, "data": data_source, "data_sha256": data_hash(examples),
