@@ -44,6 +44,44 @@ def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
         g.add_argument(f"--{name}", type=kind, metavar="X")
     if judge:
         _add_judge_options(p)
+    _add_api_options(p)
+
+
+def _add_api_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("remote endpoints (openai: models and judges)",
+                             "Limits apply per endpoint (base URL); these options override the run "
+                             "config's api: section for every endpoint.")
+    g.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per endpoint (8)")
+    g.add_argument("--rpm", type=float, metavar="N", help="requests per minute per endpoint (no limit)")
+    g.add_argument("--tpm", type=float, metavar="N", help="tokens per minute per endpoint (no limit)")
+    g.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for one reply (120)")
+    g.add_argument("--max-retries", type=int, metavar="N",
+                   help="retries after 429/5xx/timeouts/dropped connections (6)")
+    g.add_argument("--max-cost", type=float, metavar="USD",
+                   help="stop before this run's new calls could cost more (cached calls are free)")
+    g.add_argument("--max-tokens", type=int, metavar="N",
+                   help="stop before this run's new remote calls could use more tokens")
+    g.add_argument("--prices", type=Path, metavar="FILE",
+                   help="prices file (USD per million tokens) replacing the built-in one")
+    if p.prog.split()[-1] != "generate":
+        g.add_argument("--dry-run", action="store_true",
+                       help="print the calls, tokens and cost a run would take, and send nothing")
+
+
+def api_from_args(args: argparse.Namespace, base: Any = None):  # -> ApiConfig
+    """The run config's api section with the command-line options applied."""
+    from harness.endpoints import ApiConfig
+
+    api = base or ApiConfig()
+    limits = {k: getattr(args, k) for k in ("concurrency", "rpm", "tpm", "timeout", "max_retries")
+              if getattr(args, k) is not None}
+    changes: dict[str, Any] = {
+        "default": dataclasses.replace(api.default, **limits),
+        "endpoints": {u: dataclasses.replace(s, **limits) for u, s in api.endpoints.items()}}
+    for key in ("max_cost", "max_tokens", "prices"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    return dataclasses.replace(api, **changes)
 
 
 def _add_judge_options(p: argparse.ArgumentParser) -> None:
@@ -103,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
     j.add_argument("--no-progress", action="store_true")
     _add_judge_options(j)
+    _add_api_options(j)
     r = sub.add_parser("rate", help="ratings with confidence intervals from a battles file",
                        description="Rate models from FastChat-format battles (model_a, model_b, winner "
                        "in model_a/model_b/tie/tie (bothbad); other fields are ignored).")
@@ -179,6 +218,7 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig
     if getattr(args, "prompts_dir", None):
         changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
     changes["progress"] = not args.no_progress
+    changes["api"] = api_from_args(args, config.api)
     return dataclasses.replace(config, **changes)
 
 

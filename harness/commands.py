@@ -28,9 +28,17 @@ def _summary(result) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.cli import config_from_args
-    from harness.run import run
+    from harness.run import check, run, select_tasks
 
-    result = run(config_from_args(args))
+    config = config_from_args(args)
+    if args.dry_run:
+        from harness.dryrun import plan_run, render_plan
+
+        check(config)
+        print(render_plan(plan_run(config, select_tasks(config)),
+                          max(j.max_attempts for j in config.judges)))
+        return 0
+    result = run(config)
     print(result.markdown)
     _summary(result)
     return 0
@@ -58,10 +66,18 @@ def cmd_judge(args: argparse.Namespace) -> int:
         # Judge the questions that were answered (a run may have used --limit).
         qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
         task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
-    from harness.cli import judge_settings
+    from harness.cli import api_from_args, judge_settings
 
-    result = judge(args.run_dir, judge_settings(args), task_list, args.prompts_dir,
-                   progress=not args.no_progress)
+    judges, api = judge_settings(args), api_from_args(args)
+    if args.dry_run:
+        from harness.dryrun import plan_judging, render_plan
+        from harness.endpoints import Session
+
+        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, Session(api).prices)
+        print(render_plan(lines, max(j.max_attempts for j in judges)))
+        return 0
+    result = judge(args.run_dir, judges, task_list, args.prompts_dir, progress=not args.no_progress,
+                   api=api)
     print(result.markdown)
     _summary(result)
     return 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.endpoints import ApiConfig, EndpointSettings
 from harness.errors import HarnessError
 from harness.storage import check_fields, read_yaml
 from harness.types import DecodingParams, ModelConfig
@@ -52,6 +53,8 @@ class RunConfig:
     """Bootstrap rounds behind the rating intervals."""
     seed: int = 0
     """Seed of the Elo shuffles."""
+    api: ApiConfig = field(default_factory=ApiConfig)
+    """Limits, retries, keys and the budget for remote (``openai:``) models and judges."""
     progress: bool = True
 
     @property
@@ -84,6 +87,7 @@ class RunConfig:
         row["out"] = str(self.out) if self.out is not None else None
         row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
+        row["api"] = self.api.to_row()
         return row
 
 
@@ -121,7 +125,61 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
     for key in ("tasks_dirs", "prompts_dirs"):
         if key in data:
             kw[key] = tuple(base / p for p in _str_list(data[key], f"{where}: field {key!r}"))
+    if data.get("api") is not None:
+        kw["api"] = parse_api(data["api"], f"{where}: api", base)
     return RunConfig(**kw)
+
+
+ENDPOINT_FIELDS = {f.name: f for f in dataclasses.fields(EndpointSettings)}
+
+
+def parse_api(raw: Any, where: str, base: Path = Path(".")) -> ApiConfig:
+    """The ``api:`` section: endpoint settings (defaults, and per base URL under ``endpoints``)
+    plus ``max_cost``, ``max_tokens`` and ``prices``."""
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping")
+    _no_key(raw, where)
+    _check_keys(raw, set(ENDPOINT_FIELDS) | {"endpoints", "max_cost", "max_tokens", "prices"}, where)
+    default = _endpoint(raw, EndpointSettings(), where)
+    per_url = raw.get("endpoints") or {}
+    if not isinstance(per_url, dict):
+        raise HarnessError(f"{where}: field 'endpoints' must map base URLs to settings")
+    endpoints = {str(url).rstrip("/"): _endpoint(v, default, f"{where}: endpoints[{url!r}]")
+                 for url, v in per_url.items()}
+    return ApiConfig(default, endpoints, _number(raw.get("max_cost"), f"{where}: max_cost"),
+                     _int(raw["max_tokens"], f"{where}: max_tokens") if raw.get("max_tokens") is not None
+                     else None,
+                     base / str(raw["prices"]) if raw.get("prices") else None)
+
+
+def _endpoint(raw: Any, defaults: EndpointSettings, where: str) -> EndpointSettings:
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping of endpoint settings")
+    _no_key(raw, where)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in ENDPOINT_FIELDS:
+            if where.endswith("]"):  # inside endpoints[...], only endpoint settings belong
+                _check_keys(raw, set(ENDPOINT_FIELDS), where)
+            continue
+        if key in ("api_key_env", "api_key_file"):
+            if value is not None and not isinstance(value, str):
+                raise HarnessError(f"{where}: {key} must be a string, got {value!r}")
+            values[key] = value
+        elif key in ("concurrency", "max_retries"):
+            values[key] = _int(value, f"{where}: {key}")
+        else:
+            values[key] = _number(value, f"{where}: {key}")
+    try:
+        return dataclasses.replace(defaults, **values)
+    except HarnessError as exc:
+        raise HarnessError(f"{where}: {exc}") from None
+
+
+def _no_key(raw: dict, where: str) -> None:
+    if "api_key" in raw:
+        raise HarnessError(f"{where}: do not put an API key in a run config (it is copied into the "
+                           "run directory); set OPENAI_API_KEY, or name a file with api_key_file")
 
 
 def _model(raw: Any, where: str) -> ModelConfig:
@@ -191,6 +249,14 @@ def _str_list(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise HarnessError(f"{where} must be a list of strings")
     return value
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HarnessError(f"{where} must be a number, got {value!r}")
+    return float(value)
 
 
 def _int(value: Any, where: str) -> int:

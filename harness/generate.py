@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from harness.backends import load_backend
+from harness.backends import completions, load_backend
 from harness.cache import CallCache
 from harness.types import Answer, Message, ModelConfig, Question, Task
 
@@ -32,8 +32,9 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
                      batch_size: int = 16, progress: ProgressFactory | None = None) -> list[Answer]:
     """Answers of every model to every question, in model, task, question order.
 
-    Cached answers are reused; the rest are generated in batches, and each batch is committed to
-    the cache as soon as it is done, so an interrupted run loses at most one batch.
+    Cached answers are reused. The rest are generated in batches by local models and concurrently
+    by endpoints; each answer is committed to the cache as soon as it exists, so an interrupted
+    run loses at most the batch or the requests in flight.
     """
     items = [(t, q) for t in tasks for q in t.questions]
     answers: list[Answer] = []
@@ -48,13 +49,12 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
         tick(len(items) - len(todo))
         if todo:
             backend = load_backend(model.spec)
-            for start in range(0, len(todo), batch_size):
-                chunk = todo[start : start + batch_size]
-                replies = backend.generate([requests[i]["messages"] for i in chunk], model.decoding)
-                for i, reply in zip(chunk, replies):
-                    cache.put("generate", requests[i], reply)
-                    texts[i] = reply
-                tick(len(chunk))
+            convs = [requests[i]["messages"] for i in todo]
+            for j, done in completions(backend, convs, model.decoding, batch_size):
+                i = todo[j]
+                cache.put("generate", requests[i], done.text, model.name, model.spec, done)
+                texts[i] = done.text
+                tick(1)
         answers.extend(
             Answer(model=model.name, task=t.id, question_id=q.id, answer=text or "",
                    spec=model.spec, decoding=model.decoding.to_row())

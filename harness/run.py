@@ -16,13 +16,14 @@ from pathlib import Path
 import yaml
 
 import tasks as task_plugins
-from harness import storage
-from harness.backends import check_spec, load_backend
+from harness import endpoints, storage
+from harness.backends import Streamer, check_spec, load_backend
 from harness.cache import CallCache
 from harness.config import RunConfig
 from harness.errors import HarnessError
 from harness.generate import generate_answers
 from harness.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task
+from harness.usage import UsageLine, model_price_name, usage_lines, write_usage_csv
 from judges import prompts as prompt_plugins
 from judges.asking import resolve_method
 from judges.battles import JudgeStats, combine, judge_stats
@@ -46,6 +47,8 @@ class RunResult:
     """Requests sent to a model, by stage (``generate``, ``judge``); zero on a cached re-run."""
     hits: Counter[str] = field(default_factory=Counter)
     """Requests answered from the cache, by stage."""
+    usage: list[UsageLine] = field(default_factory=list)
+    """Calls, tokens and cost per model and judge (all runs on this run directory)."""
     markdown: str = ""
 
 
@@ -96,6 +99,19 @@ def check(config: RunConfig) -> None:
     for settings in config.judges:
         check_spec(settings.spec)
         prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
+    check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
+
+
+def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
+    """With --max-cost, every paid model needs a price, known before anything is sent."""
+    if api.max_cost is None:
+        return
+    prices = endpoints.Session(api).prices
+    for spec in specs:
+        model = model_price_name(spec)
+        if model is not None and isinstance(load_backend(spec), Streamer) and prices.lookup(model) is None:
+            raise HarnessError(f"{spec}: no price known for model {model!r}, so --max-cost cannot be kept; "
+                               "add it to a prices file (--prices FILE; 0 for a free local endpoint)")
 
 
 def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
@@ -106,7 +122,7 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(run_dir / storage.CONFIG,
                          yaml.safe_dump(config.to_row(), allow_unicode=True, sort_keys=False))
-    with _open_cache(run_dir, result) as cache:
+    with endpoints.session(config.api), _open_cache(run_dir, result) as cache:
         answers = generate_answers(select_tasks(config), config.models, cache, config.batch_size,
                                    _progress_factory(config.progress))
     storage.write_jsonl(run_dir / storage.ANSWERS, (a.to_row() for a in answers))
@@ -116,9 +132,17 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
 def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           elo_rounds: int = 100, seed: int = 0, progress: bool = True,
-          result: RunResult | None = None, bootstrap: int = 1000) -> RunResult:
+          result: RunResult | None = None, bootstrap: int = 1000,
+          api: endpoints.ApiConfig | None = None) -> RunResult:
     """Stages 2-4: judge ``answers.jsonl`` (every judge of the panel), combine, rate, report."""
-    result = result or RunResult(run_dir)
+    with endpoints.session(api) as sess:
+        return _judge(run_dir, judges, task_list, prompts_dirs, models, elo_rounds, seed, progress,
+                      result or RunResult(run_dir), bootstrap, sess)
+
+
+def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
+           prompts_dirs: Sequence[Path], models: Sequence[str] | None, elo_rounds: int, seed: int,
+           progress: bool, result: RunResult, bootstrap: int, sess: endpoints.Session) -> RunResult:
     answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
     if models is None:
         models = list(dict.fromkeys(a.model for a in answers))
@@ -150,6 +174,8 @@ def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Ta
                 mine_g = grade_answers(task_list, models, answers, backend, prompt, settings, cache, tick)
                 grades += mine_g
                 by_judge[settings.spec] = battles_from_grades(mine_g, models)
+        result.usage = usage_lines(cache, sess.prices)
+    write_usage_csv(run_dir / storage.USAGE_CSV, result.usage)
     storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
     if grades:
         storage.write_jsonl(run_dir / storage.GRADES, (g.to_row() for g in grades))
@@ -181,14 +207,18 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
     result.markdown = render_markdown("harness leaderboard", result.ratings,
                                       pair_tests(result.records), result.stats, notes, bootstrap,
                                       scores=mean_scores(grades, models) if grades else None,
-                                      panel=panel)
+                                      panel=panel, usage=result.usage)
     storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
     return result
 
 
 def run(config: RunConfig) -> RunResult:
-    """The whole pipeline for one config; re-running it makes no model call that already ran."""
-    result = generate(config)
-    return judge(config.run_dir, config.judges, select_tasks(config), config.prompts_dirs,
-                 [m.name for m in config.models], config.elo_rounds, config.seed,
-                 config.progress, result, config.bootstrap)
+    """The whole pipeline for one config; re-running it makes no model call that already ran.
+
+    One session spans both stages, so ``--max-cost`` and the endpoint limits cover the whole run.
+    """
+    with endpoints.session(config.api):
+        result = generate(config)
+        return judge(config.run_dir, config.judges, select_tasks(config), config.prompts_dirs,
+                     [m.name for m in config.models], config.elo_rounds, config.seed,
+                     config.progress, result, config.bootstrap, config.api)

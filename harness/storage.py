@@ -22,6 +22,7 @@ JUDGE_BATTLES = "battles_by_judge.jsonl"
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 CACHE = "cache.sqlite"
+USAGE_CSV = "usage.csv"
 CONFIG = "config.yaml"
 
 

@@ -88,6 +88,15 @@ class DecodingParams:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """One model reply with the token counts the backend reported (``None`` when it does not)."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """A candidate model: a display name, a backend spec and how it decodes."""
 

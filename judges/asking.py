@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends import Backend, LabelScorer
+from harness.backends import Backend, LabelScorer, completions
 from harness.cache import CallCache
 from harness.errors import HarnessError
 from harness.types import DecodingParams, Message
@@ -20,7 +20,7 @@ from judges.prompts import JudgePrompt
 from judges.verdict import parse_verdict
 
 METHODS = ("auto", "generate", "likelihood")
-CHUNK = 16  # conversations per backend call: progress and cache commits stay frequent
+CHUNK = 16  # conversations per local batch: progress and cache commits stay frequent
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,37 @@ def ask_judge(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, settin
               ) -> tuple[str, list[Verdict]]:
     """The method used and one verdict per ask, reading from and writing to ``cache``."""
     method = resolve_method(settings, backend)
-    base: dict[str, Any] = {"judge": settings.spec, "method": method, "prompt": prompt.name,
-                            "prompt_hash": prompt.hash}
+    base = _base(settings, prompt, method)
     if method == "likelihood":
         return method, _by_likelihood(asks, backend, prompt, base, cache, progress)
-    base["decoding"] = settings.decoding.to_row()
     return method, _by_generation(asks, backend, prompt, settings, base, cache, progress)
+
+
+def _base(settings: JudgeSettings, prompt: JudgePrompt, method: str) -> dict[str, Any]:
+    """What every request of this judge shares (and its cache key depends on)."""
+    base: dict[str, Any] = {"judge": settings.spec, "method": method, "prompt": prompt.name,
+                            "prompt_hash": prompt.hash}
+    if method == "generate":
+        base["decoding"] = settings.decoding.to_row()
+    return base
+
+
+def _request(base: dict[str, Any], messages: list[Message], slot: str, labels: list[str] | None
+             ) -> dict[str, Any]:
+    extra = {"labels": labels} if labels is not None else {}
+    return {**base, "order": slot, "messages": messages, **extra}
+
+
+def planned_requests(asks: Sequence[Ask], settings: JudgeSettings, prompt: JudgePrompt,
+                     method: str) -> list[dict[str, Any]]:
+    """The first-attempt requests :func:`ask_judge` would send (re-asks not included), for
+    ``--dry-run``; a likelihood judge adds one content-free request per neutral key."""
+    base = _base(settings, prompt, method)
+    if method != "likelihood":
+        return [_request(base, a.messages, a.slot, None) for a in asks]
+    labels = list(prompt.labels)
+    neutral = {a.neutral_key: _request(base, a.neutral_messages, "content-free", labels) for a in asks}
+    return [_request(base, a.messages, a.slot, labels) for a in asks] + list(neutral.values())
 
 
 def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, base: dict[str, Any],
@@ -92,11 +117,11 @@ def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, b
     labels = list(prompt.labels)
 
     def scores(messages: list[Message], slot: str) -> list[float]:
-        request = {**base, "order": slot, "messages": messages, "labels": labels}
+        request = _request(base, messages, slot, labels)
         found = cache.get("judge", request)
         if found is None:
             found = backend.label_logprobs(messages, labels)
-            cache.put("judge", request, found)
+            cache.put("judge", request, found, backend.spec, backend.spec)
         return found
 
     neutral: dict[Hashable, list[float]] = {}
@@ -122,7 +147,7 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
     meanings: list[Any] = [None] * len(asks)
     pending = {i: ask.messages for i, ask in enumerate(asks)}
     for attempt in range(1, settings.max_attempts + 1):
-        requests = {i: {**base, "order": asks[i].slot, "messages": c} for i, c in pending.items()}
+        requests = {i: _request(base, c, asks[i].slot, None) for i, c in pending.items()}
         for i, reply in _cached_generate(requests, backend, settings.decoding, cache):
             replies[i].append(reply)
             meaning = parse_verdict(reply, prompt.labels)
@@ -152,8 +177,8 @@ def _cached_generate(requests: dict[int, dict[str, Any]], backend: Backend, para
             misses.append(i)
         else:
             yield i, hit
-    for start in range(0, len(misses), CHUNK):
-        chunk = misses[start : start + CHUNK]
-        for i, reply in zip(chunk, backend.generate([requests[i]["messages"] for i in chunk], params)):
-            cache.put("judge", requests[i], reply)
-            yield i, reply
+    convs = [requests[i]["messages"] for i in misses]
+    for j, done in completions(backend, convs, params, CHUNK):
+        i = misses[j]
+        cache.put("judge", requests[i], done.text, backend.spec, backend.spec, done)
+        yield i, done.text

@@ -13,7 +13,7 @@ from harness.types import Answer, Judgment, JudgmentWinner, Order, Task
 from judges.asking import Ask, JudgeSettings, ask_judge
 from judges.prompts import JudgePrompt
 
-__all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs"]
+__all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pair_asks"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ def judge_jobs(jobs: Sequence[Job], backend: Backend, prompt: JudgePrompt,
     """Judge every job, reading from and writing to ``cache``; results in job order."""
     if not prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} grades single answers; it cannot compare pairs")
-    method, verdicts = ask_judge([_ask(prompt, j) for j in jobs], backend, prompt, settings, cache,
-                                 progress)
+    method, verdicts = ask_judge(pair_asks(prompt, jobs), backend, prompt, settings, cache, progress)
     return [
         Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
                  model_a=j.model_a, model_b=j.model_b, order=j.order,
@@ -76,8 +75,15 @@ def judge_jobs(jobs: Sequence[Job], backend: Backend, prompt: JudgePrompt,
     ]
 
 
-def _ask(prompt: JudgePrompt, job: Job) -> Ask:
-    q = job.task.questions[job.question_index]
-    return Ask(prompt.render(q.question, job.answer_1, job.answer_2, input=q.input, reference=q.reference),
-               job.order, (job.task.id, job.question_index),
-               prompt.render(q.question, "", "", input=q.input, reference=q.reference))
+def pair_asks(prompt: JudgePrompt, jobs: Sequence[Job]) -> list[Ask]:
+    """The judge's question for each job."""
+    if not prompt.pairwise:
+        raise HarnessError(f"judge prompt {prompt.name!r} grades single answers; it cannot compare pairs")
+    asks = []
+    for job in jobs:
+        q = job.task.questions[job.question_index]
+        asks.append(Ask(
+            prompt.render(q.question, job.answer_1, job.answer_2, input=q.input, reference=q.reference),
+            job.order, (job.task.id, job.question_index),
+            prompt.render(q.question, "", "", input=q.input, reference=q.reference)))
+    return asks

@@ -24,10 +24,22 @@ def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequenc
                   backend: Backend, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
                   progress: Callable[[int], None] = lambda n: None) -> list[Grade]:
     """One grade per model and question, in task, question, model order."""
+    keys, asks = grade_asks(tasks, models, answers, prompt)
+    method, verdicts = ask_judge(asks, backend, prompt, settings, cache, progress)
+    return [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
+                  judge=settings.spec, method=method, prompt=prompt.name, prompt_hash=prompt.hash,
+                  raw=raw, attempts=attempts)
+            for (t, q, m), (s, raw, attempts) in zip(keys, verdicts)]
+
+
+def grade_asks(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
+               prompt: JudgePrompt) -> tuple[list[tuple[str, str, str]], list[Ask]]:
+    """(task, question id, model) and the judge's question, for every answer to grade."""
     if prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} compares pairs; it cannot grade single answers")
     by_key = {(a.model, a.task, a.question_id): a.answer for a in answers}
-    keys, asks = [], []
+    keys: list[tuple[str, str, str]] = []
+    asks: list[Ask] = []
     for task in tasks:
         for qi, q in enumerate(task.questions):
             for model in models:
@@ -38,11 +50,7 @@ def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequenc
                                               answer=by_key[(model, task.id, q.id)]),
                                 "single", (task.id, qi),
                                 prompt.render(q.question, input=q.input, reference=q.reference)))
-    method, verdicts = ask_judge(asks, backend, prompt, settings, cache, progress)
-    return [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
-                  judge=settings.spec, method=method, prompt=prompt.name, prompt_hash=prompt.hash,
-                  raw=raw, attempts=attempts)
-            for (t, q, m), (s, raw, attempts) in zip(keys, verdicts)]
+    return keys, asks
 
 
 def battles_from_grades(grades: Sequence[Grade], models: Sequence[str]) -> list[Battle]:

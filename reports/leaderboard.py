@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.storage import write_csv
 from harness.types import Rating
+from harness.usage import UsageLine
 from judges.battles import JudgeStats
 from judges.panel import Agreement
 from judges.significance import PairTest
@@ -30,7 +31,7 @@ def write_leaderboard_csv(path: Path, ratings: Sequence[Rating]) -> None:
     write_csv(path, CSV_HEADER, (csv_row(r) for r in ratings))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return out
@@ -51,14 +52,15 @@ class Panel:
 
 def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairTest],
                     stats: Sequence[JudgeStats], notes: Sequence[str] = (), bootstrap: int = 0,
-                    scores: Sequence[MeanScore] | None = None, panel: Panel | None = None) -> str:
+                    scores: Sequence[MeanScore] | None = None, panel: Panel | None = None,
+                    usage: Sequence[UsageLine] = ()) -> str:
     """Leaderboard, win/tie/lose per pair with sign tests, and the judge's reliability."""
     lines = [f"# {title}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     lines += ["## Leaderboard", "",
               f"Bradley-Terry (maximum likelihood) and online Elo (K=4), Elo scale; 95% intervals from "
               f"{bootstrap} bootstrap rounds. Rank = 1 + models whose BT interval lies wholly above.", ""]
-    lines += _table(("rank", "model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "win", "tie", "lose",
+    lines += table(("rank", "model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "win", "tie", "lose",
                      "battles", "win rate"), [
         (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f} – {r.bt_upper:.1f}", f"{r.elo:.1f}",
          f"{r.elo_lower:.1f} – {r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles, percent(r.win_rate))
@@ -68,22 +70,32 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
         lines += ["", "## Single-answer grades", "",
                   "Mean grade per model with a t-based 95% interval; battles above compare grades "
                   "question by question.", ""]
-        lines += _table(("model", "mean grade", "95% CI", "graded", "errors (no valid grade)"), [
+        lines += table(("model", "mean grade", "95% CI", "graded", "errors (no valid grade)"), [
             (m.model, f"{m.mean:.2f}", f"{m.lower:.2f} – {m.upper:.2f}", m.n, m.errors) for m in scores])
     if panel is not None:
         lines += ["", "## Judge panel", "", "The leaderboard above uses the panel's majority verdict. "
                   "Each judge alone:", ""]
-        lines += _table(("judge", "model", "BT", "BT 95% CI", "win", "tie", "lose"), [
+        lines += table(("judge", "model", "BT", "BT 95% CI", "win", "tie", "lose"), [
             (judge, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f} – {r.bt_upper:.1f}", r.wins, r.ties,
              r.losses) for judge, rows in panel.leaderboards.items() for r in rows])
         lines += ["", "Agreement between judges on the battles both decided:", ""]
-        lines += _table(("judge", "judge", "battles", "agree", "Cohen's kappa"), [
+        lines += table(("judge", "judge", "battles", "agree", "Cohen's kappa"), [
             (a.judge_1, a.judge_2, a.n, percent(a.rate), "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}")
             for a in panel.agreements])
+    if usage:
+        lines += ["", "## Usage", "", "Model calls made for this run directory (all runs on it; "
+                  "answers from the cache cost nothing), tokens as the backends reported them, and "
+                  "cost from the prices file.", ""]
+        lines += table(("stage", "model / judge", "calls", "prompt tokens", "reply tokens", "cost"), [
+            (u.stage, u.name, u.calls, f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
+             "unknown price" if u.cost is None else f"${u.cost:.4f}") for u in usage])
+        known = [u.cost for u in usage if u.cost is not None]
+        lines += ["", f"Total cost: ${sum(known):.4f}"
+                  + (" (plus models without a known price)" if len(known) < len(usage) else "")]
     lines += ["", "## Win / tie / lose per model pair", "",
               "Win rate counts a tie as half a win (Wilson 95% interval); p is an exact two-sided "
               "sign test on wins vs losses, ties excluded.", ""]
-    lines += _table(("model", "opponent", "win", "tie", "lose", "win rate (95% CI)", "sign test p",
+    lines += table(("model", "opponent", "win", "tie", "lose", "win rate (95% CI)", "sign test p",
                      "separable?"), [
         (t.model, t.opponent, t.wins, t.ties, t.losses,
          f"{percent(t.win_rate)} ({percent(t.ci_low)} – {percent(t.ci_high)})", f"{t.p_value:.3g}",
@@ -93,7 +105,7 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
     if not stats:
         return "\n".join(lines) + "\n"
     lines += ["", "## Judge reliability", ""]
-    lines += _table(
+    lines += table(
         ("judge", "judgments", "errors (no valid label)", "both orders valid",
          "swap-consistent", "prefers first slot"),
         [(s.judge, s.judgments, s.errors, s.pairs, f"{percent(s.consistency)} ({s.consistent})",

@@ -10,13 +10,14 @@ fully cached run never imports torch.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.errors import SpecError
 from harness.plugins import discover, unknown
-from harness.types import DecodingParams, Message
+from harness.types import Completion, DecodingParams, Message
 
 ADAPTER_MARK = "+lora:"
 
@@ -30,6 +31,34 @@ class Backend(Protocol):
     def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
         """One reply per conversation, in order."""
         ...
+
+
+@runtime_checkable
+class Streamer(Protocol):
+    """A backend that hands back each reply as soon as it is done (remote endpoints)."""
+
+    def stream(self, conversations: list[list[Message]], params: DecodingParams
+               ) -> Iterator[tuple[int, Completion]]:
+        """``(index, completion)`` pairs in the order they finish. If a request fails for good,
+        the replies already finished are still yielded before the error is raised."""
+        ...
+
+
+def completions(backend: Backend, conversations: list[list[Message]], params: DecodingParams,
+                batch_size: int = 16) -> Iterator[tuple[int, Completion]]:
+    """Every reply with its index, as soon as it exists: streamed by backends that can, else one
+    batch of ``batch_size`` at a time. Callers commit each reply to the cache as it arrives."""
+    if isinstance(backend, Streamer):
+        yield from backend.stream(conversations, params)
+        return
+    with_usage = getattr(backend, "generate_completions", None)
+    for start in range(0, len(conversations), batch_size):
+        chunk = conversations[start : start + batch_size]
+        if with_usage is not None:
+            done = with_usage(chunk, params)
+        else:
+            done = [Completion(t) for t in backend.generate(chunk, params)]
+        yield from enumerate(done, start)
 
 
 @runtime_checkable

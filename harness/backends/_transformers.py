@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import BackendError
-from harness.types import DecodingParams, Message
+from harness.types import Completion, DecodingParams, Message
 
 # ChatML, the format SmolLM2 and Qwen were trained with; used only when a tokenizer has no template.
 CHATML_TEMPLATE = (
@@ -49,6 +49,11 @@ class TransformersBackend:
 
     def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
         """Generate for all conversations as one left-padded batch (callers choose its size)."""
+        return [c.text for c in self.generate_completions(conversations, params)]
+
+    def generate_completions(self, conversations: list[list[Message]],
+                             params: DecodingParams) -> list[Completion]:
+        """:meth:`generate` with each reply's prompt and reply token counts."""
         import torch
 
         if not conversations:
@@ -70,8 +75,10 @@ class TransformersBackend:
         torch.manual_seed(params.seed)
         with torch.inference_mode():
             gen = model.generate(**enc, **kwargs)
-        new = gen[:, enc["input_ids"].shape[1] :]
-        return [tok.decode(row, skip_special_tokens=True).strip() for row in new]
+        new = gen[:, enc["input_ids"].shape[1] :].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        return [Completion(tok.decode(row, skip_special_tokens=True).strip(), int(n), _reply_len(row, tok))
+                for row, n in zip(new, prompt_lens)]
 
     def label_logprobs(self, conversation: list[Message], labels: list[str]) -> list[float]:
         """Sum of token log-probabilities of each label as the whole assistant reply.
@@ -121,6 +128,12 @@ class TransformersBackend:
         out = model(new, past_key_values=cache, use_cache=True)
         self._prefix = (ids, out.past_key_values)
         return out.past_key_values, out.logits[:, -1, :]
+
+
+def _reply_len(row: list[int], tok: Any) -> int:
+    """Generated tokens up to and including the first end-of-sequence token (the rest is padding)."""
+    stop = {tok.eos_token_id, tok.pad_token_id} - {None}
+    return next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
 
 
 def missing_package(package: str, install: str) -> BackendError:
