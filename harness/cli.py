@@ -78,9 +78,11 @@ def api_from_args(args: argparse.Namespace, base: Any = None):  # -> ApiConfig
     changes: dict[str, Any] = {
         "default": dataclasses.replace(api.default, **limits),
         "endpoints": {u: dataclasses.replace(s, **limits) for u, s in api.endpoints.items()}}
-    for key in ("max_cost", "max_tokens", "prices"):
+    for key in ("max_cost", "max_tokens"):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
+    if args.prices is not None:
+        changes["prices"] = args.prices.resolve()
     return dataclasses.replace(api, **changes)
 
 

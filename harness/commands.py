@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import tasks as task_plugins
 from harness import storage
@@ -68,7 +69,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
     from harness.cli import api_from_args, judge_settings
 
-    judges, api = judge_settings(args), api_from_args(args)
+    judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
         from harness.dryrun import plan_judging, render_plan
         from harness.endpoints import Session
@@ -81,6 +82,18 @@ def cmd_judge(args: argparse.Namespace) -> int:
     print(result.markdown)
     _summary(result)
     return 0
+
+
+def _run_api(run_dir: Path):  # -> ApiConfig | None
+    """The api section (keys' sources, limits, budget) of the run that wrote ``run_dir``."""
+    from harness.config import parse_api
+
+    path = run_dir / storage.CONFIG
+    if not path.is_file():
+        return None
+    data = storage.read_yaml(path) or {}
+    raw = data.get("api") if isinstance(data, dict) else None
+    return parse_api(raw, f"{path}: api") if raw is not None else None
 
 
 def cmd_rate(args: argparse.Namespace) -> int:

@@ -140,19 +140,19 @@ def parse_api(raw: Any, where: str, base: Path = Path(".")) -> ApiConfig:
         raise HarnessError(f"{where}: expected a mapping")
     _no_key(raw, where)
     _check_keys(raw, set(ENDPOINT_FIELDS) | {"endpoints", "max_cost", "max_tokens", "prices"}, where)
-    default = _endpoint(raw, EndpointSettings(), where)
+    default = _endpoint(raw, EndpointSettings(), where, base)
     per_url = raw.get("endpoints") or {}
     if not isinstance(per_url, dict):
         raise HarnessError(f"{where}: field 'endpoints' must map base URLs to settings")
-    endpoints = {str(url).rstrip("/"): _endpoint(v, default, f"{where}: endpoints[{url!r}]")
+    endpoints = {str(url).rstrip("/"): _endpoint(v, default, f"{where}: endpoints[{url!r}]", base)
                  for url, v in per_url.items()}
     return ApiConfig(default, endpoints, _number(raw.get("max_cost"), f"{where}: max_cost"),
                      _int(raw["max_tokens"], f"{where}: max_tokens") if raw.get("max_tokens") is not None
                      else None,
-                     base / str(raw["prices"]) if raw.get("prices") else None)
+                     (base / str(raw["prices"])).resolve() if raw.get("prices") else None)
 
 
-def _endpoint(raw: Any, defaults: EndpointSettings, where: str) -> EndpointSettings:
+def _endpoint(raw: Any, defaults: EndpointSettings, where: str, base: Path) -> EndpointSettings:
     if not isinstance(raw, dict):
         raise HarnessError(f"{where}: expected a mapping of endpoint settings")
     _no_key(raw, where)
@@ -165,6 +165,9 @@ def _endpoint(raw: Any, defaults: EndpointSettings, where: str) -> EndpointSetti
         if key in ("api_key_env", "api_key_file"):
             if value is not None and not isinstance(value, str):
                 raise HarnessError(f"{where}: {key} must be a string, got {value!r}")
+            if key == "api_key_file" and value:
+                # Absolute, so that the copy of the config in the run directory still finds it.
+                value = str((base / Path(value).expanduser()).resolve())
             values[key] = value
         elif key in ("concurrency", "max_retries"):
             values[key] = _int(value, f"{where}: {key}")

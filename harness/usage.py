@@ -12,7 +12,8 @@ from harness.cache import CallCache
 from harness.storage import write_csv
 
 LOCAL_SCHEMES = {"embedded", "hf"}
-CSV_HEADER = ("stage", "name", "spec", "calls", "prompt_tokens", "completion_tokens", "cost_usd")
+CSV_HEADER = ("stage", "name", "spec", "calls", "prompt_tokens", "completion_tokens", "cost_usd",
+              "calls_without_token_counts")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class UsageLine:
     completion_tokens: int
     cost: float | None
     """US dollars; 0 for local models; None when the model has no known price."""
+    unreported: int = 0
+    """Calls whose backend gave no token counts (likelihood scoring; some local servers)."""
 
 
 def model_price_name(spec: str) -> str | None:
@@ -54,11 +57,12 @@ def cost_of(spec: str, prompt_tokens: int, completion_tokens: int, prices: Price
 def usage_lines(cache: CallCache, prices: Prices) -> list[UsageLine]:
     """Every call the cache holds (all invocations on this run directory), summed."""
     return [UsageLine(r.kind, r.name or r.spec or "(earlier run)", r.spec, r.calls, r.prompt_tokens,
-                      r.completion_tokens, cost_of(r.spec, r.prompt_tokens, r.completion_tokens, prices))
+                      r.completion_tokens, cost_of(r.spec, r.prompt_tokens, r.completion_tokens, prices),
+                      r.unreported)
             for r in cache.usage()]
 
 
 def write_usage_csv(path: Path, lines: Sequence[UsageLine]) -> None:
     write_csv(path, CSV_HEADER, [
         (u.stage, u.name, u.spec, u.calls, u.prompt_tokens, u.completion_tokens,
-         "" if u.cost is None else f"{u.cost:.6f}") for u in lines])
+         "" if u.cost is None else f"{u.cost:.6f}", u.unreported) for u in lines])

@@ -20,6 +20,13 @@ CSV_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower",
 LOW_CONSISTENCY = 0.6
 
 
+def _tokens(u: UsageLine) -> tuple[str, str]:
+    if u.unreported == u.calls:
+        return "not reported", "not reported"
+    more = f" (+{u.unreported} calls not reported)" if u.unreported else ""
+    return f"{u.prompt_tokens:,}{more}", f"{u.completion_tokens:,}{more}"
+
+
 def csv_row(r: Rating) -> tuple[object, ...]:
     """One leaderboard.csv row; ``rank`` is the interval-based rank (models may share it)."""
     return (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f}", f"{r.bt_upper:.1f}", f"{r.elo:.1f}",
@@ -87,8 +94,8 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
                   "answers from the cache cost nothing), tokens as the backends reported them, and "
                   "cost from the prices file.", ""]
         lines += table(("stage", "model / judge", "calls", "prompt tokens", "reply tokens", "cost"), [
-            (u.stage, u.name, u.calls, f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
-             "unknown price" if u.cost is None else f"${u.cost:.4f}") for u in usage])
+            (u.stage, u.name, u.calls, *_tokens(u), "unknown price" if u.cost is None else f"${u.cost:.4f}")
+            for u in usage])
         known = [u.cost for u in usage if u.cost is not None]
         lines += ["", f"Total cost: ${sum(known):.4f}"
                   + (" (plus models without a known price)" if len(known) < len(usage) else "")]

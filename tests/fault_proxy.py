@@ -7,6 +7,7 @@ Draws come from ``random.Random(seed)`` in arrival order, so a sequential client
 faults on every run. No request body is faulted more than ``MAX_FAULTS_PER_BODY`` times, so a
 client that retries always gets through. GETs are never faulted.
 
+``first`` lists faults injected on the first POSTs before the random schedule takes over.
 ``delivered`` lists, in order, the parsed bodies of POSTs whose complete 200 response was written
 to the client; ``on_delivered(proxy)`` runs after each one (e.g. to kill the client after N).
 """
@@ -41,7 +42,8 @@ _ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
 class FaultProxy:
     def __init__(self, upstream: str, faults: Sequence[str] = FAULTS, rate: float = 0.3, seed: int = 0,
                  retry_after: str = "1", hang_s: float = 5.0,
-                 on_delivered: Callable[[FaultProxy], None] | None = None) -> None:
+                 on_delivered: Callable[[FaultProxy], None] | None = None,
+                 first: Sequence[str] = ()) -> None:
         unknown = sorted(set(faults) - set(FAULTS))
         if unknown or not faults:
             raise ValueError(f"faults must be a non-empty subset of {FAULTS}, got {list(faults)}")
@@ -59,6 +61,9 @@ class FaultProxy:
         self.faults_injected: Counter[str] = Counter()
         self.requests_seen = 0
         self._rng = random.Random(seed)
+        # Faults for the first POSTs, whatever the draw: concurrent clients make arrival order,
+        # hence the drawn schedule, vary; this guarantees each listed fault happens.
+        self._first = list(first)
         self._faults_per_body: Counter[bytes] = Counter()
         self._lock = threading.Lock()
         # Set on exit so hanging handlers stop waiting instead of outliving the proxy.
@@ -90,6 +95,8 @@ class FaultProxy:
             self.requests_seen += 1
             # Draw even when the body is capped, so the cap does not shift later requests' faults.
             fault = self._rng.choice(self.faults) if self._rng.random() < self.rate else None
+            if self._first:
+                fault = self._first.pop(0)
             if fault is None or self._faults_per_body[key] >= MAX_FAULTS_PER_BODY:
                 return None
             self._faults_per_body[key] += 1

@@ -87,6 +87,7 @@ def classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendErr
             return BackendError(f"{spec}: cannot connect to {where}")
         return Retry(f"connection failed ({exc.__cause__ or exc})")
     if isinstance(exc, openai.APIStatusError):
+        endpoint.answered = True  # it is up, even if unwell: a later refused connection is a blip
         status = exc.status_code
         message = _message(exc)
         if status == 429 and "insufficient_quota" in str(exc.body or "") + message:

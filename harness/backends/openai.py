@@ -12,10 +12,12 @@ field, which vLLM and llama.cpp's server understand.
 
 from __future__ import annotations
 
+import functools
+import queue
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from harness import endpoints
@@ -92,8 +94,11 @@ class OpenAIBackend:
             usage = resp.usage
             p_tok = getattr(usage, "prompt_tokens", None)
             c_tok = getattr(usage, "completion_tokens", None)
-            used = (p_tok or prompt_est) + (c_tok if c_tok is not None else params.max_new_tokens)
-            session.budget.settle(ticket, used, price.cost(p_tok or prompt_est, c_tok or 0) if price else 0.0)
+            # A server that reports no usage is charged the worst case it was booked at.
+            p_used = p_tok if p_tok is not None else prompt_est
+            c_used = c_tok if c_tok is not None else params.max_new_tokens
+            used = p_used + c_used
+            session.budget.settle(ticket, used, price.cost(p_used, c_used) if price else 0.0)
             ep.pacer.refund(prompt_est + params.max_new_tokens - used)
             return Completion(text.strip(), p_tok, c_tok)
         raise AssertionError("unreachable")
@@ -107,24 +112,26 @@ class OpenAIBackend:
             return
         workers = min(len(conversations), endpoints.current().endpoint(self.base_url).settings.concurrency)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-openai")
+        finished: queue.SimpleQueue[tuple[int, Future[Completion]]] = queue.SimpleQueue()
         try:
-            todo: dict[Future[Completion], int] = {
-                pool.submit(self.complete, c, params): i for i, c in enumerate(conversations)}
+            futures = []
+            for i, c in enumerate(conversations):
+                fut = pool.submit(self.complete, c, params)
+                fut.add_done_callback(functools.partial(_report, finished, i))
+                futures.append(fut)
             failure: BaseException | None = None
-            while todo:
-                done, _ = wait(todo, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i = todo.pop(fut)
-                    if fut.cancelled():
-                        continue
-                    exc = fut.exception()
-                    if exc is None:
-                        yield i, fut.result()
-                    elif failure is None:
-                        # Send nothing new, but keep the replies in flight: they are paid for.
-                        failure = exc
-                        for other in todo:
-                            other.cancel()
+            for _ in futures:
+                i, fut = finished.get()
+                if fut.cancelled():
+                    continue
+                exc = fut.exception()
+                if exc is None:
+                    yield i, fut.result()
+                elif failure is None:
+                    # Send nothing new, but keep the replies in flight: they are paid for.
+                    failure = exc
+                    for other in futures:
+                        other.cancel()
             if failure is not None:
                 raise failure
         finally:
@@ -135,6 +142,11 @@ class OpenAIBackend:
         for i, completion in self.stream(conversations, params):
             texts[i] = completion.text
         return texts
+
+
+def _report(finished: queue.SimpleQueue[tuple[int, Future[Completion]]], i: int,
+            fut: Future[Completion]) -> None:
+    finished.put((i, fut))
 
 
 def create(spec: str, arg: str, adapter: str | None) -> OpenAIBackend:
