@@ -336,7 +336,11 @@ def test_api_key_from_a_key_file_is_sent_and_only_its_path_is_written(
             "judge": {"spec": f"openai:judge@{server.url}"},
             "api": {"api_key_file": str(key_file)}}), encoding="utf-8")
         assert main(["run", str(config), "--no-progress"]) == 0
-    assert len(server.requests) == 8
+        assert len(server.requests) == 8
+        # `harness judge` on that run directory takes the key file from the run's config.
+        assert main(["judge", str(tmp_path / "keyed-run"), "--judge", f"openai:judge2@{server.url}",
+                     "--no-progress"]) == 0
+    assert len(server.requests) > 8
     assert {h["authorization"] for h in server.headers} == {f"Bearer {SECRET}"}
     out = tmp_path / "keyed-run"
     _assert_secret_nowhere(out, SECRET)
