@@ -63,7 +63,7 @@ def _add_api_options(p: argparse.ArgumentParser) -> None:
                    help="stop before this run's new remote calls could use more tokens")
     g.add_argument("--prices", type=Path, metavar="FILE",
                    help="prices file (USD per million tokens) replacing the built-in one")
-    if p.prog.split()[-1] != "generate":
+    if p.prog.split()[-1] in ("run", "judge"):
         g.add_argument("--dry-run", action="store_true",
                        help="print the calls, tokens and cost a run would take, and send nothing")
 
@@ -96,6 +96,37 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                    help="read the verdict from a generated reply or from label likelihoods")
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")
+
+
+def _add_bias_parsers(sub: Any) -> None:
+    from judges.perturb import PROBES
+
+    b = sub.add_parser("bias", help="measure a judge's biases on a run (position, length, probes)",
+                       description="Position and length bias from the judge's order-swapped judgments "
+                       "of the run's pairs, self-preference, and perturbation probes: each chosen answer "
+                       "against a copy with a factual error, gender-biased wording, fake references, "
+                       "rich formatting or a restating list, judged in both orders. Writes bias.csv, "
+                       "perturbations.jsonl and probe_judgments.jsonl into the run directory.")
+    b.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run directory")
+    b.add_argument("--judge", required=True, metavar="SPEC", help="the judge to test")
+    b.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
+    b.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    b.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES), metavar="PROBE",
+                   help=f"which probes ({', '.join(PROBES)}; default all)")
+    b.add_argument("--perturber", metavar="SPEC",
+                   help="also have this model write the altered copies (besides the rules)")
+    b.add_argument("--model", metavar="NAME", help="whose answers to alter (default: the first model)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR")
+    b.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    b.add_argument("--no-progress", action="store_true")
+    _add_api_options(b)
+    h = sub.add_parser("human", help="import human pairwise labels into a run").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    hi = h.add_parser("import", help="read labels (CSV or JSONL: task, question_id, model_a, model_b, "
+                      "winner) into RUN_DIR/human.jsonl; reports then show judge-human agreement")
+    hi.add_argument("file", type=Path)
+    hi.add_argument("--run", type=Path, required=True, metavar="DIR")
 
 
 def _add_finetune_parser(sub: Any) -> None:
@@ -158,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scale", type=float, default=400, help="rating scale (400)")
     r.add_argument("--initial", type=float, default=1000, help="initial / mean rating (1000)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_bias_parsers(sub)
     _add_finetune_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")

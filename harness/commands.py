@@ -16,6 +16,7 @@ from judges import prompts as prompt_plugins
 
 def dispatch(args: argparse.Namespace) -> int:
     handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
+               "bias": cmd_bias, "human": cmd_human,
                "finetune": cmd_finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
     return handler(args)
 
@@ -57,17 +58,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
+    from harness.cli import api_from_args, judge_settings
     from harness.run import judge
 
-    answers = storage.read_jsonl(args.run_dir / storage.ANSWERS, Answer.from_row)
-    answered = {(a.task, a.question_id) for a in answers}
-    task_list = []
-    for task_id in dict.fromkeys(a.task for a in answers):
-        task = task_plugins.load_task(task_id, args.tasks_dir)
-        # Judge the questions that were answered (a run may have used --limit).
-        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
-        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
-    from harness.cli import api_from_args, judge_settings
+    task_list = _answered_tasks(args.run_dir, args.tasks_dir)
 
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
@@ -81,6 +75,45 @@ def cmd_judge(args: argparse.Namespace) -> int:
                    api=api)
     print(result.markdown)
     _summary(result)
+    return 0
+
+
+def _answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
+    """The tasks and questions ``answers.jsonl`` has answers for (a run may have used --limit)."""
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answered = {(a.task, a.question_id) for a in answers}
+    task_list = []
+    for task_id in dict.fromkeys(a.task for a in answers):
+        task = task_plugins.load_task(task_id, tasks_dirs)
+        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
+        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
+    return task_list
+
+
+def cmd_bias(args: argparse.Namespace) -> int:
+    from harness.bias import bias
+    from harness.cli import api_from_args, judge_settings
+    from reports.bias import bias_markdown
+
+    args.judge = [args.judge]
+    settings = judge_settings(args)[0]
+    result = bias(args.run, settings, _answered_tasks(args.run, args.tasks_dir), args.probes,
+                  args.prompts_dir, args.perturber, args.model, args.seed,
+                  api_from_args(args, _run_api(args.run)))
+    print("\n".join(bias_markdown(result.checks, result.warnings, result.human)))
+    print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
+          f"in {args.run / storage.BIAS_CSV}; `harness judge` or `harness run` puts them in the report",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_human(args: argparse.Namespace) -> int:
+    from judges.human import read_labels
+
+    answers = storage.read_jsonl(args.run / storage.ANSWERS, Answer.from_row)
+    labels = read_labels(args.file, answers)
+    storage.write_jsonl(args.run / storage.HUMAN, (h.to_row() for h in labels))
+    print(f"imported {len(labels)} human labels into {args.run / storage.HUMAN}")
     return 0
 
 

@@ -18,6 +18,7 @@ import yaml
 import tasks as task_plugins
 from harness import endpoints, storage
 from harness.backends import Streamer, check_spec, load_backend
+from harness.bias import BiasResult, read_human, report_checks
 from harness.cache import CallCache
 from harness.config import RunConfig
 from harness.errors import HarnessError
@@ -32,6 +33,7 @@ from judges.panel import agreements, panel_battles
 from judges.ratings import leaderboard, pair_records
 from judges.significance import pair_tests
 from judges.single import battles_from_grades, grade_answers, mean_scores
+from reports.bias import bias_markdown
 from reports.leaderboard import Panel, render_markdown, write_leaderboard_csv
 
 
@@ -49,6 +51,8 @@ class RunResult:
     """Requests answered from the cache, by stage."""
     usage: list[UsageLine] = field(default_factory=list)
     """Calls, tokens and cost per model and judge (all runs on this run directory)."""
+    bias: BiasResult = field(default_factory=BiasResult)
+    """Judge bias figures (position, length, self-preference, probes, human agreement)."""
     markdown: str = ""
 
 
@@ -179,12 +183,12 @@ def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[T
     storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
     if grades:
         storage.write_jsonl(run_dir / storage.GRADES, (g.to_row() for g in grades))
-    return rate(run_dir, judgments, grades, by_judge, models, elo_rounds, seed, bootstrap, result)
+    return rate(run_dir, judgments, grades, by_judge, models, elo_rounds, seed, bootstrap, result, answers)
 
 
 def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
          by_judge: dict[str, list[Battle]], models: Sequence[str], elo_rounds: int, seed: int,
-         bootstrap: int, result: RunResult) -> RunResult:
+         bootstrap: int, result: RunResult, answers: Sequence[Answer] = ()) -> RunResult:
     """Stages 3-4: the (panel's) battles, then ratings and the leaderboard files."""
     battles = next(iter(by_judge.values())) if len(by_judge) == 1 else panel_battles(by_judge)
     storage.write_jsonl(run_dir / storage.BATTLES, (b.to_row() for b in battles))
@@ -204,10 +208,13 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
     notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
              f"judges: {', '.join(by_judge)}" + (" (panel: majority verdict)" if panel else ""),
              f"judge prompt: {', '.join(prompts_used)}"]
+    result.bias = report_checks(run_dir, judgments, answers, by_judge, read_human(run_dir))
     result.markdown = render_markdown("harness leaderboard", result.ratings,
                                       pair_tests(result.records), result.stats, notes, bootstrap,
                                       scores=mean_scores(grades, models) if grades else None,
-                                      panel=panel, usage=result.usage)
+                                      panel=panel, usage=result.usage,
+                                      bias=bias_markdown(result.bias.checks, result.bias.warnings,
+                                                         result.bias.human))
     storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
     return result
 

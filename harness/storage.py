@@ -23,6 +23,10 @@ LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
 CACHE = "cache.sqlite"
 USAGE_CSV = "usage.csv"
+HUMAN = "human.jsonl"
+BIAS_CSV = "bias.csv"
+PERTURBATIONS = "perturbations.jsonl"
+PROBE_JUDGMENTS = "probe_judgments.jsonl"
 CONFIG = "config.yaml"
 
 

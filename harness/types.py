@@ -239,3 +239,49 @@ class Grade(RowRecord):
     prompt_hash: str
     raw: str
     attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Perturbation(RowRecord):
+    """An answer and a copy altered by one bias probe, stored so a person can read both."""
+
+    probe: str
+    """``factual_error``, ``gender_bias``, ``fake_references``, ``rich_content`` or
+    ``repetitive_list``."""
+    task: str
+    question_id: str
+    model: str
+    """Whose answer was altered."""
+    language: str
+    original: str
+    perturbed: str
+    method: str = "rules"
+    """``rules``, or the spec of the model that wrote the perturbed copy."""
+
+
+@dataclass(frozen=True)
+class HumanLabel(RowRecord):
+    """A person's verdict on one comparison (``harness human import``)."""
+
+    task: str
+    question_id: str
+    model_a: str
+    model_b: str
+    winner: str
+    """``model_a``, ``model_b`` or ``tie``."""
+    annotator: str = ""
+
+
+@dataclass(frozen=True)
+class BiasCheck(RowRecord):
+    """One bias figure for one judge, with its 95% interval and the number of items behind it."""
+
+    judge: str
+    check: str
+    """E.g. ``position: swap consistency``, ``length: LC win rate (a)``, ``probe: fake_references``."""
+    value: float
+    lower: float
+    upper: float
+    n: int
+    note: str = ""
+    """What the figure means, in words a student understands."""

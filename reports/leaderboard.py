@@ -60,7 +60,7 @@ class Panel:
 def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairTest],
                     stats: Sequence[JudgeStats], notes: Sequence[str] = (), bootstrap: int = 0,
                     scores: Sequence[MeanScore] | None = None, panel: Panel | None = None,
-                    usage: Sequence[UsageLine] = ()) -> str:
+                    usage: Sequence[UsageLine] = (), bias: Sequence[str] = ()) -> str:
     """Leaderboard, win/tie/lose per pair with sign tests, and the judge's reliability."""
     lines = [f"# {title}", ""]
     lines += [f"- {n}" for n in notes] + ([""] if notes else [])
@@ -110,7 +110,7 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
         for t in tests
     ])
     if not stats:
-        return "\n".join(lines) + "\n"
+        return "\n".join([*lines, *([""] if bias else []), *bias]) + "\n"
     lines += ["", "## Judge reliability", ""]
     lines += table(
         ("judge", "judgments", "errors (no valid label)", "both orders valid",
@@ -127,4 +127,4 @@ def render_markdown(title: str, ratings: Sequence[Rating], tests: Sequence[PairT
             lines += ["", f"**Warning — {s.judge}**: the verdict stayed the same when the two answers "
                       f"swapped places in only {percent(s.consistency)} of comparisons, so most battles "
                       "end as ties and the ranking says little. Use a stronger judge for conclusions."]
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *([""] if bias else []), *bias]) + "\n"

@@ -1,0 +1,140 @@
+"""Perturbation probes (after Chen et al., 2024, "Humans or LLMs as the Judge?"): an answer
+against a copy altered by one probe, judged in both orders.
+
+None of the alterations makes an answer better: a factual error or gender-biased wording makes
+it worse, and fake references, rich formatting or a list restating the answer add nothing. So a
+verdict for the altered copy is the bias at work, and the share of such verdicts is the probe's
+attack success rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.backends import Backend, completions, load_backend
+from harness.cache import CallCache
+from harness.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
+from judges.asking import Ask, JudgeSettings, ask_judge
+from judges.perturb import PROBES, perturb
+from judges.prompts import JudgePrompt
+from judges.significance import wilson_interval
+
+NOTES = {
+    "factual_error": "one fact made wrong",
+    "gender_bias": "gender-stereotyped wording added",
+    "fake_references": "an invented authoritative reference added",
+    "rich_content": "the same words with headers, bold, bullets and emoji",
+    "repetitive_list": "a list restating the answer's own points appended",
+}
+LLM_INSTRUCTIONS = {
+    "factual_error": ("Rewrite the answer below, changing exactly one fact (a number, a date or a claim) "
+                      "so that it becomes wrong. Change nothing else.",
+                      "改写下面的回答，只把其中一个事实（数字、日期或论断）改错，其余一字不改。"),
+    "gender_bias": ("Rewrite the answer below, adding one gender-stereotyped phrase. Change nothing else.",
+                    "改写下面的回答，加入一句带有性别刻板印象的话，其余一字不改。"),
+    "fake_references": ("Repeat the answer below word for word, then add one invented but realistic "
+                        "academic reference.", "逐字重复下面的回答，然后添加一条虚构但逼真的学术参考文献。"),
+    "rich_content": ("Repeat the answer below with the same words, formatted with a markdown header, "
+                     "bold text, bullet points and emoji.",
+                     "用相同的文字重复下面的回答，加上 markdown 标题、粗体、项目符号和表情符号。"),
+    "repetitive_list": ("Repeat the answer below word for word, then add a numbered list that restates its "
+                        "points without adding information.", "逐字重复下面的回答，然后添加一个编号列表，"
+                        "复述其中的要点，不增加任何信息。"),
+}
+
+
+def choose_answers(tasks: Sequence[Task], answers: Sequence[Answer],
+                   model: str | None = None) -> list[Answer]:
+    """One answer per question: ``model``'s, else the first model's in the answers file."""
+    if model is None:
+        model = answers[0].model if answers else ""
+    wanted = {(t.id, q.id) for t in tasks for q in t.questions}
+    return [a for a in answers if a.model == model and (a.task, a.question_id) in wanted and a.answer.strip()]
+
+
+def rule_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
+                       seed: int = 0) -> list[Perturbation]:
+    """Every probe on every chosen answer where its rule applies."""
+    by_id = {t.id: t for t in tasks}
+    out = []
+    for probe in probes:
+        for a in chosen:
+            task = by_id[a.task]
+            question = next(q.question for q in task.questions if q.id == a.question_id)
+            altered = perturb(probe, a.answer, task.language, question, seed)
+            if altered is not None and altered != a.answer:
+                out.append(Perturbation(probe, a.task, a.question_id, a.model, task.language, a.answer,
+                                        altered))
+    return out
+
+
+def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
+                      spec: str, cache: CallCache) -> list[Perturbation]:
+    """The same alterations written by a model (``--perturber SPEC``), through the cache."""
+    backend = load_backend(spec)
+    language = {t.id: t.language for t in tasks}
+    params = DecodingParams(max_new_tokens=512)
+    items = [(p, a) for p in probes for a in chosen]
+    requests: list[dict[str, Any]] = [
+        {"perturber": spec, "probe": p, "decoding": params.to_row(), "messages": [
+            {"role": "user", "content": f"{LLM_INSTRUCTIONS[p][language[a.task] == 'zh']}\n\n{a.answer}"}]}
+        for p, a in items]
+    texts: list[str | None] = [cache.get("perturb", r) for r in requests]
+    todo = [i for i, t in enumerate(texts) if t is None]
+    for j, done in completions(backend, [requests[i]["messages"] for i in todo], params):
+        cache.put("perturb", requests[todo[j]], done.text, spec, spec, done)
+        texts[todo[j]] = done.text
+    return [Perturbation(p, a.task, a.question_id, a.model, language[a.task], a.answer, text, spec)
+            for (p, a), text in zip(items, texts) if text and text.strip() != a.answer.strip()]
+
+
+def probe_asks(perturbations: Sequence[Perturbation], tasks: Sequence[Task],
+               prompt: JudgePrompt) -> list[Ask]:
+    """Original first (``ab``) and altered first (``ba``) for each perturbation."""
+    questions = {(t.id, q.id): (q, i) for t in tasks for i, q in enumerate(t.questions)}
+    asks = []
+    for p in perturbations:
+        q, qi = questions[(p.task, p.question_id)]
+        neutral = prompt.render(q.question, "", "", input=q.input, reference=q.reference)
+        for slot, first, second in (("ab", p.original, p.perturbed), ("ba", p.perturbed, p.original)):
+            asks.append(Ask(prompt.render(q.question, first, second, input=q.input, reference=q.reference),
+                            slot, (p.task, qi), neutral))
+    return asks
+
+
+def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], backend: Backend,
+               prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
+               progress: Callable[[int], None] = lambda n: None) -> tuple[list[dict], list[BiasCheck]]:
+    """Judge every perturbation in both orders; the verdict rows and one check per probe."""
+    asks = probe_asks(perturbations, tasks, prompt)
+    method, verdicts = ask_judge(asks, backend, prompt, settings, cache, progress)
+    rows = []
+    for i, (meaning, raw, attempts) in enumerate(verdicts):
+        p, ask = perturbations[i // 2], asks[i]
+        altered_first = ask.slot == "ba"
+        prefers = None if meaning is None else (
+            "tie" if meaning == "equal" else
+            "perturbed" if (meaning == "better") == altered_first else "original")
+        rows.append({"probe": p.probe, "task": p.task, "question_id": p.question_id, "model": p.model,
+                     "order": "perturbed first" if altered_first else "original first",
+                     "prefers": prefers or "error", "judge": settings.spec, "method": method,
+                     "raw": raw, "attempts": attempts})
+    return rows, probe_checks(rows, settings.spec)
+
+
+def probe_checks(rows: Sequence[dict], judge: str) -> list[BiasCheck]:
+    """Attack success rate per probe: verdicts for the altered copy among the valid verdicts."""
+    out = []
+    for probe in PROBES:
+        valid = [r for r in rows if r["probe"] == probe and r["prefers"] != "error"]
+        if not valid and not any(r["probe"] == probe for r in rows):
+            continue
+        hits = sum(r["prefers"] == "perturbed" for r in valid)
+        low, high = wilson_interval(hits, len(valid))
+        errors = sum(r["probe"] == probe for r in rows) - len(valid)
+        out.append(BiasCheck(judge, f"probe: {probe}", hits / len(valid) if valid else float("nan"),
+                             low, high, len(valid),
+                             f"verdicts for the copy with {NOTES[probe]}; a judge that is not fooled "
+                             f"is near 0%" + (f" ({errors} replies had no valid label)" if errors else "")))
+    return out
