@@ -21,7 +21,7 @@ from harness.types import Answer, BiasCheck, HumanLabel, Judgment, Task
 from judges import prompts as prompt_plugins
 from judges.battles import combine
 from judges.human import HumanAgreement, human_agreement
-from judges.length import length_checks
+from judges.length import length_checks, win_by_length_bins
 from judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from judges.perturb import PROBES
 from judges.position import position_checks, unusable
@@ -37,6 +37,8 @@ class BiasResult:
     warnings: list[str] = field(default_factory=list)
     human: list[HumanAgreement] = field(default_factory=list)
     perturbations: int = 0
+    length_bins: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
+    """Per judge: (length difference bin, judgments, share won by the pair's first model)."""
 
 
 def read_human(run_dir: Path) -> list[HumanLabel]:
@@ -71,7 +73,10 @@ def report_checks(run_dir: Path, judgments: Sequence[Judgment], answers: Sequenc
     checks += self_preference(by_judge, answers, labels)
     judges = set(by_judge)
     checks += [c for c in read_bias_csv(run_dir) if c.check.startswith("probe:") and c.judge in judges]
-    return BiasResult(checks, unusable(checks), human_agreement(labels, by_judge) if labels else [])
+    bins = {j: win_by_length_bins(judgments, answers, judge=j)
+            for j in dict.fromkeys(x.judge for x in judgments)}
+    return BiasResult(checks, unusable(checks), human_agreement(labels, by_judge) if labels else [],
+                      length_bins=bins)
 
 
 def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], probes: Sequence[str] = PROBES,
@@ -106,4 +111,5 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
     kept = [c for c in read_bias_csv(run_dir) if c.judge != settings.spec]
     write_bias_csv(run_dir, kept + checks)
     human = human_agreement(labels, {settings.spec: combine(judgments)}) if labels else []
-    return BiasResult(checks, unusable(checks), human, len(perturbations))
+    return BiasResult(checks, unusable(checks), human, len(perturbations),
+                      {settings.spec: win_by_length_bins(judgments, answers, judge=settings.spec)})

@@ -100,7 +100,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
     result = bias(args.run, settings, _answered_tasks(args.run, args.tasks_dir), args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
-    print("\n".join(bias_markdown(result.checks, result.warnings, result.human)))
+    print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))
     print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
           f"in {args.run / storage.BIAS_CSV}; `harness judge` or `harness run` puts them in the report",
           file=sys.stderr)

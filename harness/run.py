@@ -214,7 +214,7 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
                                       scores=mean_scores(grades, models) if grades else None,
                                       panel=panel, usage=result.usage,
                                       bias=bias_markdown(result.bias.checks, result.bias.warnings,
-                                                         result.bias.human))
+                                                         result.bias.human, result.bias.length_bins))
     storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
     return result
 

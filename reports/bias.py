@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from harness.types import BiasCheck
 from judges.human import HumanAgreement
@@ -28,7 +28,8 @@ def _interval(c: BiasCheck) -> str:
 
 
 def bias_markdown(checks: Sequence[BiasCheck], warnings: Sequence[str],
-                  human: Sequence[HumanAgreement] = ()) -> list[str]:
+                  human: Sequence[HumanAgreement] = (),
+                  length_bins: Mapping[str, Sequence[tuple[str, int, float]]] | None = None) -> list[str]:
     """Markdown lines (a table per judge's checks, then warnings and human agreement)."""
     from reports.leaderboard import table
 
@@ -39,6 +40,14 @@ def bias_markdown(checks: Sequence[BiasCheck], warnings: Sequence[str],
     lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
     lines += table(("judge", "check", "value", "95% CI", "n", "what it means"),
                    [(c.judge, c.check, _value(c), _interval(c), c.n, c.note) for c in checks])
+    bins = {j: rows for j, rows in (length_bins or {}).items() if any(n for _, n, _ in rows)}
+    if bins:
+        labels = [label for label, _, _ in next(iter(bins.values()))]
+        lines += ["", "### Win rate by length difference", "",
+                  "Share of verdicts won by the pair's first model, by how many characters longer its "
+                  "answer was (n in brackets); a length-blind judge's row does not climb left to right.", ""]
+        lines += table(("judge", *labels), [(j, *(f"{_pct(share)} ({n})" for _, n, share in rows))
+                                            for j, rows in bins.items()])
     if human:
         lines += ["", "### Agreement with the human labels", ""]
         lines += table(("judge", "labelled comparisons", "agreement", "agreement without ties",
