@@ -9,7 +9,7 @@ directory: ``perturbations.jsonl`` (readable copies), ``probe_judgments.jsonl``,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from harness import endpoints, storage
 from harness.backends import load_backend
 from harness.cache import CallCache
 from harness.errors import HarnessError
-from harness.types import Answer, BiasCheck, HumanLabel, Judgment, Task
+from harness.types import Answer, Battle, BiasCheck, HumanLabel, Judgment, Task
 from judges import prompts as prompt_plugins
 from judges.battles import combine
 from judges.human import HumanAgreement, human_agreement
@@ -25,7 +25,7 @@ from judges.length import length_checks, win_by_length_bins
 from judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from judges.perturb import PROBES
 from judges.position import position_checks, unusable
-from judges.probes import choose_answers, llm_perturbations, probe_checks, rule_perturbations, run_probes
+from judges.probes import choose_answers, llm_perturbations, rule_perturbations, run_probes
 from judges.self_preference import self_preference
 
 BIAS_HEADER = ("judge", "check", "value", "lower", "upper", "n", "note")
@@ -67,16 +67,21 @@ def _num(x: float) -> str:
 
 
 def report_checks(run_dir: Path, judgments: Sequence[Judgment], answers: Sequence[Answer],
-                  by_judge: dict, labels: Sequence[HumanLabel]) -> BiasResult:
+                  by_judge: Mapping[str, Sequence[Battle]], labels: Sequence[HumanLabel]) -> BiasResult:
     """The bias section of a run report: no model calls, plus probe figures already measured."""
+    probes = [c for c in read_bias_csv(run_dir) if c.check.startswith("probe:") and c.judge in by_judge]
+    return _summarise(judgments, answers, by_judge, labels, probes)
+
+
+def _summarise(judgments: Sequence[Judgment], answers: Sequence[Answer],
+               by_judge: Mapping[str, Sequence[Battle]], labels: Sequence[HumanLabel],
+               probes: Sequence[BiasCheck], perturbations: int = 0) -> BiasResult:
     checks = position_checks(judgments) + length_checks(judgments, answers)
-    checks += self_preference(by_judge, answers, labels)
-    judges = set(by_judge)
-    checks += [c for c in read_bias_csv(run_dir) if c.check.startswith("probe:") and c.judge in judges]
+    checks += self_preference(by_judge, answers, labels) + list(probes)
     bins = {j: win_by_length_bins(judgments, answers, judge=j)
             for j in dict.fromkeys(x.judge for x in judgments)}
     return BiasResult(checks, unusable(checks), human_agreement(labels, by_judge) if labels else [],
-                      length_bins=bins)
+                      perturbations, bins)
 
 
 def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], probes: Sequence[str] = PROBES,
@@ -102,14 +107,11 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
         perturbations = rule_perturbations(chosen, task_list, probes, seed)
         if perturber:
             perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
-        rows, _ = run_probes(perturbations, task_list, backend, prompt, settings, cache)
-    checks = position_checks(judgments) + length_checks(judgments, answers)
-    checks += self_preference({settings.spec: combine(judgments)}, answers, labels)
-    checks += probe_checks(rows, settings.spec)
+        rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
+    result = _summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
+                        len(perturbations))
     storage.write_jsonl(run_dir / storage.PERTURBATIONS, (p.to_row() for p in perturbations))
     storage.write_jsonl(run_dir / storage.PROBE_JUDGMENTS, rows)
     kept = [c for c in read_bias_csv(run_dir) if c.judge != settings.spec]
-    write_bias_csv(run_dir, kept + checks)
-    human = human_agreement(labels, {settings.spec: combine(judgments)}) if labels else []
-    return BiasResult(checks, unusable(checks), human, len(perturbations),
-                      {settings.spec: win_by_length_bins(judgments, answers, judge=settings.spec)})
+    write_bias_csv(run_dir, kept + result.checks)
+    return result

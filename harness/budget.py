@@ -83,6 +83,11 @@ def estimate_tokens(messages: Sequence[Message]) -> int:
     return total
 
 
+def no_price(spec: str, model: str) -> HarnessError:
+    return HarnessError(f"{spec}: no price known for {model}, so --max-cost cannot be kept; "
+                        "add it to a prices file (--prices FILE; 0 for a free local endpoint)")
+
+
 class BudgetExceeded(HarnessError):
     """The next call could carry spending past the limit; nothing more is sent."""
 
@@ -113,8 +118,7 @@ class Budget:
     def reserve(self, who: str, prompt_tokens: int, max_reply: int, price: Price | None) -> Ticket:
         """Book a call at its worst case, or raise :class:`BudgetExceeded`."""
         if price is None and self.max_cost is not None:
-            raise HarnessError(f"{who}: no price known for this model, so --max-cost cannot be kept; "
-                               "add it to a prices file (--prices FILE; 0 for a free local endpoint)")
+            raise no_price(who, "this model")
         ticket = Ticket(prompt_tokens + max_reply, price.cost(prompt_tokens, max_reply) if price else 0.0)
         with self._lock:
             if self._stopped is None:

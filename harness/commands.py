@@ -65,10 +65,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
 
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
+        from harness.budget import load_prices
         from harness.dryrun import plan_judging, render_plan
-        from harness.endpoints import Session
 
-        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, Session(api).prices)
+        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices))
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
     result = judge(args.run_dir, judges, task_list, args.prompts_dir, progress=not args.no_progress,

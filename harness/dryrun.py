@@ -7,17 +7,17 @@ so the figures are upper bounds (re-asks of unparseable verdicts come on top; th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import storage
 from harness.backends import load_backend
-from harness.budget import Prices, estimate_tokens
+from harness.budget import Prices, estimate_tokens, load_prices
 from harness.cache import CallCache
 from harness.config import RunConfig
-from harness.endpoints import Session
 from harness.generate import generation_request, question_messages
 from harness.types import Answer, Task
 from harness.usage import cost_of
@@ -53,10 +53,8 @@ def _line(stage: str, name: str, spec: str, requests: Sequence[dict[str, Any]], 
 
 def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
     """Generation for every model, then judging by every judge, for ``config``."""
-    path = config.run_dir / storage.CACHE
-    cache = CallCache(path) if path.exists() else None
-    prices = Session(config.api).prices
-    try:
+    prices = load_prices(config.api.prices)
+    with _existing_cache(config.run_dir) as cache:
         lines, answers = [], []
         for model in config.models:
             requests = []
@@ -72,9 +70,6 @@ def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
                                model.decoding.max_new_tokens, prices))
         models = [m.name for m in config.models]
         lines += _plan_judges(config.judges, task_list, models, answers, config.prompts_dirs, cache, prices)
-    finally:
-        if cache is not None:
-            cache.close()
     return lines
 
 
@@ -83,13 +78,19 @@ def plan_judging(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequ
     """Judging an existing ``answers.jsonl`` (``harness judge --dry-run``)."""
     answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
     models = list(dict.fromkeys(a.model for a in answers))
-    path = run_dir / storage.CACHE
-    cache = CallCache(path) if path.exists() else None
-    try:
+    with _existing_cache(run_dir) as cache:
         return _plan_judges(judges, task_list, models, answers, prompts_dirs, cache, prices)
-    finally:
-        if cache is not None:
-            cache.close()
+
+
+@contextlib.contextmanager
+def _existing_cache(run_dir: Path) -> Iterator[CallCache | None]:
+    """The run directory's cache if there is one; a dry run creates nothing."""
+    path = run_dir / storage.CACHE
+    if not path.exists():
+        yield None
+        return
+    with CallCache(path) as cache:
+        yield cache
 
 
 def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], models: Sequence[str],

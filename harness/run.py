@@ -19,6 +19,7 @@ import tasks as task_plugins
 from harness import endpoints, storage
 from harness.backends import Streamer, check_spec, load_backend
 from harness.bias import BiasResult, read_human, report_checks
+from harness.budget import load_prices, no_price
 from harness.cache import CallCache
 from harness.config import RunConfig
 from harness.errors import HarnessError
@@ -110,12 +111,11 @@ def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
     """With --max-cost, every paid model needs a price, known before anything is sent."""
     if api.max_cost is None:
         return
-    prices = endpoints.Session(api).prices
+    prices = load_prices(api.prices)
     for spec in specs:
         model = model_price_name(spec)
         if model is not None and isinstance(load_backend(spec), Streamer) and prices.lookup(model) is None:
-            raise HarnessError(f"{spec}: no price known for model {model!r}, so --max-cost cannot be kept; "
-                               "add it to a prices file (--prices FILE; 0 for a free local endpoint)")
+            raise no_price(spec, f"model {model!r}")
 
 
 def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,21 +52,31 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:
     """Read one record per line; a bad line is an error naming the file and line."""
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not UTF-8 text") from None
     out: list[T] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError("expected a JSON object")
-                out.append(parse(row))
-            except KeyError as exc:
-                raise HarnessError(f"{path}:{lineno}: missing field {exc.args[0]!r}") from None
-            except (ValueError, TypeError) as exc:
-                raise HarnessError(f"{path}:{lineno}: {exc}") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        with row_errors(f"{path}:{lineno}"):
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("expected a JSON object")
+            out.append(parse(row))
     return out
+
+
+@contextlib.contextmanager
+def row_errors(where: str) -> Iterator[None]:
+    """Turn a record parser's KeyError / ValueError / TypeError into one error naming ``where``."""
+    try:
+        yield
+    except KeyError as exc:
+        raise HarnessError(f"{where}: missing field {exc.args[0]!r}") from None
+    except (ValueError, TypeError) as exc:
+        raise HarnessError(f"{where}: {exc}") from None
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

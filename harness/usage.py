@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.backends import parse_spec
 from harness.budget import Prices
 from harness.cache import CallCache
+from harness.errors import SpecError
 from harness.storage import write_csv
 
 LOCAL_SCHEMES = {"embedded", "hf"}
@@ -39,7 +40,7 @@ def model_price_name(spec: str) -> str | None:
     """
     try:
         parsed = parse_spec(spec)
-    except Exception:
+    except SpecError:
         return spec
     if parsed.scheme in LOCAL_SCHEMES:
         return None

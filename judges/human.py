@@ -8,12 +8,12 @@ A label file is CSV (with a header) or JSONL with ``task, question_id, model_a, 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import storage
 from harness.errors import HarnessError
 from harness.types import Answer, Battle, HumanLabel
 from judges.panel import cohen_kappa
@@ -27,51 +27,40 @@ def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
     known = {(a.task, a.question_id, a.model) for a in answers}
-    rows = _rows(path)
-    labels = []
-    for where, row in rows:
-        missing = [f for f in FIELDS if not str(row.get(f) or "").strip()]
-        if missing:
-            raise HarnessError(f"{where}: missing field {missing[0]!r}")
-        values = {f: str(row[f]).strip() for f in FIELDS}
-        if values["winner"] not in WINNERS:
-            raise HarnessError(f"{where}: winner {values['winner']!r}: use model_a, model_b or tie")
-        if values["model_a"] == values["model_b"]:
-            raise HarnessError(f"{where}: model_a and model_b are both {values['model_a']!r}")
-        for side in ("model_a", "model_b"):
-            if (values["task"], values["question_id"], values[side]) not in known:
-                raise HarnessError(f"{where}: the run has no answer from {values[side]!r} to "
-                                   f"{values['task']}/{values['question_id']}")
-        labels.append(HumanLabel(values["task"], values["question_id"], values["model_a"],
-                                 values["model_b"], WINNERS[values["winner"]],
-                                 str(row.get("annotator") or "").strip()))
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        labels = storage.read_jsonl(path, lambda row: _label(row, known))
+    elif suffix == ".csv":
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise HarnessError(f"{path}: not UTF-8 text") from None
+        labels = []
+        for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
+            with storage.row_errors(f"{path}:{i}"):
+                labels.append(_label(row, known))
+    else:
+        raise HarnessError(f"{path}: expected a .csv or .jsonl file")
     if not labels:
         raise HarnessError(f"{path}: no labels in the file")
     return labels
 
 
-def _rows(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not UTF-8 text") from None
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        return [(f"{path}:{i}", row) for i, row in enumerate(reader, 2)]
-    if path.suffix.lower() not in (".jsonl", ".json"):
-        raise HarnessError(f"{path}: expected a .csv or .jsonl file")
-    out: list[tuple[str, Mapping[str, Any]]] = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}:{i}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise HarnessError(f"{path}:{i}: expected a JSON object")
-        out.append((f"{path}:{i}", row))
-    return out
+def _label(row: Mapping[str, Any], known: set[tuple[str, str, str]]) -> HumanLabel:
+    """One row as a label; KeyError names a missing field, ValueError says what is wrong."""
+    missing = [f for f in FIELDS if not str(row.get(f) or "").strip()]
+    if missing:
+        raise KeyError(missing[0])
+    v = {f: str(row[f]).strip() for f in FIELDS}
+    if v["winner"] not in WINNERS:
+        raise ValueError(f"winner {v['winner']!r}: use model_a, model_b or tie")
+    if v["model_a"] == v["model_b"]:
+        raise ValueError(f"model_a and model_b are both {v['model_a']!r}")
+    for side in ("model_a", "model_b"):
+        if (v["task"], v["question_id"], v[side]) not in known:
+            raise ValueError(f"the run has no answer from {v[side]!r} to {v['task']}/{v['question_id']}")
+    return HumanLabel(v["task"], v["question_id"], v["model_a"], v["model_b"], WINNERS[v["winner"]],
+                      str(row.get("annotator") or "").strip())
 
 
 @dataclass(frozen=True)

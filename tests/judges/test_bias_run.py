@@ -162,3 +162,13 @@ def test_a_perturber_model_writes_extra_copies_that_are_stored_and_judged(tmp_pa
     with (run / storage.BIAS_CSV).open(encoding="utf-8") as f:
         row = next(r for r in csv.DictReader(f) if r["check"] == "probe: rich_content")
     assert (float(row["value"]), int(row["n"])) == (0.0, 16)  # 8 copies, both orders, none fooled
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "labels.jsonl"])
+def test_human_labels_that_are_not_utf8_are_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           name: str) -> None:
+    run = _run_dir(tmp_path)
+    labels = tmp_path / name
+    labels.write_bytes("task,question_id\nen_law,q01 é\n".encode("latin-1"))
+    assert main(["human", "import", str(labels), "--run", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == f"harness: error: {labels}: not UTF-8 text"
