@@ -108,12 +108,19 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
 
 def cmd_human(args: argparse.Namespace) -> int:
+    from harness.bias import read_human
     from judges.human import read_labels
 
     answers = storage.read_jsonl(args.run / storage.ANSWERS, Answer.from_row)
     labels = read_labels(args.file, answers)
-    storage.write_jsonl(args.run / storage.HUMAN, (h.to_row() for h in labels))
-    print(f"imported {len(labels)} human labels into {args.run / storage.HUMAN}")
+    # Add to the labels already imported (say, another annotator's file); importing a file twice
+    # adds nothing the second time.
+    existing = read_human(args.run)
+    seen = set(existing)
+    new = [h for h in labels if h not in seen]
+    storage.write_jsonl(args.run / storage.HUMAN, (h.to_row() for h in existing + new))
+    print(f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
+          f"{args.run / storage.HUMAN}; it holds {len(existing) + len(new)}")
     return 0
 
 

@@ -172,3 +172,20 @@ def test_human_labels_that_are_not_utf8_are_one_clear_error(tmp_path: Path, caps
     labels.write_bytes("task,question_id\nen_law,q01 é\n".encode("latin-1"))
     assert main(["human", "import", str(labels), "--run", str(run)]) == 2
     assert capsys.readouterr().err.strip() == f"harness: error: {labels}: not UTF-8 text"
+
+
+def test_importing_more_labels_adds_to_those_already_there(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = _run_dir(tmp_path)
+    first, second = tmp_path / "ann1.csv", tmp_path / "ann2.jsonl"
+    first.write_text("task,question_id,model_a,model_b,winner,annotator\n"
+                     "en_law,q01,long,short,model_a,ann1\nen_law,q02,long,short,tie,ann1\n", encoding="utf-8")
+    second.write_text(json.dumps({"task": "en_law", "question_id": "q01", "model_a": "long",
+                                  "model_b": "short", "winner": "model_b", "annotator": "ann2"}) + "\n",
+                      encoding="utf-8")
+    for path in (first, second, first):  # the repeated file adds nothing
+        assert main(["human", "import", str(path), "--run", str(run)]) == 0
+    rows = storage.read_jsonl(run / storage.HUMAN, lambda r: r)
+    assert [(r["question_id"], r["winner"], r["annotator"]) for r in rows] == [
+        ("q01", "model_a", "ann1"), ("q02", "tie", "ann1"), ("q01", "model_b", "ann2")]
+    assert "imported 0 new human labels (2 already there)" in capsys.readouterr().out
