@@ -96,6 +96,20 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                    help="read the verdict from a generated reply or from label likelihoods")
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")
+    g.add_argument("--report", type=report_formats, metavar="LIST",
+                   help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
+                   "or none")
+
+
+def report_formats(value: str) -> tuple[str, ...]:
+    from harness.config import check_report_formats
+
+    formats = tuple(f.strip() for f in value.split(",") if f.strip() and f.strip() != "none")
+    try:
+        check_report_formats(formats)
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return formats
 
 
 def _add_bias_parsers(sub: Any) -> None:
@@ -127,6 +141,20 @@ def _add_bias_parsers(sub: Any) -> None:
                       "winner) into RUN_DIR/human.jsonl; reports then show judge-human agreement")
     hi.add_argument("file", type=Path)
     hi.add_argument("--run", type=Path, required=True, metavar="DIR")
+
+
+def _add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="HTML, LaTeX (booktabs) and Markdown reports of a judged run",
+                       description="Write report.html (self-contained), latex/report.tex with one .tex "
+                       "per table and PDF plots, and report.md, from the run directory's files.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", default="html,latex,md", metavar="LIST",
+                   help="comma-separated: html, latex, md (default: all three)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default RUN_DIR/report)")
+    p.add_argument("--cjk", action="store_true",
+                   help="Chinese support in LaTeX (ctex/xeCJK); on anyway when the run has Chinese text")
+    p.add_argument("--pdf", action="store_true", help="also compile report.tex with xelatex")
+    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
 
 
 def _add_finetune_parser(sub: Any) -> None:
@@ -190,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--initial", type=float, default=1000, help="initial / mean rating (1000)")
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     _add_bias_parsers(sub)
+    _add_report_parser(sub)
     _add_finetune_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -249,6 +278,8 @@ def config_from_args(args: argparse.Namespace):  # -> RunConfig
         changes["tasks_dirs"] = config.tasks_dirs + tuple(args.tasks_dir)
     if hasattr(args, "prompt"):
         changes["judges"] = judge_settings(args, config.judges)
+    if getattr(args, "report", None) is not None:
+        changes["report"] = args.report
     if getattr(args, "prompts_dir", None):
         changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
     changes["progress"] = not args.no_progress

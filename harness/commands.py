@@ -16,7 +16,7 @@ from judges import prompts as prompt_plugins
 
 def dispatch(args: argparse.Namespace) -> int:
     handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
-               "bias": cmd_bias, "human": cmd_human,
+               "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
                "finetune": cmd_finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
     return handler(args)
 
@@ -26,6 +26,9 @@ def _summary(result) -> None:
     hits = sum(result.hits.values())
     print(f"\nmodel calls: {calls}; cached: {hits}; run directory: {result.run_dir}",
           file=sys.stderr)
+    if result.report is not None:
+        written = [p for p in (result.report.html, result.report.latex, result.report.markdown) if p]
+        print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -72,7 +75,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
     result = judge(args.run_dir, judges, task_list, args.prompts_dir, progress=not args.no_progress,
-                   api=api)
+                   api=api, **({} if args.report is None else {"report": args.report}))
     print(result.markdown)
     _summary(result)
     return 0
@@ -104,6 +107,17 @@ def cmd_bias(args: argparse.Namespace) -> int:
     print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
           f"in {args.run / storage.BIAS_CSV}; `harness judge` or `harness run` puts them in the report",
           file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.build import write_report
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    files = write_report(args.run_dir, formats, args.out, args.cjk, args.tasks_dir, args.pdf)
+    for path in (files.html, files.latex, files.markdown, files.pdf):
+        if path is not None:
+            print(f"wrote {path}")
     return 0
 
 

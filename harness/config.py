@@ -6,7 +6,7 @@ Unknown keys are errors naming the key, so a typo never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,16 @@ def default_models() -> tuple[ModelConfig, ...]:
                     DecodingParams(max_new_tokens=96, temperature=0.7, top_p=0.9, top_k=50)),
         ModelConfig("hot", "embedded", DecodingParams(max_new_tokens=96, temperature=1.6)),
     )
+
+
+REPORT_FORMATS = ("html", "latex", "md")
+
+
+def check_report_formats(formats: Sequence[str], where: str = "") -> None:
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown:
+        raise HarnessError(f"{where}unknown report format {unknown[0]!r} "
+                           f"(known: {', '.join(REPORT_FORMATS)})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class RunConfig:
     """Seed of the Elo shuffles."""
     api: ApiConfig = field(default_factory=ApiConfig)
     """Limits, retries, keys and the budget for remote (``openai:``) models and judges."""
+    report: tuple[str, ...] = REPORT_FORMATS
+    """Report formats written to ``RUN_DIR/report`` at the end (empty: none)."""
     progress: bool = True
 
     @property
@@ -76,6 +88,7 @@ class RunConfig:
             raise HarnessError(f"bootstrap must be 0 or more, got {self.bootstrap}")
         if self.batch_size < 1:
             raise HarnessError(f"batch_size must be at least 1, got {self.batch_size}")
+        check_report_formats(self.report)
 
     def to_row(self) -> dict[str, Any]:
         """The YAML-ready form, readable back by :func:`parse_config`."""
@@ -88,6 +101,7 @@ class RunConfig:
         row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
         row["api"] = self.api.to_row()
+        row["report"] = list(self.report)
         return row
 
 
@@ -127,6 +141,9 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
             kw[key] = tuple(base / p for p in _str_list(data[key], f"{where}: field {key!r}"))
     if data.get("api") is not None:
         kw["api"] = parse_api(data["api"], f"{where}: api", base)
+    if "report" in data:
+        kw["report"] = tuple(_str_list(data["report"] or [], f"{where}: field 'report'"))
+        check_report_formats(kw["report"], f"{where}: field 'report': ")
     return RunConfig(**kw)
 
 

@@ -21,9 +21,10 @@ from harness.backends import Streamer, check_spec, load_backend
 from harness.bias import BiasResult, read_human, report_checks
 from harness.budget import load_prices, no_price
 from harness.cache import CallCache
-from harness.config import RunConfig
+from harness.config import REPORT_FORMATS, RunConfig
 from harness.errors import HarnessError
 from harness.generate import generate_answers
+from harness.questions import write_questions
 from harness.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task
 from harness.usage import UsageLine, model_price_name, usage_lines, write_usage_csv
 from judges import prompts as prompt_plugins
@@ -35,6 +36,7 @@ from judges.ratings import leaderboard, pair_records
 from judges.significance import pair_tests
 from judges.single import battles_from_grades, grade_answers, mean_scores
 from reports.bias import bias_markdown
+from reports.build import ReportFiles, write_report
 from reports.leaderboard import Panel, render_markdown, write_leaderboard_csv
 
 
@@ -50,6 +52,8 @@ class RunResult:
     """Requests sent to a model, by stage (``generate``, ``judge``); zero on a cached re-run."""
     hits: Counter[str] = field(default_factory=Counter)
     """Requests answered from the cache, by stage."""
+    report: ReportFiles | None = None
+    """The report files written at the end (None when no format was asked for)."""
     usage: list[UsageLine] = field(default_factory=list)
     """Calls, tokens and cost per model and judge (all runs on this run directory)."""
     bias: BiasResult = field(default_factory=BiasResult)
@@ -126,8 +130,10 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     storage.atomic_write(run_dir / storage.CONFIG,
                          yaml.safe_dump(config.to_row(), allow_unicode=True, sort_keys=False))
+    task_list = select_tasks(config)
+    write_questions(run_dir / storage.QUESTIONS, task_list)
     with endpoints.session(config.api), _open_cache(run_dir, result) as cache:
-        answers = generate_answers(select_tasks(config), config.models, cache, config.batch_size,
+        answers = generate_answers(task_list, config.models, cache, config.batch_size,
                                    _progress_factory(config.progress))
     storage.write_jsonl(run_dir / storage.ANSWERS, (a.to_row() for a in answers))
     return result
@@ -137,11 +143,14 @@ def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Ta
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           elo_rounds: int = 100, seed: int = 0, progress: bool = True,
           result: RunResult | None = None, bootstrap: int = 1000,
-          api: endpoints.ApiConfig | None = None) -> RunResult:
-    """Stages 2-4: judge ``answers.jsonl`` (every judge of the panel), combine, rate, report."""
+          api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS) -> RunResult:
+    """Stages 2-5: judge ``answers.jsonl`` (every judge of the panel), combine, rate, report."""
     with endpoints.session(api) as sess:
-        return _judge(run_dir, judges, task_list, prompts_dirs, models, elo_rounds, seed, progress,
-                      result or RunResult(run_dir), bootstrap, sess)
+        result = _judge(run_dir, judges, task_list, prompts_dirs, models, elo_rounds, seed, progress,
+                        result or RunResult(run_dir), bootstrap, sess)
+    if report:
+        result.report = write_report(run_dir, report)
+    return result
 
 
 def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
@@ -228,4 +237,4 @@ def run(config: RunConfig) -> RunResult:
         result = generate(config)
         return judge(config.run_dir, config.judges, select_tasks(config), config.prompts_dirs,
                      [m.name for m in config.models], config.elo_rounds, config.seed,
-                     config.progress, result, config.bootstrap, config.api)
+                     config.progress, result, config.bootstrap, config.api, config.report)

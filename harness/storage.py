@@ -29,6 +29,8 @@ BIAS_CSV = "bias.csv"
 PERTURBATIONS = "perturbations.jsonl"
 PROBE_JUDGMENTS = "probe_judgments.jsonl"
 CONFIG = "config.yaml"
+QUESTIONS = "questions.jsonl"
+REPORT_DIR = "report"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -87,6 +89,26 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) 
     writer.writerow(header)
     writer.writerows(rows)
     atomic_write(path, buf.getvalue())
+
+
+def read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    """Rows of a CSV file with a header; a missing column or a short row names the file and line."""
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file")
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or ())]
+            if missing:
+                raise HarnessError(f"{path}: missing column {missing[0]!r}")
+            rows = []
+            for row in reader:
+                if any(row[c] is None for c in columns):
+                    raise HarnessError(f"{path}:{reader.line_num}: too few fields")
+                rows.append(row)
+            return rows
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: not UTF-8 text") from None
 
 
 def read_yaml(path: Path) -> Any:

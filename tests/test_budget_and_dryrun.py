@@ -335,7 +335,7 @@ def test_unknown_api_keys_are_errors_naming_them(api: dict[str, Any], where: str
 
 
 def test_per_endpoint_settings_apply_to_their_base_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with ChatServer(delay=0.15) as narrow, ChatServer(delay=0.15) as wide:
+    with ChatServer(delay=0.4) as narrow, ChatServer(delay=0.4) as wide:
         config = tmp_path / "two.yaml"
         config.write_text(yaml.safe_dump({
             "tasks": ["en_law"], "limit": 4, "out": "two-run",

@@ -1,0 +1,97 @@
+"""``harness report``: HTML, LaTeX and Markdown reports from a judged run directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import storage
+from harness.config import REPORT_FORMATS, check_report_formats
+from harness.errors import HarnessError
+from reports import data as report_data
+
+FORMATS = REPORT_FORMATS
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path | None = None
+    latex: Path | None = None
+    """``report.tex``; the table files, ``cases.tex`` and ``figures/`` lie beside it."""
+    markdown: Path | None = None
+    pdf: Path | None = None
+
+
+def check_formats(formats: Sequence[str]) -> list[str]:
+    if not formats:
+        raise HarnessError(f"no report format given (known: {', '.join(FORMATS)})")
+    check_report_formats(formats)
+    return list(dict.fromkeys(formats))
+
+
+def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | None = None,
+                 cjk: bool = False, tasks_dirs: Sequence[Path] = (), pdf: bool = False) -> ReportFiles:
+    """Write the chosen formats into ``out`` (default ``RUN_DIR/report``); only reads the run's files.
+
+    ``cjk`` forces Chinese support in LaTeX; it is switched on anyway when the run has Chinese text.
+    """
+    from reports.markdown import render_markdown_report
+    from reports.tables import all_tables, human_table, length_bins_table, usage_table
+
+    formats = check_formats(formats)
+    if pdf and "latex" not in formats:
+        raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
+    data = report_data.load(run_dir, tasks_dirs)
+    out = out if out is not None else run_dir / storage.REPORT_DIR
+    title = f"harness report: {run_dir.resolve().name}"
+    tables = all_tables(data)
+    files: dict[str, Path] = {}
+    if "md" in formats:
+        files["markdown"] = out / "report.md"
+        storage.atomic_write(files["markdown"], render_markdown_report(title, tables[:3]))
+    if "html" in formats or "latex" in formats:
+        from reports import plots
+        from reports.pairs import case_studies, judged_pairs
+
+        figures, pairs = plots.figures(data), judged_pairs(data)
+        if "latex" in formats:
+            from reports.latex import write_latex
+
+            for stem, fig in figures.items():
+                plots.save_pdf(fig, out / "latex" / "figures" / f"{stem}.pdf")
+            files["latex"] = write_latex(out / "latex", title, tables, list(figures), case_studies(pairs),
+                                         cjk or data.has_cjk())
+            if pdf:
+                files["pdf"] = compile_pdf(files["latex"])
+        if "html" in formats:
+            from reports.html import render_html
+
+            extra = [length_bins_table(data.bias.length_bins), human_table(data.bias.human),
+                     usage_table(data) if data.usage else None]
+            by_key = {t.key: t for t in [*tables, *(t for t in extra if t is not None)]}
+            named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "bias", "finetune",
+                                                "length_bins", "human", "usage")}
+            uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
+            files["html"] = out / "report.html"
+            storage.atomic_write(files["html"], render_html(data, title, named, uris, pairs))
+    return ReportFiles(**files)
+
+
+def compile_pdf(tex: Path, engine: str = "xelatex") -> Path:
+    """Compile ``report.tex`` beside itself (twice, so references settle); returns the PDF."""
+    exe = shutil.which(engine)
+    if exe is None:
+        raise HarnessError(f"{engine} not found: install TeX Live (Debian/Ubuntu: texlive-xetex "
+                           "texlive-latex-recommended texlive-lang-chinese) or upload "
+                           f"{tex.parent} to Overleaf")
+    for _ in range(2):
+        done = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
+                              capture_output=True, text=True, errors="replace")
+        if done.returncode != 0:
+            errors = [line for line in done.stdout.splitlines() if line.startswith("!")]
+            raise HarnessError(f"{tex}: {engine} failed ({errors[0] if errors else 'see report.log'}; "
+                               f"log: {tex.with_suffix('.log')})")
+    return tex.with_suffix(".pdf")

@@ -1,0 +1,55 @@
+"""The HTML report: one self-contained file from a Jinja2 template with autoescaping.
+
+Model answers and judge replies are untrusted text. Autoescaping prints them as text; as a
+second wall, the page's Content-Security-Policy lets nothing load and nothing run except its
+own inline style and script, named by their SHA-256 hashes. Plots are SVG data URIs shown by
+``<img>``, which never runs script inside an image.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from importlib import resources
+
+from reports.data import ReportData
+from reports.latex import FIGURES
+from reports.pairs import JudgedPair
+from reports.tables import Bold, Table
+
+
+def _template_text(name: str) -> str:
+    return resources.files("reports").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+def _view(t: Table | None) -> dict[str, object] | None:
+    if t is None:
+        return None
+    return {"key": t.key, "caption": t.caption, "header": t.header, "align": t.align,
+            "rows": [[(c.text, True) if isinstance(c, Bold) else (c, False) for c in row] for row in t.rows]}
+
+
+def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None],
+                figures: Mapping[str, str], pairs: Sequence[JudgedPair]) -> str:
+    """``figures`` maps plot stems to data URIs; ``tables`` maps table keys to tables (or None)."""
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_text), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    style, script = _template_text("report.css"), _template_text("report.js")
+    return env.get_template("report.html.j2").render(
+        title=title, lang="zh" if data.has_cjk() else "en", run_dir=str(data.run_dir),
+        task_ids=[t.id for t in data.tasks], judges=data.judges,
+        tables={k: _view(t) for k, t in tables.items()}, figures=figures, captions=FIGURES,
+        warnings=data.bias.warnings, missing_adapters=data.missing_adapters, pairs=pairs,
+        pair_tasks=list(dict.fromkeys(p.task for p in pairs)),
+        pair_models=[m for m in data.models if any(m in (p.model_a, p.model_b) for p in pairs)],
+        pair_judges=list(dict.fromkeys(p.judge for p in pairs)),
+        style=Markup(style), script=Markup(script), style_hash=_csp_hash(style),
+        script_hash=_csp_hash(script))

@@ -1,0 +1,139 @@
+r"""LaTeX output: booktabs three-line tables, each a standalone ``.tex`` file, and ``report.tex``.
+
+Each table file needs only ``\usepackage{booktabs}`` and ``\usepackage{graphicx}`` (for the
+shrink-to-fit box), so it can be ``\input`` into a student's own paper. ``report.tex`` inputs
+them all with the figures and compiles with xelatex (and, for English text, pdflatex); Chinese
+content switches on ``ctex``, which sets up xeCJK and its fonts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.storage import atomic_write
+from reports.pairs import JudgedPair
+from reports.tables import Bold, Cell, Table
+
+_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+            "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+            # a row starting with '[' would be read as the optional argument of the '\\' before it
+            "[": "{[}", "]": "{]}"}
+_SPECIAL_RE = re.compile(r"[&%$#_{}~^\\\[\]]")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+CASE_CHARS = 700
+FIGURES = {"ratings": "Bradley-Terry ratings with 95% bootstrap confidence intervals.",
+           "heatmap": "Pairwise win rate of the row model against the column model (a tie counts half).",
+           "tasks": "Win / tie / lose shares of each model per task.",
+           "loss": "Fine-tune loss: training loss per step and held-out eval loss."}
+
+
+def escape(s: str) -> str:
+    r"""Plain text as LaTeX: every special character printed as itself, in one pass.
+
+    >>> print(escape(r"50% of $x_1 & {y}~^\ #[1]"))
+    50\% of \$x\_1 \& \{y\}\textasciitilde{}\textasciicircum{}\textbackslash{} \#{[}1{]}
+    """
+    return _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group()], _CONTROL_RE.sub("", s))
+
+
+def paragraphs(s: str) -> str:
+    """Multi-line text as escaped paragraphs (blank lines of the source are kept as breaks)."""
+    return "\n".join(rf"{escape(line)}\par" if line.strip() else r"\medskip" for line in s.splitlines())
+
+
+def _cell(c: Cell) -> str:
+    return rf"\textbf{{{escape(c.text)}}}" if isinstance(c, Bold) else escape(c)
+
+
+def render_table(t: Table) -> str:
+    body = [" & ".join(_cell(c) for c in row) + r" \\" for row in t.rows]
+    if not body:
+        body = [rf"\multicolumn{{{len(t.header)}}}{{c}}{{(no rows)}} \\"]
+    return "\n".join([
+        rf"% {escape(t.title)} -- written by harness. "
+        r"Needs \usepackage{booktabs} and \usepackage{graphicx}.",
+        r"\begin{table}[htbp]",
+        r"  \centering",
+        rf"  \caption{{{escape(t.caption)}}}",
+        rf"  \label{{tab:{t.key}}}",
+        # shrink a table wider than the text, never enlarge a narrow one
+        r"  \resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+        rf"  \begin{{tabular}}{{{t.align}}}",
+        r"    \toprule",
+        "    " + " & ".join(escape(h) for h in t.header) + r" \\",
+        r"    \midrule",
+        *("    " + line for line in body),
+        r"    \bottomrule",
+        r"  \end{tabular}}",
+        r"\end{table}",
+        ""])
+
+
+def render_cases(cases: Sequence[JudgedPair]) -> str:
+    out = ["% Case studies -- written by harness: one judged pair per task, answers cut at "
+           f"{CASE_CHARS} characters."]
+    for p in cases:
+        out += [rf"\subsection*{{{escape(p.task)}, {escape(p.question_id)}: "
+                rf"{escape(p.model_a)} vs.\ {escape(p.model_b)}}}",
+                r"\noindent\textbf{Question.}", paragraphs(p.question)]
+        for model, answer in ((p.model_a, p.answer_a), (p.model_b, p.answer_b)):
+            cut = answer if len(answer) <= CASE_CHARS else answer[:CASE_CHARS].rstrip() + " [...]"
+            out += [rf"\noindent\textbf{{{escape(model)}.}}", paragraphs(cut) or r"(empty answer)\par"]
+        out += [rf"\noindent\textbf{{Verdict ({escape(p.judge)}).}} {escape(p.outcome)}\par", ""]
+    return "\n".join(out) + "\n"
+
+
+def _figure(stem: str) -> str:
+    return "\n".join([r"\begin{figure}[htbp]", r"  \centering",
+                      rf"  \includegraphics[width=0.85\linewidth]{{figures/{stem}.pdf}}",
+                      rf"  \caption{{{escape(FIGURES[stem])}}}", rf"  \label{{fig:{stem}}}", r"\end{figure}"])
+
+
+def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], cases: bool,
+                  cjk: bool) -> str:
+    keys = [t.key for t in tables]
+    lines = [
+        "% Written by harness. Compile with: xelatex report.tex  (or latexmk -xelatex report.tex)",
+        r"\documentclass[11pt]{article}",
+        r"\usepackage{iftex}",
+        r"\ifPDFTeX",
+        r"  \usepackage[T1]{fontenc}",
+        r"  \usepackage[utf8]{inputenc}",
+        r"  \usepackage{lmodern}",
+        r"\else",
+        r"  \usepackage{fontspec}",
+        r"\fi",
+        *([r"\usepackage[UTF8]{ctex}  % Chinese text (xeCJK and fonts, under xelatex)"] if cjk else []),
+        r"\usepackage{booktabs}",
+        r"\usepackage{graphicx}",
+        r"\usepackage[margin=2.5cm]{geometry}",
+        r"\usepackage[section]{placeins}  % floats stay in their own section",
+        rf"\title{{{escape(title)}}}",
+        r"\date{}",
+        r"\begin{document}",
+        r"\maketitle",
+        r"\section{Results}",
+        *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks")),
+        *(_figure(s) for s in figures if s in ("ratings", "heatmap", "tasks")),
+    ]
+    if "bias" in keys:
+        lines += [r"\section{Judge bias checks}", r"\input{bias}"]
+    if "finetune" in keys or "loss" in figures:
+        lines += [r"\section{Fine-tuning}", *([r"\input{finetune}"] if "finetune" in keys else []),
+                  *([_figure("loss")] if "loss" in figures else [])]
+    if cases:
+        lines += [r"\clearpage", r"\section{Case studies}", r"\input{cases}"]
+    return "\n".join([*lines, r"\end{document}", ""])
+
+
+def write_latex(out: Path, title: str, tables: Sequence[Table], figures: Sequence[str],
+                cases: Sequence[JudgedPair], cjk: bool) -> Path:
+    """Write each table's ``.tex``, ``cases.tex`` and ``report.tex`` into ``out``; returns report.tex."""
+    for t in tables:
+        atomic_write(out / f"{t.key}.tex", render_table(t))
+    if cases:
+        atomic_write(out / "cases.tex", render_cases(cases))
+    atomic_write(out / "report.tex", render_report(title, tables, figures, bool(cases), cjk))
+    return out / "report.tex"

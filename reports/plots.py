@@ -1,0 +1,142 @@
+"""The report's plots (matplotlib, no pyplot state): SVG for HTML, PDF for LaTeX.
+
+Labels are model names and task ids, which are user text: ``$`` is escaped so matplotlib never
+reads them as mathtext. Files are written without dates so re-running a report changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reports.data import Finetune, ReportData
+from reports.tables import counts, task_shares
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+             "AR PL UMing CN", "SimHei", "Microsoft YaHei", "PingFang SC")
+WIN, TIE, LOSE = "#2f7d4f", "#b8b8b8", "#b4443a"
+
+
+def _label(s: str) -> str:
+    return s.replace("$", r"\$")
+
+
+def _figure(width: float, height: float) -> Figure:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    names = {f.name for f in matplotlib.font_manager.fontManager.ttflist}
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", *(f for f in CJK_FONTS if f in names)]
+    matplotlib.rcParams["svg.hashsalt"] = "harness"
+    matplotlib.rcParams["svg.fonttype"] = "path"  # text as outlines: the SVG needs no font
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def ratings(data: ReportData) -> Figure:
+    """BT rating per model with its 95% interval, best at the top."""
+    rows = list(data.leaderboard)[::-1]
+    fig = _figure(6.4, 0.9 + 0.42 * len(rows))
+    ax = fig.add_subplot()
+    y = range(len(rows))
+    bt = [r.num("bt") for r in rows]
+    err = [[b - r.num("bt_lower") for b, r in zip(bt, rows)],
+           [r.num("bt_upper") - b for b, r in zip(bt, rows)]]
+    ax.errorbar(bt, y, xerr=err, fmt="o", color="#1f4e79", ecolor="#7a9cc6", capsize=4)
+    ax.set_yticks(list(y), [_label(r.model) for r in rows])
+    ax.set_xlabel("Bradley-Terry rating (Elo scale), 95% CI")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def heatmap(data: ReportData) -> Figure:
+    """Win rate of the row model against the column model (tie = half)."""
+    models, c = data.models, counts(data.battles)
+    n = len(models)
+    grid = [[math.nan] * n for _ in range(n)]
+    for i, m in enumerate(models):
+        for j, o in enumerate(models):
+            w, t, lose = c.get((m, o), (0, 0, 0))
+            if w + t + lose:
+                grid[i][j] = (w + 0.5 * t) / (w + t + lose)
+    fig = _figure(1.6 + 0.9 * n, 1.2 + 0.7 * n)
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, cmap="RdBu", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if not math.isnan(grid[i][j]):
+                ax.text(j, i, f"{100 * grid[i][j]:.0f}%", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(n), [_label(m) for m in models], rotation=30, ha="right")
+    ax.set_yticks(range(n), [_label(m) for m in models])
+    ax.set_xlabel("opponent")
+    fig.colorbar(image, ax=ax, label="win rate of row model")
+    return fig
+
+
+def task_bars(data: ReportData) -> Figure:
+    """Win / tie / lose shares of each model on each task, as stacked bars."""
+    rows: list[tuple[str, list[int]]] = []
+    for task in task_shares(data):
+        c = counts([b for b in data.battles if b.task == task])
+        for m in data.models:
+            totals = [sum(c[(m, o)][k] for o in data.models if (m, o) in c) for k in range(3)]
+            rows.append((f"{task} | {m}", totals))
+    rows.reverse()
+    fig = _figure(7.0, 1.0 + 0.32 * len(rows))
+    ax = fig.add_subplot()
+    left = [0.0] * len(rows)
+    for k, (name, colour) in enumerate((("win", WIN), ("tie", TIE), ("lose", LOSE))):
+        widths = [t[k] / sum(t) if sum(t) else 0.0 for _, t in rows]
+        ax.barh(range(len(rows)), widths, left=left, color=colour, label=name)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_yticks(range(len(rows)), [_label(name) for name, _ in rows], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of battles")
+    ax.legend(ncols=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    return fig
+
+
+def loss_curve(finetunes: Sequence[Finetune]) -> Figure:
+    """Training loss per step and held-out eval loss of each fine-tuned candidate."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.add_subplot()
+    for f in finetunes:
+        train = [(r["step"], r["loss"]) for r in f.log if "loss" in r]
+        evals = [(r["step"], r["eval_loss"]) for r in f.log if "eval_loss" in r]
+        if train:
+            ax.plot(*zip(*train), label=_label(f"{f.model}: training loss"))
+        if evals:
+            ax.plot(*zip(*evals), "o--", label=_label(f"{f.model}: eval loss"))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (response tokens)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def figures(data: ReportData) -> dict[str, Figure]:
+    """Each plot the run's files support, by file stem."""
+    out = {"ratings": ratings(data), "heatmap": heatmap(data)}
+    if data.battles:
+        out["tasks"] = task_bars(data)
+    if any(f.log for f in data.finetunes):
+        out["loss"] = loss_curve([f for f in data.finetunes if f.log])
+    return out
+
+
+def svg_uri(fig: Figure) -> str:
+    """The figure as an SVG data URI: shown by ``<img>``, which never runs anything inside it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_pdf(fig: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="pdf", metadata={"CreationDate": None})

@@ -1,0 +1,207 @@
+"""The report's tables, built once from :class:`ReportData` and rendered by every format.
+
+Building the cells in one place is what keeps the LaTeX, HTML and Markdown tables identical.
+Win rates are printed as percentages with two decimals: exactly the four-decimal share that
+``leaderboard.csv`` holds, with the decimal point moved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Union
+
+from harness.types import Battle
+from judges.human import HumanAgreement
+from reports.bias import bias_interval, bias_share, bias_value
+from reports.data import ReportData
+
+
+@dataclass(frozen=True)
+class Bold:
+    """A cell printed in bold (the best value of a column)."""
+
+    text: str
+
+
+Cell = Union[str, Bold]  # noqa: UP007 (a runtime alias: X | Y needs Python 3.10 objects here)
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    """File name stem (``leaderboard`` -> ``leaderboard.tex``) and LaTeX label suffix."""
+    title: str
+    caption: str
+    header: tuple[str, ...]
+    align: str
+    """One of ``l``/``r``/``c`` per column."""
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+def text(cell: Cell) -> str:
+    return cell.text if isinstance(cell, Bold) else cell
+
+
+def percent(share: str) -> str:
+    """A share as ``leaderboard.csv`` writes it, as a percentage with the same digits.
+
+    >>> percent("0.5417"), percent("1.0000"), percent("0.0000")
+    ('54.17', '100.00', '0.00')
+    """
+    return str((Decimal(share) * 100).quantize(Decimal("0.01")))
+
+
+def share(wins: int, ties: int, losses: int) -> str:
+    """A tie counts half, four decimals as in ``leaderboard.csv``; empty when there were no battles."""
+    n = wins + ties + losses
+    return f"{(wins + 0.5 * ties) / n:.4f}" if n else ""
+
+
+def counts(battles: Sequence[Battle]) -> dict[tuple[str, str], list[int]]:
+    """Win/tie/lose of ``model`` against ``opponent``, keyed both ways round."""
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for b in battles:
+        for me, other, mine in ((b.model_a, b.model_b, "model_a"), (b.model_b, b.model_a, "model_b")):
+            out[(me, other)][1 if b.winner.startswith("tie") else 0 if b.winner == mine else 2] += 1
+    return out
+
+
+def leaderboard_table(data: ReportData) -> Table:
+    rows = tuple((r["rank"], r.model, r["bt"], f"[{r['bt_lower']}, {r['bt_upper']}]", r["elo"],
+                  f"[{r['elo_lower']}, {r['elo_upper']}]", r["wins"], r["ties"], r["losses"],
+                  percent(r["win_rate"])) for r in data.leaderboard)
+    return Table("leaderboard", "Leaderboard",
+                 "Bradley-Terry (BT) and Elo ratings with 95% bootstrap confidence intervals; "
+                 "win rate counts a tie as half a win.",
+                 ("Rank", "Model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "Win", "Tie", "Lose",
+                  "Win rate (%)"), "clrcrcrrrr", rows)
+
+
+def pairs_table(data: ReportData) -> Table:
+    """Seed 001's 'Phoenix vs. ChatGPT' table: each pair once, the better-ranked model first."""
+    c, models = counts(data.battles), data.models
+    rows = []
+    for i, m in enumerate(models):
+        for o in models[i + 1:]:
+            if (m, o) in c:
+                w, t, lose = c[(m, o)]
+                rows.append((f"{m} vs. {o}", str(w), str(t), str(lose), percent(share(w, t, lose))))
+    return Table("pairs", "Win / tie / lose per model pair",
+                 "Pairwise battles (both answer orders judged; a verdict that flips with the order is "
+                 "a tie). "
+                 "Win rate is the first model's, a tie counting half.",
+                 ("Comparison", "Win", "Tie", "Lose", "Win rate (%)"), "lrrrr", tuple(rows))
+
+
+def task_shares(data: ReportData) -> dict[str, dict[str, str]]:
+    """Per task, each model's win rate share against all opponents (from ``battles.jsonl``)."""
+    by_task: dict[str, list[Battle]] = defaultdict(list)
+    for b in data.battles:
+        by_task[b.task].append(b)
+    out: dict[str, dict[str, str]] = {}
+    known = [t.id for t in data.tasks]
+    for task in [t for t in known if t in by_task] + sorted(set(by_task) - set(known)):
+        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for (me, _), wtl in counts(by_task[task]).items():
+            totals[me] = [x + y for x, y in zip(totals[me], wtl)]
+        out[task] = {m: share(*totals[m]) for m in data.models}
+    return out
+
+
+def _bold_best(column: Sequence[str]) -> list[Cell]:
+    values = [Decimal(v) for v in column if v]
+    best = max(values) if values else None
+    return [Bold(percent(v)) if v and Decimal(v) == best else percent(v) if v else "n/a" for v in column]
+
+
+def tasks_table(data: ReportData) -> Table:
+    shares = task_shares(data)
+    columns = [[shares[t][m] for m in data.models] for t in shares]
+    columns.append([r["win_rate"] for r in data.leaderboard])
+    cells = [_bold_best(col) for col in columns]
+    rows = tuple((m, *(col[i] for col in cells)) for i, m in enumerate(data.models))
+    return Table("tasks", "Win rate per task",
+                 "Win rate (%) of each model against all others, per task; a tie counts half. "
+                 "The best model of each column is in bold.",
+                 ("Model", *shares, "Overall"), "l" + "r" * (len(shares) + 1), rows)
+
+
+def bias_table(data: ReportData) -> Table:
+    rows = tuple((c.judge, c.check, bias_value(c), bias_interval(c), str(c.n)) for c in data.bias.checks)
+    return Table("bias", "Judge bias checks",
+                 "Position, length, self-preference and perturbation-probe checks of each judge "
+                 "(95% intervals; n is the number of items behind each figure).",
+                 ("Judge", "Check", "Value", "95% CI", "n"), "llrcr", rows)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def finetune_table(data: ReportData) -> Table:
+    rows = []
+    for f in data.finetunes:
+        cfg: Mapping[str, Any] = f.manifest.get("config", {})
+        m = f.manifest
+        rows.append((f.model, _fmt(m.get("base")), _fmt(cfg.get("four_bit")),
+                     " / ".join(_fmt(cfg.get(k)) for k in ("lora_r", "lora_alpha", "lora_dropout")),
+                     _fmt(cfg.get("learning_rate")), _fmt(cfg.get("epochs")), _fmt(m.get("steps")),
+                     f"{_fmt(cfg.get('batch_size'))} x {_fmt(cfg.get('grad_accum'))}",
+                     f"{_fmt(m.get('train_records'))} / {_fmt(m.get('eval_records'))}",
+                     f"{_fmt(m.get('eval_loss_before'))} / {_fmt(m.get('eval_loss_after'))}"))
+    return Table("finetune", "Fine-tune settings",
+                 "QLoRA settings of each fine-tuned candidate, from its adapter's manifest.json.",
+                 ("Model", "Base", "4-bit", "LoRA r / alpha / dropout", "LR", "Epochs", "Steps",
+                  "Batch x accum", "Train / eval records", "Eval loss before / after"),
+                 "llccrrrccc", tuple(rows))
+
+
+def usage_table(data: ReportData) -> Table:
+    rows = tuple((u["stage"], u["name"], u["calls"], u["prompt_tokens"], u["completion_tokens"],
+                  f"${u['cost_usd']}" if u["cost_usd"] else "unknown price") for u in data.usage)
+    return Table("usage", "Usage", "Model calls, tokens and cost for this run directory.",
+                 ("Stage", "Model / judge", "Calls", "Prompt tokens", "Reply tokens", "Cost (USD)"),
+                 "llrrrr", rows)
+
+
+def all_tables(data: ReportData) -> list[Table]:
+    """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
+    tables = [leaderboard_table(data), pairs_table(data), tasks_table(data)]
+    if data.bias.checks:
+        tables.append(bias_table(data))
+    if data.finetunes:
+        tables.append(finetune_table(data))
+    return tables
+
+
+def length_bins_table(length_bins: Mapping[str, Sequence[tuple[str, int, float]]]) -> Table | None:
+    """Share won by the pair's first model by how much longer its answer was, per judge."""
+    bins = {j: rows for j, rows in length_bins.items() if any(n for _, n, _ in rows)}
+    if not bins:
+        return None
+    labels = [label for label, _, _ in next(iter(bins.values()))]
+    rows = tuple((j, *(f"{bias_share(s)} ({n})" for _, n, s in rs)) for j, rs in bins.items())
+    return Table("length_bins", "Win rate by length difference",
+                 "Share of verdicts won by the pair's first model, by how many characters longer its "
+                 "answer was (n in brackets); a length-blind judge's row does not climb left to right.",
+                 ("Judge", *labels), "l" + "r" * len(labels), rows)
+
+
+def human_table(human: Sequence[HumanAgreement]) -> Table | None:
+    if not human:
+        return None
+    rows = tuple((h.judge, str(h.n), bias_share(h.rate),
+                  f"{bias_share(h.rate_without_ties)} (n={h.decisive})",
+                  "n/a" if math.isnan(h.kappa) else f"{h.kappa:.2f}") for h in human)
+    return Table("human", "Agreement with the human labels",
+                 "Each judge's verdicts against the human labels, with and without ties.",
+                 ("Judge", "Labelled comparisons", "Agreement", "Agreement without ties", "Cohen's kappa"),
+                 "lrrrr", rows)
