@@ -105,7 +105,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
                   api_from_args(args, _run_api(args.run)))
     print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))
     print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
-          f"in {args.run / storage.BIAS_CSV}; `harness judge` or `harness run` puts them in the report",
+          f"in {args.run / storage.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
           file=sys.stderr)
     return 0
 

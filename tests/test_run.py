@@ -52,9 +52,18 @@ def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> N
     assert rows[0] == ",".join(CSV_HEADER) and len(rows) == 4
     md = (out / storage.LEADERBOARD_MD).read_text()
     assert "swap-consistent" in md and "BT 95% CI" in md and "sign test p" in md
+    questions = [json.loads(line) for line in (out / storage.QUESTIONS).read_text().splitlines()]
+    assert [(q["task"], q["id"]) for q in questions] == [(t, q) for t in ("en_finance", "zh_law")
+                                                         for q in ("q01", "q02")]
+    report = out / storage.REPORT_DIR
+    assert first.report is not None and first.report.html == report / "report.html"
+    assert r"\usepackage[UTF8]{ctex}" in (report / "latex" / "report.tex").read_text(encoding="utf-8")
+    assert "根据《民法典》" in (report / "report.html").read_text(encoding="utf-8")  # zh_law q01, judged
 
+    # The report is rebuilt on a re-run, byte for byte (no dates in the plots).
     before = {n: (out / n).read_bytes() for n in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES,
-                                                  storage.LEADERBOARD_CSV)}
+                                                  storage.LEADERBOARD_CSV, "report/report.html",
+                                                  "report/latex/figures/ratings.pdf")}
     second = run(_config(out))
     assert sum(second.calls.values()) == 0 and second.hits == {"generate": 12, "judge": 28}
     assert before == {n: (out / n).read_bytes() for n in before}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scripted_server import ScriptedServer
 
 from finetune.train import FinetuneConfig, config_row
@@ -46,8 +49,8 @@ def _answer(model: str, lang: str, qid: str) -> str:
     return f"{base} ({qid}, {model})"
 
 
-def make_run(tmp_path: Path, lang: str = "en") -> Path:
-    """Answers for two tasks x 3 questions x 3 models, judged in both orders; returns the run dir."""
+def write_answers(tmp_path: Path, lang: str = "en") -> Path:
+    """Answers for two tasks x 3 questions x 3 models, and a fine-tuned model's adapter files."""
     run = tmp_path / f"run_{lang}"
     run.mkdir()
     adapter = tmp_path / f"adapter_{lang}"
@@ -65,7 +68,32 @@ def make_run(tmp_path: Path, lang: str = "en") -> Path:
     rows = [{"model": m, "task": t, "question_id": q, "answer": _answer(m, lang, q), "spec": specs[m]}
             for t in tasks for q in ("q01", "q02", "q03") for m in MODELS]
     storage.write_jsonl(run / storage.ANSWERS, rows)
-    with ScriptedServer(judge_reply) as server:
-        assert main(["judge", str(run), "--judge", f"openai:judge@{server.url}", "--prompt",
-                     "mtbench_pairwise", "--judge-method", "generate", "--no-progress"]) == 0
     return run
+
+
+def judge_spec(server: ScriptedServer) -> str:
+    return f"openai:judge@{server.url}"
+
+
+def judge(run: Path, server: ScriptedServer) -> None:
+    """``harness judge`` (both orders, then the reports) with the scripted judge."""
+    assert main(["judge", str(run), "--judge", judge_spec(server), "--prompt", "mtbench_pairwise",
+                 "--judge-method", "generate", "--no-progress"]) == 0
+
+
+def make_run(tmp_path: Path, lang: str = "en") -> Path:
+    """A judged run directory with its reports; returns the run directory."""
+    run = write_answers(tmp_path, lang)
+    with ScriptedServer(judge_reply) as server:
+        judge(run, server)
+    return run
+
+
+def need(tool: str, install: str) -> str:
+    """The tool's path; skipped where it is not installed, but CI (which installs it) must have it."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is missing; .ci/run installs it ({install})")
+        pytest.skip(f"{tool} not installed ({install})")
+    return path

@@ -1,0 +1,196 @@
+"""Every number in every format comes from the run's files: leaderboard.csv exactly, and the
+per-pair and per-task counts from battles.jsonl (recomputed here independently)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import defaultdict
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from judged_run import judge, judge_reply, judge_spec, write_answers
+from scripted_server import ScriptedServer
+
+from harness import storage
+from harness.cli import main
+from reports.latex import escape
+
+
+def _csv(run: Path) -> list[dict[str, str]]:
+    with (run / storage.LEADERBOARD_CSV).open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.2f}"
+
+
+def _expected_leaderboard(run: Path) -> list[list[str]]:
+    return [[r["rank"], r["model"], r["bt"], f"[{r['bt_lower']}, {r['bt_upper']}]", r["elo"],
+             f"[{r['elo_lower']}, {r['elo_upper']}]", r["wins"], r["ties"], r["losses"],
+             _pct(float(r["win_rate"]))] for r in _csv(run)]
+
+
+def _battle_counts(run: Path) -> dict[tuple[str, str, str], list[int]]:
+    """(task, model, opponent) -> [wins, ties, losses], straight from battles.jsonl."""
+    out: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for line in (run / storage.BATTLES).read_text(encoding="utf-8").splitlines():
+        b = json.loads(line)
+        for me, other, mine in ((b["model_a"], b["model_b"], "model_a"), (b["model_b"], b["model_a"], "model_b")):
+            slot = 1 if b["winner"].startswith("tie") else 0 if b["winner"] == mine else 2
+            out[(b["task"], me, other)][slot] += 1
+    return out
+
+
+class Tables(HTMLParser):
+    """Cell texts of each ``<table id=...>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.current: str | None = None
+        self.in_body = self.in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.current = dict(attrs)["id"] or ""
+            self.tables[self.current] = []
+        elif tag == "tbody":
+            self.in_body = True
+        elif tag == "tr" and self.in_body and self.current:
+            self.tables[self.current].append([])
+        elif tag == "td":
+            self.in_cell = True
+            self.tables[self.current or ""][-1].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self.in_cell = False
+        elif tag == "tbody":
+            self.in_body = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_cell and self.current:
+            self.tables[self.current][-1][-1] += data
+
+
+def _html_tables(run: Path) -> dict[str, list[list[str]]]:
+    parser = Tables()
+    parser.feed((run / "report" / "report.html").read_text(encoding="utf-8"))
+    return parser.tables
+
+
+def _tex_rows(path: Path) -> list[list[str]]:
+    body = path.read_text(encoding="utf-8").split(r"\midrule")[1].split(r"\bottomrule")[0]
+    return [[c.strip() for c in line.strip().removesuffix(r"\\").split(" & ")]
+            for line in body.strip().splitlines()]
+
+
+def _md_rows(text: str, title: str) -> list[list[str]]:
+    section = text.split(f"## {title}")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
+
+
+def test_the_leaderboard_in_every_format_is_leaderboard_csv(en_run: Path) -> None:
+    expected = _expected_leaderboard(en_run)
+    assert len(expected) == 3
+    assert _html_tables(en_run)["table-leaderboard"] == expected
+    md = (en_run / "report" / "report.md").read_text(encoding="utf-8")
+    assert _md_rows(md, "Leaderboard") == expected
+    tex = [[escape(c) for c in row] for row in expected]
+    assert _tex_rows(en_run / "report" / "latex" / "leaderboard.tex") == tex
+
+
+def test_win_tie_lose_per_pair_matches_the_battles_and_sums_to_the_leaderboard(en_run: Path) -> None:
+    counts = _battle_counts(en_run)
+    rows = _html_tables(en_run)["table-pairs"]
+    assert len(rows) == 3  # three models: each pair once
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for comparison, w, t, lose, rate in rows:
+        a, b = comparison.split(" vs. ")
+        got = [int(w), int(t), int(lose)]
+        assert got == [sum(counts[(task, a, b)][k] for task in ("en_law", "en_medical")) for k in range(3)]
+        assert rate == _pct((got[0] + got[1] / 2) / sum(got))
+        for model, wtl in ((a, got), (b, got[::-1])):
+            totals[model] = [x + y for x, y in zip(totals[model], wtl)]
+    assert {r["model"]: [int(r["wins"]), int(r["ties"]), int(r["losses"])] for r in _csv(en_run)} == totals
+
+
+def test_per_task_table_has_tasks_as_columns_best_in_bold_and_overall_from_the_csv(en_run: Path) -> None:
+    counts = _battle_counts(en_run)
+    lines = (en_run / "report" / "latex" / "tasks.tex").read_text(encoding="utf-8")
+    assert r"Model & en\_law & en\_medical & Overall \\" in lines
+    rows = _tex_rows(en_run / "report" / "latex" / "tasks.tex")
+    csv_rows = _csv(en_run)
+    for (model_tex, *cells), r in zip(rows, csv_rows):
+        assert model_tex == escape(r["model"])
+        for task, cell in zip(("en_law", "en_medical"), cells):
+            wtl = [sum(v[k] for (t, m, _), v in counts.items() if t == task and m == r["model"]) for k in range(3)]
+            assert cell.removeprefix(r"\textbf{").removesuffix("}") == _pct((wtl[0] + wtl[1] / 2) / sum(wtl))
+        assert cells[-1].removeprefix(r"\textbf{").removesuffix("}") == _pct(float(r["win_rate"]))
+    for col in range(1, 4):  # exactly the best value(s) of each column are bold
+        values = [float(re.sub(r"[^\d.]", "", row[col])) for row in rows]
+        assert [row[col].startswith(r"\textbf{") for row in rows] == [v == max(values) for v in values]
+
+
+def test_bias_and_fine_tune_tables_come_from_the_run(en_run: Path) -> None:
+    tables = _html_tables(en_run)
+    bias = {(row[0], row[1]): row for row in tables["table-bias"]}
+    judge = next(iter(bias))[0]
+    consistency = bias[(judge, "position: swap consistency")]
+    judgments = [json.loads(x) for x in (en_run / storage.JUDGMENTS).read_text(encoding="utf-8").splitlines()]
+    pairs: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for j in judgments:
+        pairs[(j["task"], j["question_id"], j["model_a"], j["model_b"])].add(j["winner"])
+    same = sum(len(w) == 1 for w in pairs.values())
+    assert consistency[2] == f"{same / len(pairs):.0%}" and consistency[4] == str(len(pairs))
+    (finetune,) = tables["table-finetune"]
+    assert finetune[:3] == ["ft_v2&co", "embedded", "yes"] and finetune[3] == "8 / 16 / 0.05"
+    assert finetune[-1] == "2.5 / 2"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["report", "{missing}"], "no such run directory"),
+    (["report", "{run}", "--format", "html,pdf"], "unknown report format 'pdf' (known: html, latex, md)"),
+    (["report", "{run}", "--format", "html", "--pdf"], "--pdf compiles the LaTeX report"),
+    (["report", "{empty}"], "leaderboard.csv: no such file (judge the run first"),
+    (["report", "{bad}"], "leaderboard.csv:3: field 'bt': not a number: 'high'"),
+])
+def test_bad_input_is_one_line_and_exit_2(en_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          argv: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in (storage.ANSWERS, storage.BATTLES, storage.JUDGMENTS):
+        (bad / name).write_bytes((en_run / name).read_bytes())
+    rows = (en_run / storage.LEADERBOARD_CSV).read_text(encoding="utf-8").splitlines()
+    rows[2] = re.sub(r"^([^,]*,[^,]*,)[^,]*", r"\1high", rows[2])
+    (bad / storage.LEADERBOARD_CSV).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    paths = {"missing": tmp_path / "nope", "run": en_run, "empty": tmp_path / "empty", "bad": bad}
+    assert main([a.format(**{k: str(v) for k, v in paths.items()}) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_report_to_another_folder_with_one_format(en_run: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(en_run), "--format", "md", "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.md"]
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'out' / 'report.md'}"
+
+
+def test_probe_figures_from_harness_bias_reach_the_html_report(tmp_path: Path) -> None:
+    run = write_answers(tmp_path)
+    with ScriptedServer(judge_reply) as server:
+        judge(run, server)
+        assert main(["bias", "--run", str(run), "--judge", judge_spec(server), "--prompt", "mtbench_pairwise",
+                     "--judge-method", "generate", "--no-progress", "--probes", "rich_content"]) == 0
+    assert main(["report", str(run), "--format", "html"]) == 0
+    with (run / storage.BIAS_CSV).open(encoding="utf-8") as f:
+        probe = next(r for r in csv.DictReader(f) if r["check"].startswith("probe:"))
+    row = next(r for r in _html_tables(run)["table-bias"] if r[1] == probe["check"])
+    assert row[2] == f"{float(probe['value']):.0%}" and row[4] == probe["n"]
