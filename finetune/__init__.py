@@ -2,5 +2,6 @@
 peft LoRA adapter, usable as ``BASE+lora:DIR`` on the leaderboard.
 
 ``data`` reads and checks training records, ``contamination`` keeps test questions out of them,
-``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer.
+``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer, ``cli``
+holds the command's options.
 """

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finetune import cli as finetune_cli
 from harness.errors import HarnessError
 
 EPILOG = """examples:
@@ -157,39 +158,6 @@ def _add_report_parser(sub: Any) -> None:
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
 
 
-def _add_finetune_parser(sub: Any) -> None:
-    f = sub.add_parser("finetune", help="QLoRA fine-tune a base model into a +lora adapter",
-                       description="Fine-tune LoRA adapters (4-bit NF4 QLoRA by default) on Alpaca "
-                       "(instruction/input/output) or chat (messages) records; the output folder is "
-                       "usable as BASE+lora:OUT in harness run.")
-    f.add_argument("--base", required=True, metavar="SPEC", help="embedded or hf:PATH_OR_ID")
-    src = f.add_mutually_exclusive_group(required=True)
-    src.add_argument("--task", metavar="ID", help="use the task's built-in training set")
-    src.add_argument("--data", metavar="PATH_OR_HF_NAME", help=".json/.jsonl/.csv file or hub dataset")
-    f.add_argument("--eval-data", metavar="PATH", help="held-out records for the eval loss "
-                   "(default: 10%% of the data)")
-    f.add_argument("--out", type=Path, required=True, metavar="DIR")
-    f.add_argument("--epochs", type=float, default=3.0)
-    f.add_argument("--max-steps", type=int, default=-1, help="stop after N steps (default: all epochs)")
-    f.add_argument("--lr", type=float, default=2e-4, help="learning rate (2e-4)")
-    f.add_argument("--lora-r", type=int, default=8)
-    f.add_argument("--lora-alpha", type=int, default=16)
-    f.add_argument("--lora-dropout", type=float, default=0.05)
-    f.add_argument("--target-modules", default="q_proj,k_proj,v_proj,o_proj",
-                   help="comma-separated module names (q_proj,k_proj,v_proj,o_proj)")
-    f.add_argument("--max-seq-len", type=int, default=512)
-    f.add_argument("--batch-size", type=int, default=4)
-    f.add_argument("--grad-accum", type=int, default=1)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--4bit", dest="four_bit", action=argparse.BooleanOptionalAction, default=True,
-                   help="load the base in 4-bit NF4 with double quantization (QLoRA); default on")
-    f.add_argument("--allow-overlap", action="store_true",
-                   help="train even if records overlap the test questions (reported in the manifest)")
-    f.add_argument("--overlap-threshold", type=float, default=0.5,
-                   help="n-gram overlap that counts as contamination (0.5)")
-    f.add_argument("--tasks-dir", type=Path, action="append", default=[])
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -219,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("table", "json", "csv"), default="table")
     _add_bias_parsers(sub)
     _add_report_parser(sub)
-    _add_finetune_parser(sub)
+    finetune_cli.add_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     t.add_parser("list", help="every task with its question count").add_argument(

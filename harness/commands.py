@@ -17,8 +17,14 @@ from judges import prompts as prompt_plugins
 def dispatch(args: argparse.Namespace) -> int:
     handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
                "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
-               "finetune": cmd_finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
+               "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
     return handler(args)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from finetune.cli import run
+
+    return run(args)
 
 
 def _summary(result) -> None:
@@ -198,40 +204,6 @@ def cmd_rate(args: argparse.Namespace) -> int:
         _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
                        "yes" if t.separable else "no") for t in tests])
-    return 0
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from finetune.data import load_examples, task_train_file
-    from finetune.loop import check_contamination, finetune
-    from finetune.train import FinetuneConfig
-
-    numbers = {"--epochs": args.epochs > 0, "--lr": args.lr > 0, "--lora-r": args.lora_r > 0,
-               "--batch-size": args.batch_size > 0, "--grad-accum": args.grad_accum > 0,
-               "--max-seq-len": args.max_seq_len > 0, "--lora-dropout": 0 <= args.lora_dropout < 1}
-    for flag, ok in numbers.items():
-        if not ok:
-            raise HarnessError(f"{flag} {getattr(args, flag[2:].replace('-', '_'))}: out of range")
-    guard = [task_plugins.load_task(args.task, args.tasks_dir)] if args.task else \
-        task_plugins.load_tasks(None, args.tasks_dir)
-    source = str(task_train_file(args.task)) if args.task else args.data
-    examples = load_examples(source)
-    overlaps = check_contamination(examples, guard, args.overlap_threshold, args.allow_overlap)
-    for o in overlaps:
-        print(f"warning: {o.where} overlaps {o.task}/{o.question_id} ({o.score:.0%}); kept because of "
-              "--allow-overlap", file=sys.stderr)
-    cfg = FinetuneConfig(
-        base=args.base, out=args.out, epochs=args.epochs, max_steps=args.max_steps,
-        learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
-        max_seq_len=args.max_seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        seed=args.seed, four_bit=args.four_bit)
-    evals = load_examples(args.eval_data) if args.eval_data else None
-    result = finetune(cfg, examples, evals, data_source=source, overlaps=overlaps)
-    print(f"trained {result.steps} steps on {result.train_records} records; held-out loss "
-          f"{result.eval_loss_before:.3f} -> {result.eval_loss_after:.3f}\n"
-          f"adapter: {result.out}  (use it as {args.base}+lora:{result.out})")
     return 0
 
 

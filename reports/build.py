@@ -51,7 +51,8 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
     files: dict[str, Path] = {}
     if "md" in formats:
         files["markdown"] = out / "report.md"
-        storage.atomic_write(files["markdown"], render_markdown_report(title, tables[:3]))
+        storage.atomic_write(files["markdown"], render_markdown_report(
+            title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
     if "html" in formats or "latex" in formats:
         from reports import plots
         from reports.pairs import case_studies, judged_pairs
@@ -72,8 +73,8 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
             extra = [length_bins_table(data.bias.length_bins), human_table(data.bias.human),
                      usage_table(data) if data.usage else None]
             by_key = {t.key: t for t in [*tables, *(t for t in extra if t is not None)]}
-            named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "bias", "finetune",
-                                                "length_bins", "human", "usage")}
+            named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
+                                                "finetune", "length_bins", "human", "usage")}
             uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
             files["html"] = out / "report.html"
             storage.atomic_write(files["html"], render_html(data, title, named, uris, pairs))

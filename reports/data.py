@@ -18,7 +18,7 @@ from harness.backends import parse_spec
 from harness.bias import BiasResult, read_human, report_checks
 from harness.errors import HarnessError, SpecError
 from harness.questions import read_questions
-from harness.types import Answer, Battle, Judgment, Task
+from harness.types import Answer, Battle, Grade, Judgment, Task
 from reports.leaderboard import CSV_HEADER
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -64,6 +64,8 @@ class ReportData:
     bias: BiasResult
     finetunes: tuple[Finetune, ...]
     missing_adapters: tuple[str, ...] = ()
+    grades: tuple[Grade, ...] = ()
+    """Single-answer grades (runs judged with a grading prompt)."""
 
     @property
     def models(self) -> list[str]:
@@ -154,6 +156,8 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
     bias = report_checks(run_dir, judgments, answers, by_judge, read_human(run_dir))
     finetunes, missing = _finetunes(answers)
+    gpath = run_dir / storage.GRADES
+    grades = storage.read_jsonl(gpath, Grade.from_row) if gpath.is_file() else []
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, answers, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
-                      tuple(missing))
+                      tuple(missing), tuple(grades))

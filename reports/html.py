@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping, Sequence
-from importlib import resources
+from pathlib import Path
 
 from reports.data import ReportData
 from reports.latex import FIGURES
@@ -20,7 +20,7 @@ from reports.tables import Bold, Table
 
 
 def _template_text(name: str) -> str:
-    return resources.files("reports").joinpath("templates", name).read_text(encoding="utf-8")
+    return (Path(__file__).parent / "templates" / name).read_text(encoding="utf-8")
 
 
 def _csp_hash(text: str) -> str:

@@ -23,6 +23,7 @@ _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\
 _SPECIAL_RE = re.compile(r"[&%$#_{}~^\\\[\]]")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 CASE_CHARS = 700
+WIDTHS = {"heatmap": 0.6}
 FIGURES = {"ratings": "Bradley-Terry ratings with 95% bootstrap confidence intervals.",
            "heatmap": "Pairwise win rate of the row model against the column model (a tie counts half).",
            "tasks": "Win / tie / lose shares of each model per task.",
@@ -73,7 +74,7 @@ def render_table(t: Table) -> str:
 
 def render_cases(cases: Sequence[JudgedPair]) -> str:
     out = ["% Case studies -- written by harness: one judged pair per task, answers cut at "
-           f"{CASE_CHARS} characters."]
+           f"{CASE_CHARS} characters.", r"\setlength{\parindent}{0pt}"]
     for p in cases:
         out += [rf"\subsection*{{{escape(p.task)}, {escape(p.question_id)}: "
                 rf"{escape(p.model_a)} vs.\ {escape(p.model_b)}}}",
@@ -87,7 +88,7 @@ def render_cases(cases: Sequence[JudgedPair]) -> str:
 
 def _figure(stem: str) -> str:
     return "\n".join([r"\begin{figure}[htbp]", r"  \centering",
-                      rf"  \includegraphics[width=0.85\linewidth]{{figures/{stem}.pdf}}",
+                      rf"  \includegraphics[width={WIDTHS.get(stem, 0.85)}\linewidth]{{figures/{stem}.pdf}}",
                       rf"  \caption{{{escape(FIGURES[stem])}}}", rf"  \label{{fig:{stem}}}", r"\end{figure}"])
 
 
@@ -115,11 +116,12 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
         r"\begin{document}",
         r"\maketitle",
         r"\section{Results}",
-        *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks")),
+        *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks", "grades")),
         *(_figure(s) for s in figures if s in ("ratings", "heatmap", "tasks")),
     ]
-    if "bias" in keys:
-        lines += [r"\section{Judge bias checks}", r"\input{bias}"]
+    if "bias" in keys or "judges" in keys:
+        lines += [r"\section{Judge reliability and bias checks}",
+                  *(rf"\input{{{k}}}" for k in ("judges", "bias") if k in keys)]
     if "finetune" in keys or "loss" in figures:
         lines += [r"\section{Fine-tuning}", *([r"\input{finetune}"] if "finetune" in keys else []),
                   *([_figure("loss")] if "loss" in figures else [])]

@@ -15,7 +15,9 @@ from decimal import Decimal
 from typing import Any, Union
 
 from harness.types import Battle
+from judges.battles import judge_stats
 from judges.human import HumanAgreement
+from judges.single import mean_scores
 from reports.bias import bias_interval, bias_share, bias_value
 from reports.data import ReportData
 
@@ -164,6 +166,28 @@ def finetune_table(data: ReportData) -> Table:
                  "llccrrrccc", tuple(rows))
 
 
+def reliability_table(data: ReportData) -> Table:
+    """Judge errors (replies with no valid label: counted, never turned into ties) and swap consistency."""
+    stats = judge_stats(data.judgments)
+    rows = tuple((s.judge, str(s.judgments), str(s.errors), str(s.pairs),
+                  f"{bias_share(s.consistency)} ({s.consistent})",
+                  f"{bias_share(s.first_slot_rate)} of {s.decisive}") for s in stats)
+    return Table("judges", "Judge reliability",
+                 "Judgments with no valid label after all attempts are kept as errors and left out of the "
+                 "battles (never counted as ties).",
+                 ("Judge", "Judgments", "Errors (no valid label)", "Both orders valid", "Swap-consistent",
+                  "Prefers first slot"), "lrrrrr", rows)
+
+
+def grades_table(data: ReportData) -> Table:
+    rows = tuple((m.model, f"{m.mean:.2f}", f"[{m.lower:.2f}, {m.upper:.2f}]", str(m.n), str(m.errors))
+                 for m in mean_scores(data.grades, data.models))
+    return Table("grades", "Single-answer grades",
+                 "Mean grade per model with a t-based 95% interval; the battles compare grades question by "
+                 "question.", ("Model", "Mean grade", "95% CI", "Graded", "Errors (no valid grade)"),
+                 "lrcrr", rows)
+
+
 def usage_table(data: ReportData) -> Table:
     rows = tuple((u["stage"], u["name"], u["calls"], u["prompt_tokens"], u["completion_tokens"],
                   f"${u['cost_usd']}" if u["cost_usd"] else "unknown price") for u in data.usage)
@@ -175,6 +199,10 @@ def usage_table(data: ReportData) -> Table:
 def all_tables(data: ReportData) -> list[Table]:
     """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
     tables = [leaderboard_table(data), pairs_table(data), tasks_table(data)]
+    if data.grades:
+        tables.append(grades_table(data))
+    if data.judgments:
+        tables.append(reliability_table(data))
     if data.bias.checks:
         tables.append(bias_table(data))
     if data.finetunes:

@@ -194,3 +194,30 @@ def test_probe_figures_from_harness_bias_reach_the_html_report(tmp_path: Path) -
         probe = next(r for r in csv.DictReader(f) if r["check"].startswith("probe:"))
     row = next(r for r in _html_tables(run)["table-bias"] if r[1] == probe["check"])
     assert row[2] == f"{float(probe['value']):.0%}" and row[4] == probe["n"]
+
+
+def test_unparseable_verdicts_are_counted_in_the_report_not_turned_into_ties(tmp_path: Path) -> None:
+    run = write_answers(tmp_path)
+    with ScriptedServer(lambda body: "I cannot decide.") as server:
+        judge(run, server)
+    (row,) = _html_tables(run)["table-judges"]
+    assert row[1:4] == ["36", "36", "0"]  # 18 pairs x 2 orders, all errors, no pair usable
+    assert _html_tables(run)["table-pairs"] == []  # no battle at all: nothing became a tie
+    html = (run / "report" / "report.html").read_text(encoding="utf-8")
+    assert html.count("not counted (a verdict is missing)") == 18
+
+
+def test_single_answer_grades_get_their_own_table(tmp_path: Path) -> None:
+    run = write_answers(tmp_path)
+    def grade(body: dict[str, object]) -> str:
+        return "Rating: [[8]]" if "ft_v2" in str(body["messages"]) else "Rating: [[5]]"
+
+    with ScriptedServer(grade) as s:
+        assert main(["judge", str(run), "--judge", judge_spec(s), "--prompt", "single_1to10",
+                     "--judge-method", "generate", "--no-progress"]) == 0
+    grades = [json.loads(x) for x in (run / storage.GRADES).read_text(encoding="utf-8").splitlines()]
+    rows = {r[0]: r for r in _html_tables(run)["table-grades"]}
+    for model in ("base", "ft_v2&co", "chatgpt"):
+        scores = [g["score"] for g in grades if g["model"] == model]
+        assert rows[model][1] == f"{sum(scores) / len(scores):.2f}" and rows[model][3] == str(len(scores))
+    assert rows["ft_v2&co"][1] == "8.00"
