@@ -57,7 +57,7 @@ def ratings(data: ReportData) -> Figure:
 
 def heatmap(data: ReportData) -> Figure:
     """Win rate of the row model against the column model (tie = half)."""
-    models, c = data.models, counts(data.battles)
+    models, c = data.models, counts(data.battles, data.models)
     n = len(models)
     grid = [[math.nan] * n for _ in range(n)]
     for i, m in enumerate(models):
@@ -83,7 +83,7 @@ def task_bars(data: ReportData) -> Figure:
     """Win / tie / lose shares of each model on each task, as stacked bars."""
     rows: list[tuple[str, list[int]]] = []
     for task in task_shares(data):
-        c = counts([b for b in data.battles if b.task == task])
+        c = counts([b for b in data.battles if b.task == task], data.models)
         for m in data.models:
             totals = [sum(c[(m, o)][k] for o in data.models if (m, o) in c) for k in range(3)]
             rows.append((f"{task} | {m}", totals))

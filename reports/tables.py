@@ -17,6 +17,7 @@ from typing import Any, Union
 from harness.types import Battle
 from judges.battles import judge_stats
 from judges.human import HumanAgreement
+from judges.ratings import pair_records
 from judges.single import mean_scores
 from reports.bias import bias_interval, bias_share, bias_value
 from reports.data import ReportData
@@ -63,13 +64,9 @@ def share(wins: int, ties: int, losses: int) -> str:
     return f"{(wins + 0.5 * ties) / n:.4f}" if n else ""
 
 
-def counts(battles: Sequence[Battle]) -> dict[tuple[str, str], list[int]]:
-    """Win/tie/lose of ``model`` against ``opponent``, keyed both ways round."""
-    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for b in battles:
-        for me, other, mine in ((b.model_a, b.model_b, "model_a"), (b.model_b, b.model_a, "model_b")):
-            out[(me, other)][1 if b.winner.startswith("tie") else 0 if b.winner == mine else 2] += 1
-    return out
+def counts(battles: Sequence[Battle], models: Sequence[str]) -> dict[tuple[str, str], list[int]]:
+    """Win/tie/lose of ``model`` against ``opponent``, keyed both ways round (pairs that met only)."""
+    return {(r.model, r.opponent): [r.wins, r.ties, r.losses] for r in pair_records(battles, models)}
 
 
 def leaderboard_table(data: ReportData) -> Table:
@@ -85,7 +82,7 @@ def leaderboard_table(data: ReportData) -> Table:
 
 def pairs_table(data: ReportData) -> Table:
     """Seed 001's 'Phoenix vs. ChatGPT' table: each pair once, the better-ranked model first."""
-    c, models = counts(data.battles), data.models
+    c, models = counts(data.battles, data.models), data.models
     rows = []
     for i, m in enumerate(models):
         for o in models[i + 1:]:
@@ -108,7 +105,7 @@ def task_shares(data: ReportData) -> dict[str, dict[str, str]]:
     known = [t.id for t in data.tasks]
     for task in [t for t in known if t in by_task] + sorted(set(by_task) - set(known)):
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (me, _), wtl in counts(by_task[task]).items():
+        for (me, _), wtl in counts(by_task[task], data.models).items():
             totals[me] = [x + y for x, y in zip(totals[me], wtl)]
         out[task] = {m: share(*totals[m]) for m in data.models}
     return out
