@@ -89,8 +89,12 @@ def compile_pdf(tex: Path, engine: str = "xelatex") -> Path:
                            "texlive-latex-recommended texlive-lang-chinese) or upload "
                            f"{tex.parent} to Overleaf")
     for _ in range(2):
-        done = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tex.parent,
-                              capture_output=True, text=True, errors="replace")
+        try:
+            done = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", tex.name],
+                                  cwd=tex.parent, capture_output=True, text=True, errors="replace",
+                                  timeout=600)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"{tex}: {engine} ran for 10 minutes without finishing") from None
         if done.returncode != 0:
             errors = [line for line in done.stdout.splitlines() if line.startswith("!")]
             raise HarnessError(f"{tex}: {engine} failed ({errors[0] if errors else 'see report.log'}; "

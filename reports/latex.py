@@ -35,8 +35,11 @@ def escape(s: str) -> str:
 
     >>> print(escape(r"50% of $x_1 & {y}~^\ #[1]"))
     50\% of \$x\_1 \& \{y\}\textasciitilde{}\textasciicircum{}\textbackslash{} \#{[}1{]}
+    >>> escape("two\n\nlines\x07")
+    'two  lines'
     """
-    return _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group()], _CONTROL_RE.sub("", s))
+    flat = _CONTROL_RE.sub("", s).replace("\n", " ")  # a blank line would end a table cell's paragraph
+    return _SPECIAL_RE.sub(lambda m: _SPECIAL[m.group()], flat)
 
 
 def paragraphs(s: str) -> str:
