@@ -12,6 +12,8 @@ from harness import storage
 from harness.config import REPORT_FORMATS, check_report_formats
 from harness.errors import HarnessError
 from reports import data as report_data
+from reports.stamp import fingerprint as stamp_of
+from reports.stamp import record, unchanged
 
 FORMATS = REPORT_FORMATS
 
@@ -44,8 +46,15 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
     formats = check_formats(formats)
     if pdf and "latex" not in formats:
         raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
-    data = report_data.load(run_dir, tasks_dirs)
     out = out if out is not None else run_dir / storage.REPORT_DIR
+    planned = ReportFiles(out / "report.html" if "html" in formats else None,
+                          out / "latex" / "report.tex" if "latex" in formats else None,
+                          out / "report.md" if "md" in formats else None)
+    outputs = [p for p in (planned.html, planned.latex, planned.markdown) if p is not None]
+    stamp = None if pdf else stamp_of(run_dir, f"{sorted(formats)} cjk={cjk} out={out.resolve()}")
+    if unchanged(out, stamp, outputs):
+        return planned
+    data = report_data.load(run_dir, tasks_dirs)
     title = f"harness report: {run_dir.resolve().name}"
     tables = all_tables(data)
     files: dict[str, Path] = {}
@@ -78,6 +87,7 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
             uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
             files["html"] = out / "report.html"
             storage.atomic_write(files["html"], render_html(data, title, named, uris, pairs))
+    record(out, stamp)
     return ReportFiles(**files)
 
 

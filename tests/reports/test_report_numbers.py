@@ -221,3 +221,21 @@ def test_single_answer_grades_get_their_own_table(tmp_path: Path) -> None:
         scores = [g["score"] for g in grades if g["model"] == model]
         assert rows[model][1] == f"{sum(scores) / len(scores):.2f}" and rows[model][3] == str(len(scores))
     assert rows["ft_v2&co"][1] == "8.00"
+
+
+def test_an_unchanged_run_keeps_its_report_and_a_changed_one_is_rebuilt(tmp_path: Path) -> None:
+    run = write_answers(tmp_path)
+    with ScriptedServer(judge_reply) as server:
+        judge(run, server)
+    storage.write_jsonl(run / storage.QUESTIONS, [])  # as harness generate writes it (no text here)
+    assert main(["report", str(run)]) == 0
+    html = run / "report" / "report.html"
+    built = html.stat().st_mtime_ns
+    assert main(["report", str(run)]) == 0
+    assert html.stat().st_mtime_ns == built  # nothing read changed: nothing rebuilt
+    labels = tmp_path / "labels.csv"
+    labels.write_text("task,question_id,model_a,model_b,winner\nen_law,q01,base,chatgpt,model_a\n",
+                      encoding="utf-8")
+    assert main(["human", "import", str(labels), "--run", str(run)]) == 0
+    assert main(["report", str(run)]) == 0
+    assert html.stat().st_mtime_ns != built and "table-human" in html.read_text(encoding="utf-8")

@@ -1,0 +1,55 @@
+"""Skip rebuilding a report whose inputs have not changed, so a cached re-run stays fast.
+
+The fingerprint covers every file a report reads (the run's files and each fine-tuned adapter's
+manifest and log), the options, and the report code and templates themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import storage
+from harness.backends import parse_spec
+from harness.errors import SpecError
+from harness.types import Answer
+
+INPUTS = (storage.LEADERBOARD_CSV, storage.BATTLES, storage.JUDGMENTS, storage.ANSWERS, storage.QUESTIONS,
+          storage.USAGE_CSV, storage.BIAS_CSV, storage.HUMAN, storage.JUDGE_BATTLES, storage.GRADES)
+STAMP = ".inputs.sha256"
+
+
+def _adapter_files(run_dir: Path) -> list[Path]:
+    files = []
+    for a in storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row):
+        try:
+            adapter = parse_spec(a.spec).adapter if a.spec else None
+        except SpecError:
+            continue
+        if adapter is not None:
+            files += [Path(adapter).expanduser() / n for n in ("manifest.json", "train_log.jsonl")]
+    return list(dict.fromkeys(files))
+
+
+def fingerprint(run_dir: Path, options: str) -> str | None:
+    """None when the report also depends on something outside these files (task files)."""
+    if not (run_dir / storage.QUESTIONS).is_file() or not (run_dir / storage.ANSWERS).is_file():
+        return None
+    here = Path(__file__).parent
+    code = sorted(here.glob("*.py")) + sorted((here / "templates").iterdir())
+    h = hashlib.sha256(f"{run_dir.resolve()}\n{options}\n".encode())
+    for path in [*(run_dir / n for n in INPUTS), *_adapter_files(run_dir), *code]:
+        h.update(f"{path}\n".encode())
+        h.update(path.read_bytes() if path.is_file() else b"(missing)")
+    return h.hexdigest()
+
+
+def unchanged(out: Path, stamp: str | None, outputs: Sequence[Path]) -> bool:
+    return (stamp is not None and (out / STAMP).is_file() and all(p.is_file() for p in outputs)
+            and (out / STAMP).read_text(encoding="utf-8") == stamp)
+
+
+def record(out: Path, stamp: str | None) -> None:
+    if stamp is not None:
+        storage.atomic_write(out / STAMP, stamp)
