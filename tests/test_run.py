@@ -60,7 +60,7 @@ def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> N
     assert r"\usepackage[UTF8]{ctex}" in (report / "latex" / "report.tex").read_text(encoding="utf-8")
     assert "根据《民法典》" in (report / "report.html").read_text(encoding="utf-8")  # zh_law q01, judged
 
-    # The report is rebuilt on a re-run, byte for byte (no dates in the plots).
+    # A re-run leaves the report as it was (nothing it reads changed; no dates in the plots).
     before = {n: (out / n).read_bytes() for n in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES,
                                                   storage.LEADERBOARD_CSV, "report/report.html",
                                                   "report/latex/figures/ratings.pdf")}
