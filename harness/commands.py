@@ -10,7 +10,8 @@ from pathlib import Path
 import tasks as task_plugins
 from harness import storage
 from harness.errors import HarnessError
-from harness.types import Answer, Task
+from harness.questions import answered_tasks
+from harness.types import Answer
 from judges import prompts as prompt_plugins
 
 
@@ -70,7 +71,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     from harness.cli import api_from_args, judge_settings
     from harness.run import judge
 
-    task_list = _answered_tasks(args.run_dir, args.tasks_dir)
+    task_list = answered_tasks(args.run_dir, args.tasks_dir)
 
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
@@ -87,18 +88,6 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
-    """The tasks and questions ``answers.jsonl`` has answers for (a run may have used --limit)."""
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
-    answered = {(a.task, a.question_id) for a in answers}
-    task_list = []
-    for task_id in dict.fromkeys(a.task for a in answers):
-        task = task_plugins.load_task(task_id, tasks_dirs)
-        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
-        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
-    return task_list
-
-
 def cmd_bias(args: argparse.Namespace) -> int:
     from harness.bias import bias
     from harness.cli import api_from_args, judge_settings
@@ -106,7 +95,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
     args.judge = [args.judge]
     settings = judge_settings(args)[0]
-    result = bias(args.run, settings, _answered_tasks(args.run, args.tasks_dir), args.probes,
+    result = bias(args.run, settings, answered_tasks(args.run, args.tasks_dir), args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
     print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))

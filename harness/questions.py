@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import tasks as task_plugins
 from harness import storage
-from harness.types import Question, Task
+from harness.types import Answer, Question, Task
 
 
 def write_questions(path: Path, task_list: Sequence[Task]) -> None:
@@ -36,3 +37,15 @@ def read_questions(path: Path) -> list[Task]:
     for task, language, domain, q in storage.read_jsonl(path, _parse):
         tasks.setdefault(task, (language, domain, []))[2].append(q)
     return [Task(t, lang, dom, "", tuple(qs), str(path)) for t, (lang, dom, qs) in tasks.items()]
+
+
+def answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
+    """The tasks and questions ``answers.jsonl`` has answers for (a run may have used --limit)."""
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answered = {(a.task, a.question_id) for a in answers}
+    task_list = []
+    for task_id in dict.fromkeys(a.task for a in answers):
+        task = task_plugins.load_task(task_id, tasks_dirs)
+        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
+        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
+    return task_list

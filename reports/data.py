@@ -17,7 +17,7 @@ from harness import storage
 from harness.backends import parse_spec
 from harness.bias import BiasResult, read_human, report_checks
 from harness.errors import HarnessError, SpecError
-from harness.questions import read_questions
+from harness.questions import answered_tasks, read_questions
 from harness.types import Answer, Battle, Grade, Judgment, Task
 from reports.leaderboard import CSV_HEADER
 
@@ -128,9 +128,7 @@ def _tasks(run_dir: Path, answers: Sequence[Answer], tasks_dirs: Sequence[Path])
     path = run_dir / storage.QUESTIONS
     if path.is_file():
         return read_questions(path)
-    from harness.commands import _answered_tasks  # runs made before questions.jsonl existed
-
-    return _answered_tasks(run_dir, tasks_dirs)
+    return answered_tasks(run_dir, tasks_dirs)  # a run made before questions.jsonl existed
 
 
 def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
