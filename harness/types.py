@@ -194,6 +194,11 @@ class PairRecord:
     def n(self) -> int:
         return self.wins + self.ties + self.losses
 
+    @property
+    def win_rate(self) -> float:
+        """Share of battles won, a tie counting half (0 when they never met)."""
+        return (self.wins + 0.5 * self.ties) / self.n if self.n else 0.0
+
 
 @dataclass(frozen=True)
 class Rating:

@@ -68,7 +68,6 @@ def pair_tests(records: Sequence[PairRecord], confidence: float = 0.95) -> list[
     out = []
     for r in records:
         low, high = wilson_interval(r.wins + r.ties / 2, r.n, confidence)
-        out.append(PairTest(r.model, r.opponent, r.wins, r.ties, r.losses,
-                            (r.wins + r.ties / 2) / r.n if r.n else 0.0, low, high,
+        out.append(PairTest(r.model, r.opponent, r.wins, r.ties, r.losses, r.win_rate, low, high,
                             sign_test(r.wins, r.losses)))
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reports.data import Finetune, ReportData
-from reports.tables import counts, task_shares
+from reports.tables import records, task_records
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,14 +57,9 @@ def ratings(data: ReportData) -> Figure:
 
 def heatmap(data: ReportData) -> Figure:
     """Win rate of the row model against the column model (tie = half)."""
-    models, c = data.models, counts(data.battles, data.models)
+    models, c = data.models, records(data.battles, data.models)
     n = len(models)
-    grid = [[math.nan] * n for _ in range(n)]
-    for i, m in enumerate(models):
-        for j, o in enumerate(models):
-            w, t, lose = c.get((m, o), (0, 0, 0))
-            if w + t + lose:
-                grid[i][j] = (w + 0.5 * t) / (w + t + lose)
+    grid = [[c[(m, o)].win_rate if (m, o) in c else math.nan for o in models] for m in models]
     fig = _figure(1.6 + 0.9 * n, 1.2 + 0.7 * n)
     ax = fig.add_subplot()
     image = ax.imshow(grid, cmap="RdBu", vmin=0, vmax=1)
@@ -81,12 +76,8 @@ def heatmap(data: ReportData) -> Figure:
 
 def task_bars(data: ReportData) -> Figure:
     """Win / tie / lose shares of each model on each task, as stacked bars."""
-    rows: list[tuple[str, list[int]]] = []
-    for task in task_shares(data):
-        c = counts([b for b in data.battles if b.task == task], data.models)
-        for m in data.models:
-            totals = [sum(c[(m, o)][k] for o in data.models if (m, o) in c) for k in range(3)]
-            rows.append((f"{task} | {m}", totals))
+    rows = [(f"{task} | {m}", [r.wins, r.ties, r.losses])
+            for task, by_model in task_records(data).items() for m, r in by_model.items()]
     rows.reverse()
     fig = _figure(7.0, 1.0 + 0.32 * len(rows))
     ax = fig.add_subplot()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
-from harness.types import Battle
+from harness.types import Battle, PairRecord
 from judges.battles import judge_stats
 from judges.human import HumanAgreement
 from judges.ratings import pair_records
@@ -58,15 +58,14 @@ def percent(share: str) -> str:
     return str((Decimal(share) * 100).quantize(Decimal("0.01")))
 
 
-def share(wins: int, ties: int, losses: int) -> str:
-    """A tie counts half, four decimals as in ``leaderboard.csv``; empty when there were no battles."""
-    n = wins + ties + losses
-    return f"{(wins + 0.5 * ties) / n:.4f}" if n else ""
+def share(r: PairRecord) -> str:
+    """The win rate as ``leaderboard.csv`` writes it (four decimals); empty when there were no battles."""
+    return f"{r.win_rate:.4f}" if r.n else ""
 
 
-def counts(battles: Sequence[Battle], models: Sequence[str]) -> dict[tuple[str, str], list[int]]:
+def records(battles: Sequence[Battle], models: Sequence[str]) -> dict[tuple[str, str], PairRecord]:
     """Win/tie/lose of ``model`` against ``opponent``, keyed both ways round (pairs that met only)."""
-    return {(r.model, r.opponent): [r.wins, r.ties, r.losses] for r in pair_records(battles, models)}
+    return {(r.model, r.opponent): r for r in pair_records(battles, models)}
 
 
 def leaderboard_table(data: ReportData) -> Table:
@@ -82,13 +81,13 @@ def leaderboard_table(data: ReportData) -> Table:
 
 def pairs_table(data: ReportData) -> Table:
     """Seed 001's 'Phoenix vs. ChatGPT' table: each pair once, the better-ranked model first."""
-    c, models = counts(data.battles, data.models), data.models
+    c, models = records(data.battles, data.models), data.models
     rows = []
     for i, m in enumerate(models):
         for o in models[i + 1:]:
             if (m, o) in c:
-                w, t, lose = c[(m, o)]
-                rows.append((f"{m} vs. {o}", str(w), str(t), str(lose), percent(share(w, t, lose))))
+                r = c[(m, o)]
+                rows.append((f"{m} vs. {o}", str(r.wins), str(r.ties), str(r.losses), percent(share(r))))
     return Table("pairs", "Win / tie / lose per model pair",
                  "Pairwise battles (both answer orders judged; a verdict that flips with the order is "
                  "a tie). "
@@ -96,18 +95,18 @@ def pairs_table(data: ReportData) -> Table:
                  ("Comparison", "Win", "Tie", "Lose", "Win rate (%)"), "lrrrr", tuple(rows))
 
 
-def task_shares(data: ReportData) -> dict[str, dict[str, str]]:
-    """Per task, each model's win rate share against all opponents (from ``battles.jsonl``)."""
+def task_records(data: ReportData) -> dict[str, dict[str, PairRecord]]:
+    """Per task (in the run's task order), each model's battles against all the others."""
     by_task: dict[str, list[Battle]] = defaultdict(list)
     for b in data.battles:
         by_task[b.task].append(b)
-    out: dict[str, dict[str, str]] = {}
     known = [t.id for t in data.tasks]
+    out: dict[str, dict[str, PairRecord]] = {}
     for task in [t for t in known if t in by_task] + sorted(set(by_task) - set(known)):
-        totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (me, _), wtl in counts(by_task[task], data.models).items():
-            totals[me] = [x + y for x, y in zip(totals[me], wtl)]
-        out[task] = {m: share(*totals[m]) for m in data.models}
+        mine = pair_records(by_task[task], data.models)
+        out[task] = {m: PairRecord(m, "all", *(sum(getattr(r, k) for r in mine if r.model == m)
+                                              for k in ("wins", "ties", "losses")))
+                     for m in data.models}
     return out
 
 
@@ -118,8 +117,8 @@ def _bold_best(column: Sequence[str]) -> list[Cell]:
 
 
 def tasks_table(data: ReportData) -> Table:
-    shares = task_shares(data)
-    columns = [[shares[t][m] for m in data.models] for t in shares]
+    shares = task_records(data)
+    columns = [[share(shares[t][m]) for m in data.models] for t in shares]
     columns.append([r["win_rate"] for r in data.leaderboard])
     cells = [_bold_best(col) for col in columns]
     rows = tuple((m, *(col[i] for col in cells)) for i, m in enumerate(data.models))
