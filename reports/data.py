@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finetune.loop import LOG as TRAIN_LOG
+from finetune.loop import MANIFEST
 from harness import storage
 from harness.backends import parse_spec
 from harness.bias import BiasResult, read_human, report_checks
@@ -94,17 +96,23 @@ def _leader_row(path: Path, lineno: int, row: Mapping[str, str]) -> LeaderRow:
     return LeaderRow({k: row[k] for k in CSV_HEADER})
 
 
-def _finetunes(answers: Sequence[Answer]) -> tuple[list[Finetune], list[str]]:
-    found, missing = [], []
+def adapter_dirs(answers: Sequence[Answer]) -> list[tuple[str, Path]]:
+    """Each fine-tuned candidate (a ``BASE+lora:DIR`` spec) with its adapter folder."""
+    out = []
     for model, spec in dict.fromkeys((a.model, a.spec) for a in answers if a.spec):
         try:
             adapter = parse_spec(spec).adapter
         except SpecError:
             continue
-        if adapter is None:
-            continue
-        folder = Path(adapter).expanduser()
-        manifest_path, log_path = folder / "manifest.json", folder / "train_log.jsonl"
+        if adapter is not None:
+            out.append((model, Path(adapter).expanduser()))
+    return out
+
+
+def _finetunes(answers: Sequence[Answer]) -> tuple[list[Finetune], list[str]]:
+    found, missing = [], []
+    for model, folder in adapter_dirs(answers):
+        manifest_path, log_path = folder / MANIFEST, folder / TRAIN_LOG
         if not manifest_path.is_file():
             missing.append(f"{model} ({folder})")
             continue
@@ -124,7 +132,7 @@ def _json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _tasks(run_dir: Path, answers: Sequence[Answer], tasks_dirs: Sequence[Path]) -> list[Task]:
+def _tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
     path = run_dir / storage.QUESTIONS
     if path.is_file():
         return read_questions(path)
@@ -157,5 +165,5 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     gpath = run_dir / storage.GRADES
     grades = storage.read_jsonl(gpath, Grade.from_row) if gpath.is_file() else []
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
-                      tuple(_tasks(run_dir, answers, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
+                      tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades))

@@ -10,10 +10,11 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from finetune.loop import LOG as TRAIN_LOG
+from finetune.loop import MANIFEST
 from harness import storage
-from harness.backends import parse_spec
-from harness.errors import SpecError
 from harness.types import Answer
+from reports.data import adapter_dirs
 
 INPUTS = (storage.LEADERBOARD_CSV, storage.BATTLES, storage.JUDGMENTS, storage.ANSWERS, storage.QUESTIONS,
           storage.USAGE_CSV, storage.BIAS_CSV, storage.HUMAN, storage.JUDGE_BATTLES, storage.GRADES)
@@ -21,15 +22,8 @@ STAMP = ".inputs.sha256"
 
 
 def _adapter_files(run_dir: Path) -> list[Path]:
-    files = []
-    for a in storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row):
-        try:
-            adapter = parse_spec(a.spec).adapter if a.spec else None
-        except SpecError:
-            continue
-        if adapter is not None:
-            files += [Path(adapter).expanduser() / n for n in ("manifest.json", "train_log.jsonl")]
-    return list(dict.fromkeys(files))
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    return [folder / name for _, folder in adapter_dirs(answers) for name in (MANIFEST, TRAIN_LOG)]
 
 
 def fingerprint(run_dir: Path, options: str) -> str | None:
