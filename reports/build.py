@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -15,8 +16,6 @@ from reports import data as report_data
 from reports.stamp import fingerprint as stamp_of
 from reports.stamp import record, unchanged
 
-FORMATS = REPORT_FORMATS
-
 
 @dataclass(frozen=True)
 class ReportFiles:
@@ -29,12 +28,12 @@ class ReportFiles:
 
 def check_formats(formats: Sequence[str]) -> list[str]:
     if not formats:
-        raise HarnessError(f"no report format given (known: {', '.join(FORMATS)})")
+        raise HarnessError(f"no report format given (known: {', '.join(REPORT_FORMATS)})")
     check_report_formats(formats)
     return list(dict.fromkeys(formats))
 
 
-def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | None = None,
+def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Path | None = None,
                  cjk: bool = False, tasks_dirs: Sequence[Path] = (), pdf: bool = False) -> ReportFiles:
     """Write the chosen formats into ``out`` (default ``RUN_DIR/report``); only reads the run's files.
 
@@ -57,26 +56,25 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
     data = report_data.load(run_dir, tasks_dirs)
     title = f"harness report: {run_dir.resolve().name}"
     tables = all_tables(data)
-    files: dict[str, Path] = {}
-    if "md" in formats:
-        files["markdown"] = out / "report.md"
-        storage.atomic_write(files["markdown"], render_markdown_report(
+    pdf_file = None
+    if planned.markdown is not None:
+        storage.atomic_write(planned.markdown, render_markdown_report(
             title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
-    if "html" in formats or "latex" in formats:
+    if planned.html is not None or planned.latex is not None:
         from reports import plots
         from reports.pairs import case_studies, judged_pairs
 
         figures, pairs = plots.figures(data), judged_pairs(data)
-        if "latex" in formats:
+        if planned.latex is not None:
             from reports.latex import write_latex
 
             for stem, fig in figures.items():
-                plots.save_pdf(fig, out / "latex" / "figures" / f"{stem}.pdf")
-            files["latex"] = write_latex(out / "latex", title, tables, list(figures), case_studies(pairs),
-                                         cjk or data.has_cjk())
+                plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
+            write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
+                        cjk or data.has_cjk())
             if pdf:
-                files["pdf"] = compile_pdf(files["latex"])
-        if "html" in formats:
+                pdf_file = compile_pdf(planned.latex)
+        if planned.html is not None:
             from reports.html import render_html
 
             extra = [length_bins_table(data.bias.length_bins), human_table(data.bias.human),
@@ -85,10 +83,9 @@ def write_report(run_dir: Path, formats: Sequence[str] = FORMATS, out: Path | No
             named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
                                                 "finetune", "length_bins", "human", "usage")}
             uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
-            files["html"] = out / "report.html"
-            storage.atomic_write(files["html"], render_html(data, title, named, uris, pairs))
+            storage.atomic_write(planned.html, render_html(data, title, named, uris, pairs))
     record(out, stamp)
-    return ReportFiles(**files)
+    return dataclasses.replace(planned, pdf=pdf_file)
 
 
 def compile_pdf(tex: Path, engine: str = "xelatex") -> Path:

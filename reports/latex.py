@@ -134,11 +134,10 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
 
 
 def write_latex(out: Path, title: str, tables: Sequence[Table], figures: Sequence[str],
-                cases: Sequence[JudgedPair], cjk: bool) -> Path:
-    """Write each table's ``.tex``, ``cases.tex`` and ``report.tex`` into ``out``; returns report.tex."""
+                cases: Sequence[JudgedPair], cjk: bool) -> None:
+    """Write each table's ``.tex``, ``cases.tex`` and ``report.tex`` into ``out``."""
     for t in tables:
         atomic_write(out / f"{t.key}.tex", render_table(t))
     if cases:
         atomic_write(out / "cases.tex", render_cases(cases))
     atomic_write(out / "report.tex", render_report(title, tables, figures, bool(cases), cjk))
-    return out / "report.tex"
