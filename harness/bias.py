@@ -47,14 +47,15 @@ def read_human(run_dir: Path) -> list[HumanLabel]:
 
 
 def read_bias_csv(run_dir: Path) -> list[BiasCheck]:
-    import csv
-
     path = run_dir / storage.BIAS_CSV
     if not path.is_file():
         return []
-    with path.open(encoding="utf-8") as f:
-        return [BiasCheck(r["judge"], r["check"], float(r["value"]), float(r["lower"]), float(r["upper"]),
-                          int(r["n"]), r["note"]) for r in csv.DictReader(f)]
+    checks = []
+    for lineno, r in enumerate(storage.read_csv(path, BIAS_HEADER), 2):
+        with storage.row_errors(f"{path}:{lineno}"):
+            checks.append(BiasCheck(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
+                                    float(r["upper"]), int(r["n"]), r["note"]))
+    return checks
 
 
 def write_bias_csv(run_dir: Path, checks: Sequence[BiasCheck]) -> None:

@@ -239,3 +239,16 @@ def test_an_unchanged_run_keeps_its_report_and_a_changed_one_is_rebuilt(tmp_path
     assert main(["human", "import", str(labels), "--run", str(run)]) == 0
     assert main(["report", str(run)]) == 0
     assert html.stat().st_mtime_ns != built and "table-human" in html.read_text(encoding="utf-8")
+
+
+def test_a_malformed_bias_csv_is_one_line_naming_it(en_run: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in (storage.ANSWERS, storage.BATTLES, storage.JUDGMENTS, storage.LEADERBOARD_CSV):
+        (run / name).write_bytes((en_run / name).read_bytes())
+    (run / storage.BIAS_CSV).write_text("judge,check,value,lower,upper,n,note\nj,probe: x,high,0,1,3,\n",
+                                        encoding="utf-8")
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"harness: error: {run / storage.BIAS_CSV}:2: could not convert string to float: 'high'"]
