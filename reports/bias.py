@@ -32,6 +32,7 @@ def bias_markdown(checks: Sequence[BiasCheck], warnings: Sequence[str],
                   length_bins: Mapping[str, Sequence[tuple[str, int, float]]] | None = None) -> list[str]:
     """Markdown lines (a table per judge's checks, then warnings and human agreement)."""
     from reports.leaderboard import table
+    from reports.markdown import render_table
     from reports.tables import human_table, length_bins_table
 
     lines = ["## Judge bias checks", "",
@@ -43,5 +44,5 @@ def bias_markdown(checks: Sequence[BiasCheck], warnings: Sequence[str],
                    [(c.judge, c.check, bias_value(c), bias_interval(c), c.n, c.note) for c in checks])
     for extra in (length_bins_table(length_bins or {}), human_table(human)):
         if extra is not None:
-            lines += ["", f"### {extra.title}", "", extra.caption, "", *table(extra.header, extra.rows)]
+            lines += ["", *render_table(extra, level=3)]
     return lines

@@ -45,10 +45,6 @@ class Table:
     rows: tuple[tuple[Cell, ...], ...]
 
 
-def text(cell: Cell) -> str:
-    return cell.text if isinstance(cell, Bold) else cell
-
-
 def percent(share: str) -> str:
     """A share as ``leaderboard.csv`` writes it, as a percentage with the same digits.
 
