@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.types import Judgment
+from judges.battles import combine
 from reports.data import ReportData
 
 VERDICTS = {"model_a": "{a} wins", "model_b": "{b} wins", "tie": "tie", "tie (bothbad)": "tie (both bad)",
@@ -46,13 +47,13 @@ def judged_pairs(data: ReportData) -> list[JudgedPair]:
     groups: dict[tuple[str, str, str, str, str], list[Judgment]] = {}
     for j in data.judgments:
         groups.setdefault((j.judge, j.task, j.question_id, j.model_a, j.model_b), []).append(j)
+    # the battles the leaderboard counts: both orders combined by the one rule in judges.battles
+    combined = {(b.judge, b.task, b.question_id, b.model_a, b.model_b): b.winner
+                for b in combine(data.judgments)}
     out = []
     for (judge, task, qid, a, b), js in groups.items():
-        winners = {j.order: j.winner for j in js}
-        if "error" in winners.values() or len(winners) < 2:
-            outcome = "not counted (a verdict is missing)"
-        else:
-            outcome = verdict(winners["ab"] if winners["ab"] == winners["ba"] else "tie", a, b)
+        winner = combined.get((judge, task, qid, a, b))
+        outcome = "not counted (a verdict is missing)" if winner is None else verdict(winner, a, b)
         out.append(JudgedPair(judge, task, qid, questions.get((task, qid), "(question text not in the run)"),
                               a, b, answers.get((a, task, qid), ""), answers.get((b, task, qid), ""),
                               tuple(JudgedOrder(j.order, verdict(j.winner, a, b), j.raw)

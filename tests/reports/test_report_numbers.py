@@ -4,6 +4,7 @@ per-pair and per-task counts from battles.jsonl (recomputed here independently).
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import json
 import re
 from collections import defaultdict
@@ -252,3 +253,16 @@ def test_a_malformed_bias_csv_is_one_line_naming_it(en_run: Path, tmp_path: Path
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"harness: error: {run / storage.BIAS_CSV}:2: could not convert string to float: 'high'"]
+
+
+def test_each_judged_pair_shows_the_outcome_battles_jsonl_counts(en_run: Path) -> None:
+    html = (en_run / "report" / "report.html").read_text(encoding="utf-8")
+    shown = {tuple(m[:4]): m[4] for m in re.findall(
+        r"<summary>(\S+) / (\S+): (.+?) vs\. (.+?) — (.+?)</summary>", html_lib.unescape(html))}
+    expected = {}
+    for line in (en_run / storage.BATTLES).read_text(encoding="utf-8").splitlines():
+        b = json.loads(line)
+        a, o = b["model_a"], b["model_b"]
+        expected[(b["task"], b["question_id"], a, o)] = {"model_a": f"{a} wins", "model_b": f"{o} wins"}.get(
+            b["winner"], "tie")
+    assert len(shown) == 18 and shown == expected
