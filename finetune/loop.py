@@ -129,23 +129,9 @@ def _version(package: str) -> str:
 
 
 def plot_loss(log_path: Path, target: Path) -> None:
-    """Training loss per step and eval loss, as a PNG."""
-    import matplotlib
+    """Training loss per step and eval loss, as a PNG (the same plot the run report draws)."""
+    from reports.data import Finetune
+    from reports.plots import loss_curve
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines()]
-    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
-    evals = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    if train:
-        ax.plot(*zip(*train), label="training loss")
-    if evals:
-        ax.plot(*zip(*evals), "o-", label="eval loss (held out)")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("cross-entropy (response tokens)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(target)
-    plt.close(fig)
+    rows = tuple(json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines())
+    loss_curve([Finetune("", target.parent, {}, rows)]).savefig(target, dpi=120)

@@ -100,10 +100,11 @@ def loss_curve(finetunes: Sequence[Finetune]) -> Figure:
     for f in finetunes:
         train = [(r["step"], r["loss"]) for r in f.log if "loss" in r]
         evals = [(r["step"], r["eval_loss"]) for r in f.log if "eval_loss" in r]
+        who = f"{f.model}: " if f.model else ""
         if train:
-            ax.plot(*zip(*train), label=_label(f"{f.model}: training loss"))
+            ax.plot(*zip(*train), label=_label(f"{who}training loss"))
         if evals:
-            ax.plot(*zip(*evals), "o--", label=_label(f"{f.model}: eval loss"))
+            ax.plot(*zip(*evals), "o--", label=_label(f"{who}eval loss (held out)"))
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (response tokens)")
     ax.grid(alpha=0.3)
