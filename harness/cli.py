@@ -103,14 +103,12 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
 
 
 def report_formats(value: str) -> tuple[str, ...]:
-    from harness.config import check_report_formats
+    from harness.config import parse_report_formats
 
-    formats = tuple(f.strip() for f in value.split(",") if f.strip() and f.strip() != "none")
     try:
-        check_report_formats(formats)
+        return parse_report_formats(value)
     except HarnessError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return formats
 
 
 def _add_bias_parsers(sub: Any) -> None:

@@ -106,9 +106,10 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.config import parse_report_formats
     from reports.build import write_report
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    formats = parse_report_formats(args.format)
     files = write_report(args.run_dir, formats, args.out, args.cjk, args.tasks_dir, args.pdf)
     for path in (files.html, files.latex, files.markdown, files.pdf):
         if path is not None:

@@ -31,6 +31,17 @@ def default_models() -> tuple[ModelConfig, ...]:
 REPORT_FORMATS = ("html", "latex", "md")
 
 
+def parse_report_formats(value: str) -> tuple[str, ...]:
+    """A comma-separated list of formats; ``none`` stands for no report.
+
+    >>> parse_report_formats("html, md"), parse_report_formats("none")
+    (('html', 'md'), ())
+    """
+    formats = tuple(f.strip() for f in value.split(",") if f.strip() and f.strip() != "none")
+    check_report_formats(formats)
+    return formats
+
+
 def check_report_formats(formats: Sequence[str], where: str = "") -> None:
     unknown = [f for f in formats if f not in REPORT_FORMATS]
     if unknown:
