@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from harness.types import Battle
-from judges.bradley_terry import bradley_terry
+from harness.core.types import Battle
+from harness.stats.bradley_terry import bradley_terry
 
 
 def make_battles(n: int, m: int, seed: int = 0) -> tuple[list[str], list[Battle], np.ndarray]:

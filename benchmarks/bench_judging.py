@@ -22,16 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.judges.asking import JudgeSettings
+from harness.judges.pairwise import judge_jobs, make_jobs
+from harness.judges.prompts import load_prompt
 from latency_server import raw_client_rate, serve
 
-from harness import endpoints
-from harness.backends import load_backend
-from harness.cache import CallCache
-from harness.endpoints import ApiConfig, EndpointSettings
-from harness.types import Answer, Question, Task
-from judges.asking import JudgeSettings
-from judges.pairwise import judge_jobs, make_jobs
-from judges.prompts import load_prompt
+from harness.core.types import Answer, Question, Task
+from harness.models import endpoints
+from harness.models.backends import load_backend
+from harness.models.cache import CallCache
+from harness.models.endpoints import ApiConfig, EndpointSettings
 
 VERDICT = "Assistant 1 is better than Assistant 2"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def timed_run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", *args], env=env,
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", *args], env=env,
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:

@@ -1,7 +1,10 @@
-"""Minimal QLoRA fine-tuning: ``harness finetune`` turns a base model and domain data into a
-peft LoRA adapter, usable as ``BASE+lora:DIR`` on the leaderboard.
+"""Floor 3, fine-tuning (``harness.finetune``): a base model and domain data -> a LoRA adapter.
 
 ``data`` reads and checks training records, ``contamination`` keeps test questions out of them,
-``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer, ``cli``
-holds the command's options.
+``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer and writes
+the adapter folder.
+
+Training only: the command's options are ``harness.app.finetune_command`` and the loss plot is
+the report's (``harness.reports.plots``). Imports core, models and tasks; not judges or reports
+(its siblings), nor the app.
 """

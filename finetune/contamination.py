@@ -11,8 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from finetune.data import Example
-from harness.types import Task
+from harness.finetune.data import Example
+
+from harness.core.types import Task
 
 _TOKENS = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")
 THRESHOLD = 0.5

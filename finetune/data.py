@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.generate import user_text
-from harness.types import Message
+from harness import tasks
+from harness.core.errors import HarnessError
+from harness.core.types import Message
+from harness.models.generate import user_text
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,6 @@ class Example:
 
 def task_train_file(task_id: str) -> Path:
     """A built-in task's training set: ``tasks/train/<task>.jsonl``."""
-    import tasks
-
     path = Path(tasks.__file__).parent / "train" / f"{task_id}.jsonl"
     if not path.is_file():
         raise HarnessError(f"task {task_id!r} has no built-in training set ({path} is missing); "

@@ -2,7 +2,8 @@
 
 Output folder: the peft adapter and tokenizer (a ``BASE+lora:DIR`` spec), ``manifest.json``
 (base, data hash, hyper-parameters, library versions, seed, losses), ``train_log.jsonl`` (loss
-per step, eval loss) and ``loss_curve.png``; ``checkpoints/`` lets an interrupted run resume.
+per step, eval loss); ``checkpoints/`` lets an interrupted run resume. Drawing ``loss_curve.png``
+is the report's (``harness.reports.plots.save_loss_curve``), called by ``harness finetune``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from finetune.contamination import Overlap, find_overlaps
-from finetune.data import Example
-from finetune.train import (
+from harness.finetune.contamination import Overlap, find_overlaps
+from harness.finetune.data import Example
+from harness.finetune.train import (
     FinetuneConfig,
     base_source,
     collate,
@@ -27,12 +28,14 @@ from finetune.train import (
     load_for_training,
     split,
 )
-from harness.errors import HarnessError
-from harness.storage import atomic_write
-from harness.types import Task
 
-LOG = "train_log.jsonl"
-MANIFEST = "manifest.json"
+from harness.core import storage
+from harness.core.errors import HarnessError
+from harness.core.storage import atomic_write
+from harness.core.types import Task
+
+LOG = storage.TRAIN_LOG
+MANIFEST = storage.MANIFEST
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,6 @@ def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[E
                 "contamination_overlaps": [o.__dict__ for o in overlaps],
                 "versions": {p: _version(p) for p in ("torch", "transformers", "peft", "bitsandbytes")}}
     atomic_write(cfg.out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    plot_loss(log_path, cfg.out / "loss_curve.png")
     return FinetuneResult(cfg.out, before, after, state.global_step, len(train), len(held))
 
 
@@ -126,12 +128,3 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def plot_loss(log_path: Path, target: Path) -> None:
-    """Training loss per step and eval loss, as a PNG (the same plot the run report draws)."""
-    from reports.data import Finetune
-    from reports.plots import loss_curve
-
-    rows = tuple(json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines())
-    loss_curve([Finetune("", target.parent, {}, rows)]).savefig(target, dpi=120)

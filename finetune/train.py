@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.data import Example
-from harness.backends import parse_spec
-from harness.errors import HarnessError
+from harness.finetune.data import Example
+
+from harness.core.errors import HarnessError
+from harness.models.backends import embedded, parse_spec
 
 IGNORE = -100  # label value the loss skips (the prompt tokens)
 
@@ -53,11 +54,7 @@ def base_source(spec: str) -> str:
     if parsed.adapter is not None:
         raise HarnessError(f"--base {spec!r}: fine-tune from a base model, not from an adapter")
     if parsed.scheme == "embedded" and not parsed.arg:
-        from harness.backends.embedded import _load, converted_dir
-
-        if not (converted_dir() / "config.json").is_file():
-            _load(None)  # converts the GGUF once and keeps the safetensors copy
-        return str(converted_dir())
+        return str(embedded.ensure_converted())
     if parsed.scheme == "hf" and parsed.arg:
         return parsed.arg
     raise HarnessError(f"--base {spec!r}: fine-tuning needs a local model: 'embedded' or 'hf:PATH_OR_ID'")

@@ -1,7 +1,44 @@
 """harness: an evaluation-centric benchmark harness for fine-tuned LLMs.
 
-Nothing is imported here on purpose: ``harness --help`` must start without torch. Use
-``harness.run.run(RunConfig(...))`` from Python.
+The public Python API, imported on first use so that ``harness --help`` starts without torch::
+
+    from harness import RunConfig, run
+    result = run(RunConfig(tasks=("en_law",), limit=5))
+
+The package is built in floors whose imports point down only (checked by import-linter in CI):
+
+1. ``harness.core``: records, errors, plugin discovery, the run-directory format;
+2. ``harness.models`` (backends, endpoints, the cached-call layer), ``harness.stats`` (pure
+   statistics) and ``harness.tasks`` (the task plugins);
+3. ``harness.judges`` (asking judges), ``harness.finetune`` (training) and ``harness.reports``
+   (rendering a run directory);
+4. ``harness.app``: the run config, the pipeline, the command line. Nothing imports it.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.app.config import RunConfig
+    from harness.app.pipeline import RunResult, generate, judge, rate, run
+    from harness.reports.build import write_report
+
 __version__ = "0.1.0"
+__all__ = ["RunConfig", "RunResult", "generate", "judge", "rate", "run", "write_report"]
+
+_HOMES = {"RunConfig": "harness.app.config", "RunResult": "harness.app.pipeline",
+          "generate": "harness.app.pipeline", "judge": "harness.app.pipeline",
+          "rate": "harness.app.pipeline", "run": "harness.app.pipeline",
+          "write_report": "harness.reports.build"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,9 @@
+"""Floor 3, judging (``harness.judges``): asking a judge model and reading its verdicts.
+
+Holds the judge prompts (``prompts/``, one YAML file each), verdict parsing (``verdict``), asking
+with retries and likelihood calibration (``asking``), pairwise and single-answer judging
+(``pairwise``, ``single``), prompt calibration (``calibration``), and the bias probes with their
+rule-based perturbations (``probes``, ``perturb``, ``perturb_facts``, ``bias``).
+
+Imports core, models, stats and tasks; not finetune or reports (its siblings), nor the app.
+"""

@@ -12,12 +12,13 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends import Backend, LabelScorer, completions
-from harness.cache import CallCache
-from harness.errors import HarnessError
-from harness.types import DecodingParams, Message
-from judges.prompts import JudgePrompt
-from judges.verdict import parse_verdict
+from harness.judges.prompts import JudgePrompt
+from harness.judges.verdict import parse_verdict
+
+from harness.core.errors import HarnessError
+from harness.core.types import DecodingParams, Message
+from harness.models.backends import Backend, LabelScorer, completions
+from harness.models.cache import CallCache
 
 METHODS = ("auto", "generate", "likelihood")
 CHUNK = 16  # conversations per local batch: progress and cache commits stay frequent

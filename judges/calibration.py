@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends import Backend
-from harness.cache import CallCache
-from harness.storage import read_yaml
-from judges.asking import Ask, JudgeSettings, ask_judge
-from judges.pairwise import winner_for
-from judges.prompts import JudgePrompt
+from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.pairwise import winner_for
+from harness.judges.prompts import JudgePrompt
+
+from harness.core.storage import read_yaml
+from harness.models.backends import Backend
+from harness.models.cache import CallCache
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
 

@@ -6,12 +6,13 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.backends import Backend
-from harness.cache import CallCache
-from harness.errors import HarnessError
-from harness.types import Answer, Judgment, JudgmentWinner, Order, Task
-from judges.asking import Ask, JudgeSettings, ask_judge
-from judges.prompts import JudgePrompt
+from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.prompts import JudgePrompt
+
+from harness.core.errors import HarnessError
+from harness.core.types import Answer, Judgment, JudgmentWinner, Order, Task
+from harness.models.backends import Backend
+from harness.models.cache import CallCache
 
 __all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pair_asks"]
 

@@ -33,7 +33,7 @@ import random
 import re
 from collections.abc import Callable
 
-from judges.perturb_facts import Edit, _apply, _factual_error, _match_case
+from harness.judges.perturb_facts import Edit, _apply, _factual_error, _match_case
 
 PROBES = ("factual_error", "gender_bias", "fake_references", "rich_content", "repetitive_list")
 LANGUAGES = ("en", "zh")

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.backends import Backend, completions, load_backend
-from harness.cache import CallCache
-from harness.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
-from judges.asking import Ask, JudgeSettings, ask_judge
-from judges.perturb import PROBES, perturb
-from judges.prompts import JudgePrompt
-from judges.significance import wilson_interval
+from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.perturb import PROBES, perturb
+from harness.judges.prompts import JudgePrompt
+
+from harness.core.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
+from harness.models.backends import Backend, completions, load_backend
+from harness.models.cache import CallCache
+from harness.stats.significance import wilson_interval
 
 NOTES = {
     "factual_error": "one fact made wrong",

@@ -9,12 +9,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import storage
-from harness.config import REPORT_FORMATS, check_report_formats
-from harness.errors import HarnessError
-from reports import data as report_data
-from reports.stamp import fingerprint as stamp_of
-from reports.stamp import record, unchanged
+from harness.reports import data as report_data
+from harness.reports import plots
+from harness.reports.html import render_html
+from harness.reports.latex import write_latex
+from harness.reports.markdown import render_markdown_report
+from harness.reports.pairs import case_studies, judged_pairs
+from harness.reports.stamp import fingerprint as stamp_of
+from harness.reports.stamp import record, unchanged
+from harness.reports.tables import all_tables, human_table, length_bins_table, usage_table
+
+from harness.core import storage
+from harness.core.errors import HarnessError
+
+REPORT_FORMATS = ("html", "latex", "md")
+
+
+def parse_report_formats(value: str) -> tuple[str, ...]:
+    """A comma-separated list of formats; ``none`` stands for no report.
+
+    >>> parse_report_formats("html, md"), parse_report_formats("none")
+    (('html', 'md'), ())
+    """
+    formats = tuple(f.strip() for f in value.split(",") if f.strip() and f.strip() != "none")
+    check_report_formats(formats)
+    return formats
+
+
+def check_report_formats(formats: Sequence[str], where: str = "") -> None:
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown:
+        raise HarnessError(f"{where}unknown report format {unknown[0]!r} "
+                           f"(known: {', '.join(REPORT_FORMATS)})")
 
 
 @dataclass(frozen=True)
@@ -39,9 +65,6 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
 
     ``cjk`` forces Chinese support in LaTeX; it is switched on anyway when the run has Chinese text.
     """
-    from reports.markdown import render_markdown_report
-    from reports.tables import all_tables, human_table, length_bins_table, usage_table
-
     formats = check_formats(formats)
     if pdf and "latex" not in formats:
         raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
@@ -61,13 +84,8 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
         storage.atomic_write(planned.markdown, render_markdown_report(
             title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
     if planned.html is not None or planned.latex is not None:
-        from reports import plots
-        from reports.pairs import case_studies, judged_pairs
-
         figures, pairs = plots.figures(data), judged_pairs(data)
         if planned.latex is not None:
-            from reports.latex import write_latex
-
             for stem, fig in figures.items():
                 plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
             write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
@@ -75,8 +93,6 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
             if pdf:
                 pdf_file = compile_pdf(planned.latex)
         if planned.html is not None:
-            from reports.html import render_html
-
             extra = [length_bins_table(data.bias.length_bins), human_table(data.bias.human),
                      usage_table(data) if data.usage else None]
             by_key = {t.key: t for t in [*tables, *(t for t in extra if t is not None)]}

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune.loop import LOG as TRAIN_LOG
-from finetune.loop import MANIFEST
-from harness import storage
-from harness.backends import parse_spec
-from harness.bias import BiasResult, read_human, report_checks
-from harness.errors import HarnessError, SpecError
-from harness.questions import answered_tasks, read_questions
-from harness.types import Answer, Battle, Grade, Judgment, Task
-from reports.leaderboard import CSV_HEADER
+from harness.reports.leaderboard import CSV_HEADER
+from harness.tasks import answered_tasks
+
+from harness.core import storage
+from harness.core.errors import HarnessError, SpecError
+from harness.core.questions import read_questions
+from harness.core.storage import read_bias_csv, read_human
+from harness.core.types import Answer, Battle, Grade, Judgment, Task
+from harness.models.backends import parse_spec
+from harness.stats.bias import BiasResult, report_checks
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 NUMERIC = CSV_HEADER[2:]
@@ -112,7 +113,7 @@ def adapter_dirs(answers: Sequence[Answer]) -> list[tuple[str, Path]]:
 def _finetunes(answers: Sequence[Answer]) -> tuple[list[Finetune], list[str]]:
     found, missing = [], []
     for model, folder in adapter_dirs(answers):
-        manifest_path, log_path = folder / MANIFEST, folder / TRAIN_LOG
+        manifest_path, log_path = folder / storage.MANIFEST, folder / storage.TRAIN_LOG
         if not manifest_path.is_file():
             missing.append(f"{model} ({folder})")
             continue
@@ -160,7 +161,7 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     by_judge: dict[str, list[Battle]] = {}
     for b in per_judge:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
-    bias = report_checks(run_dir, judgments, answers, by_judge, read_human(run_dir))
+    bias = report_checks(judgments, answers, by_judge, read_human(run_dir), read_bias_csv(run_dir))
     finetunes, missing = _finetunes(answers)
     gpath = run_dir / storage.GRADES
     grades = storage.read_jsonl(gpath, Grade.from_row) if gpath.is_file() else []

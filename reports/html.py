@@ -13,10 +13,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from reports.data import ReportData
-from reports.latex import FIGURES
-from reports.pairs import JudgedPair
-from reports.tables import Bold, Table
+from harness.reports.data import ReportData
+from harness.reports.latex import FIGURES
+from harness.reports.pairs import JudgedPair
+from harness.reports.tables import Bold, Table
 
 
 def _template_text(name: str) -> str:

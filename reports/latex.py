@@ -12,9 +12,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.storage import atomic_write
-from reports.pairs import JudgedPair
-from reports.tables import Bold, Cell, Table
+from harness.reports.pairs import JudgedPair
+from harness.reports.tables import Bold, Cell, Table
+
+from harness.core.storage import atomic_write
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.storage import write_csv
-from harness.types import Rating
-from harness.usage import UsageLine
-from judges.battles import JudgeStats
-from judges.panel import Agreement
-from judges.significance import PairTest
-from judges.single import MeanScore
+from harness.core.storage import write_csv
+from harness.core.types import Rating
+from harness.models.usage import UsageLine
+from harness.stats.battles import JudgeStats
+from harness.stats.grades import MeanScore
+from harness.stats.panel import Agreement
+from harness.stats.significance import PairTest
 
 CSV_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
               "wins", "ties", "losses", "battles", "win_rate")

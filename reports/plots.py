@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reports.data import Finetune, ReportData
-from reports.tables import records, task_records
+from harness.reports.data import Finetune, ReportData
+from harness.reports.tables import records, task_records
+
+from harness.core import storage
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -132,3 +135,12 @@ def svg_uri(fig: Figure) -> str:
 def save_pdf(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="pdf", metadata={"CreationDate": None})
+
+
+def save_loss_curve(adapter_dir: Path) -> Path:
+    """Draw ``loss_curve.png`` in a fine-tuned adapter folder from its ``train_log.jsonl``."""
+    log = adapter_dir / storage.TRAIN_LOG
+    rows = tuple(json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip())
+    target = adapter_dir / storage.LOSS_CURVE
+    loss_curve([Finetune("", adapter_dir, {}, rows)]).savefig(target, dpi=120)
+    return target

@@ -10,11 +10,10 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from finetune.loop import LOG as TRAIN_LOG
-from finetune.loop import MANIFEST
-from harness import storage
-from harness.types import Answer
-from reports.data import adapter_dirs
+from harness.reports.data import adapter_dirs
+
+from harness.core import storage
+from harness.core.types import Answer
 
 INPUTS = (storage.LEADERBOARD_CSV, storage.BATTLES, storage.JUDGMENTS, storage.ANSWERS, storage.QUESTIONS,
           storage.USAGE_CSV, storage.BIAS_CSV, storage.HUMAN, storage.JUDGE_BATTLES, storage.GRADES)
@@ -23,7 +22,8 @@ STAMP = ".inputs.sha256"
 
 def _adapter_files(run_dir: Path) -> list[Path]:
     answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
-    return [folder / name for _, folder in adapter_dirs(answers) for name in (MANIFEST, TRAIN_LOG)]
+    return [folder / name for _, folder in adapter_dirs(answers)
+            for name in (storage.MANIFEST, storage.TRAIN_LOG)]
 
 
 def fingerprint(run_dir: Path, options: str) -> str | None:

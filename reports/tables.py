@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
-from harness.types import Battle, PairRecord
-from judges.battles import judge_stats
-from judges.human import HumanAgreement
-from judges.ratings import pair_records
-from judges.single import mean_scores
-from reports.bias import bias_interval, bias_share, bias_value
-from reports.data import ReportData
+from harness.reports.bias import bias_interval, bias_share, bias_value
+from harness.reports.data import ReportData
+
+from harness.core.types import Battle, PairRecord
+from harness.stats.battles import judge_stats
+from harness.stats.grades import mean_scores
+from harness.stats.human import HumanAgreement
+from harness.stats.ratings import pair_records
 
 
 @dataclass(frozen=True)

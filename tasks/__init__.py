@@ -1,8 +1,10 @@
 """Task plugins: each ``*.yaml`` file here (or in a ``--tasks-dir`` folder) is one task.
 
 The file name is the task id. An installed package adds tasks through the ``harness.tasks``
-entry point group; the entry point names a function returning a :class:`~harness.types.Task` or
+entry point group; the entry point names a function returning a :class:`~harness.core.types.Task` or
 the path of a task file.
+
+Floor 2 (``harness.tasks``): imports only ``harness.core``; not models or stats (its siblings).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.plugins import PluginRef, discover, unknown
-from harness.storage import check_fields, read_yaml
-from harness.types import Question, Task
+from harness.core import storage
+from harness.core.errors import HarnessError
+from harness.core.plugins import PluginRef, discover, unknown
+from harness.core.storage import check_fields, read_yaml
+from harness.core.types import Answer, Question, Task
 
 BUILTIN_DIR = Path(__file__).parent
 SUFFIXES = (".yaml", ".yml")
@@ -103,3 +106,15 @@ def _parse_question(raw: Any, index: int, source: str) -> Question:
             raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
         values[key] = value.strip()
     return Question(**values)
+
+
+def answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
+    """The tasks and questions ``answers.jsonl`` has answers for (a run may have used --limit)."""
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answered = {(a.task, a.question_id) for a in answers}
+    task_list = []
+    for task_id in dict.fromkeys(a.task for a in answers):
+        task = load_task(task_id, tasks_dirs)
+        qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
+        task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
+    return task_list

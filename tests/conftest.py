@@ -35,7 +35,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if os.environ.get("CI"):
             raise
         pytest.skip("llama-cpp-python[server] is not installed (pip install -e '.[test]')")
-    from harness.backends.embedded import gguf_path
+    from harness.models.backends.embedded import gguf_path
 
     port = _free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"

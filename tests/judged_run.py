@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.finetune.train import FinetuneConfig, config_row
 from scripted_server import ScriptedServer
 
-from finetune.train import FinetuneConfig, config_row
-from harness import storage
-from harness.cli import main
+from harness.app.cli import main
+from harness.core import storage
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 SPECIALS = r"Costs 50% & more: $5 #1 a_b {x} ~y ^z \path [1]"

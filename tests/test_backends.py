@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import tasks
-from harness.backends import load_backend, parse_spec
-from harness.backends.embedded import converted_dir
-from harness.errors import SpecError
-from harness.types import DecodingParams
+from harness import tasks
+from harness.core.errors import SpecError
+from harness.core.types import DecodingParams
+from harness.models.backends import load_backend, parse_spec
+from harness.models.backends.embedded import converted_dir
 
 QUESTIONS = [[{"role": "user", "content": "What is the capital of France?"}],
              [{"role": "user", "content": "Write one sentence about the sea."}]]
@@ -70,7 +70,7 @@ def test_spec_parsing_and_errors() -> None:
 
 
 def test_missing_hf_model_is_one_clear_error(tmp_path: Path) -> None:
-    from harness.errors import BackendError
+    from harness.core.errors import BackendError
 
     with pytest.raises(BackendError, match="cannot load model"):
         load_backend(f"hf:{tmp_path / 'nothing-here'}").generate(QUESTIONS[:1], GREEDY)

@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.judges.asking import JudgeSettings
 from test_endpoints import ChatServer  # the recording chat server (this file may not add a module)
 
-from harness.backends import load_backend
-from harness.cache import CallCache
-from harness.cli import main
-from harness.config import RunConfig, parse_config
-from harness.endpoints import ApiConfig, EndpointSettings, session
-from harness.errors import HarnessError
-from harness.types import DecodingParams, ModelConfig
-from judges.asking import JudgeSettings
+from harness.app.cli import main
+from harness.app.config import RunConfig, parse_config
+from harness.core.errors import HarnessError
+from harness.core.types import DecodingParams, ModelConfig
+from harness.models.backends import load_backend
+from harness.models.cache import CallCache
+from harness.models.endpoints import ApiConfig, EndpointSettings, session
 
 PROMPT_TOKENS, REPLY_TOKENS = 10, 5  # what ChatServer reports for every call
 PRICE_IN, PRICE_OUT = 1000.0, 2000.0  # USD per million tokens: 0.001 and 0.002 a token

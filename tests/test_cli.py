@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.app.cli import main
 
 
 @pytest.mark.parametrize(
@@ -60,9 +60,9 @@ def test_bad_config_is_one_line_naming_the_field(yaml_text: str, message: str, t
 
 
 def test_help_is_instant_and_imports_no_torch() -> None:
-    code = "import sys; from harness.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = "import sys; from harness.app.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    help_text = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--help"],
+    help_text = subprocess.run([sys.executable, "-m", "harness", "run", "--help"],
                                capture_output=True, text=True, check=True).stdout
     assert "--judge SPEC" in help_text and "--limit N" in help_text

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.cli import build_parser, config_from_args
-from harness.config import RunConfig, load_config
-from harness.types import DecodingParams
+from harness.app.args import config_from_args
+from harness.app.cli import build_parser
+from harness.app.config import RunConfig, load_config
+from harness.core.types import DecodingParams
 
 
 def test_yaml_config_round_trips_and_resolves_paths(tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_yaml_config_round_trips_and_resolves_paths(tmp_path: Path) -> None:
     assert config.run_dir == tmp_path / "out" / "exp"
     assert config.models[1].decoding == DecodingParams(max_new_tokens=32, temperature=0.7, top_p=0.9)
     assert config.judges[0].spec == "openai:gpt-4o-mini" and config.judges[0].max_attempts == 2
-    from harness.config import parse_config
+    from harness.app.config import parse_config
 
     again = parse_config(config.to_row(), "round-trip")
     assert again.models == config.models and again.judges == config.judges

@@ -21,11 +21,11 @@ import yaml
 from fault_proxy import FaultProxy
 from scripted_server import ScriptedServer
 
-from harness.backends import load_backend
-from harness.cli import main
-from harness.endpoints import ApiConfig, EndpointSettings, session
-from harness.errors import BackendError
-from harness.types import DecodingParams
+from harness.app.cli import main
+from harness.core.errors import BackendError
+from harness.core.types import DecodingParams
+from harness.models.backends import load_backend
+from harness.models.endpoints import ApiConfig, EndpointSettings, session
 
 JUDGE_REPLY = "Both are fine, the first is clearer.\nAssistant 1 is better than Assistant 2"
 

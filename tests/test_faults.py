@@ -18,9 +18,9 @@ import pytest
 import yaml
 from fault_proxy import FaultProxy
 
-from harness import storage
-from harness.config import load_config
-from harness.run import run
+from harness.app.config import load_config
+from harness.app.pipeline import run
+from harness.core import storage
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +102,7 @@ def test_sigkill_mid_judging_then_resume_repeats_no_finished_call(llama_server: 
     out = tmp_path / "resumed"
     with FaultProxy(llama_server, rate=0.0, on_delivered=kill) as proxy:
         path = _config_file(tmp_path, proxy.url, out)
-        cmd = [sys.executable, "-m", "harness.cli", "run", str(path), "--no-progress"]
+        cmd = [sys.executable, "-m", "harness", "run", str(path), "--no-progress"]
         victim["proc"] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, err = victim["proc"].communicate(timeout=600)
         assert victim["proc"].returncode == -signal.SIGKILL, err.decode()

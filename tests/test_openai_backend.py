@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from harness.judges.pairwise import JudgeSettings
 
-from harness import storage
-from harness.backends import load_backend
-from harness.cli import main
-from harness.config import RunConfig
-from harness.errors import BackendError
-from harness.run import run
-from harness.types import DecodingParams, ModelConfig
-from judges.pairwise import JudgeSettings
+from harness.app.cli import main
+from harness.app.config import RunConfig
+from harness.app.pipeline import run
+from harness.core import storage
+from harness.core.errors import BackendError
+from harness.core.types import DecodingParams, ModelConfig
+from harness.models.backends import load_backend
 
 pytestmark = pytest.mark.slow
 

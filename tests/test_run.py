@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness.reports.leaderboard import CSV_HEADER
 
-from harness import storage
-from harness.config import RunConfig
-from harness.run import run
-from harness.types import DecodingParams, ModelConfig
-from reports.leaderboard import CSV_HEADER
+from harness.app.config import RunConfig
+from harness.app.pipeline import run
+from harness.core import storage
+from harness.core.types import DecodingParams, ModelConfig
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def test_a_killed_run_resumes_without_losing_or_repeating_calls(tmp_path: Path) 
     out = tmp_path / "killed"
     config = out.parent / "killed.yaml"
     config.write_text(yaml.safe_dump(_config(out, limit=3).to_row()), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(config), "--no-progress"],
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(config), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     deadline = time.monotonic() + 600
     while _judge_rows(out / storage.CACHE) < 10:

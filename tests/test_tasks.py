@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import tasks
-from harness.cli import main
-from harness.errors import HarnessError
+from harness import tasks
+from harness.app.cli import main
+from harness.core.errors import HarnessError
 
 BUILTIN = ["en_law", "en_medical", "en_finance", "zh_law", "zh_medical", "zh_finance"]
 

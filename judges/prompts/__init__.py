@@ -25,10 +25,10 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from harness.errors import HarnessError
-from harness.plugins import discover, unknown
-from harness.storage import check_fields, read_yaml
-from harness.types import Message
+from harness.core.errors import HarnessError
+from harness.core.plugins import discover, unknown
+from harness.core.storage import check_fields, read_yaml
+from harness.core.types import Message
 
 BUILTIN_DIR = Path(__file__).parent
 MEANINGS = ("better", "worse", "equal")

@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from harness.finetune.data import load_examples
+from harness.finetune.loop import finetune
+from harness.finetune.train import FinetuneConfig
+from harness.reports.plots import save_loss_curve
 
-from finetune.data import load_examples
-from finetune.loop import LOG, MANIFEST, finetune
-from finetune.train import FinetuneConfig
-from harness.backends import load_backend
-from harness.types import DecodingParams
+from harness.core.storage import MANIFEST
+from harness.core.storage import TRAIN_LOG as LOG
+from harness.core.types import DecodingParams
+from harness.models.backends import load_backend
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +51,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
                          batch_size=4, max_seq_len=128, seed=0, four_bit=True)
     result = finetune(cfg, load_examples(_write(root / "train.jsonl", train)),
                       load_examples(_write(root / "held.jsonl", held)), data_source="facts")
+    save_loss_curve(result.out)  # what `harness finetune` does after training
     return result, cfg
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import storage
-from harness.cli import main
+from harness.app.cli import main
+from harness.core import storage
 
 pytestmark = pytest.mark.slow
 

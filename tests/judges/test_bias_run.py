@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from scripted_server import ScriptedServer
 
-from harness import storage
-from harness.cli import main
+from harness.app.cli import main
+from harness.core import storage
 
 BETTER, WORSE, EQUAL = (f"Assistant 1 is {w} Assistant 2" for w in ("better than", "worse than", "equal to"))
 QUESTIONS = ("q01", "q02", "q03", "q04")

@@ -7,10 +7,17 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.types import Answer, BiasCheck, Judgment
-from judges.length import LC_WIN_RATE, LONGER_WINS, SLOPE, SLOPE_CAP, length_checks, win_by_length_bins
-from judges.position import FIRST_SLOT, SWAP_CONSISTENCY, position_checks, unusable
-from judges.significance import wilson_interval
+from harness.core.types import Answer, BiasCheck, Judgment
+from harness.stats.length import (
+    LC_WIN_RATE,
+    LONGER_WINS,
+    SLOPE,
+    SLOPE_CAP,
+    length_checks,
+    win_by_length_bins,
+)
+from harness.stats.position import FIRST_SLOT, SWAP_CONSISTENCY, position_checks, unusable
+from harness.stats.significance import wilson_interval
 
 
 def _j(q: str, order: str, winner: str, judge: str = "J", a: str = "x", b: str = "y") -> Judgment:

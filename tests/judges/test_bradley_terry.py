@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from harness.errors import HarnessError
-from harness.types import Battle
-from judges.bradley_terry import RatingResult, bradley_terry
+from harness.core.errors import HarnessError
+from harness.core.types import Battle
+from harness.stats.bradley_terry import RatingResult, bradley_terry
 
 TRUE = {"alpha": 1.2, "beta": 0.6, "gamma": 0.0, "delta": -0.3, "eps": -1.0}
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.judges.calibration import load_items
 from scripted_server import ScriptedServer
 
-from harness.cli import main
-from judges.calibration import load_items
+from harness.app.cli import main
 
 ITEMS = load_items()
 BETTER = {it.first for it in ITEMS if not it.equal}

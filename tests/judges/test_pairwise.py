@@ -7,13 +7,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from harness.judges.prompts import load_prompt
 
-import tasks
-from harness.cache import CallCache
-from harness.types import Answer, DecodingParams, Message
-from judges.battles import combine, judge_stats
-from judges.pairwise import JudgeSettings, judge_jobs, make_jobs
-from judges.prompts import load_prompt
+from harness import tasks
+from harness.core.types import Answer, DecodingParams, Message
+from harness.models.cache import CallCache
+from harness.stats.battles import combine, judge_stats
 
 PROMPT = load_prompt("assignment_en")
 MODELS = ["strong", "medium", "weak"]
@@ -120,7 +120,7 @@ def test_cached_judgments_make_no_second_call(setup) -> None:
 
 def test_missing_answer_is_an_error_naming_it(setup) -> None:
     task, answers, _ = setup
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match="no answer from model 'weak' to mini_math/q03"):
         make_jobs([task], MODELS, [a for a in answers if (a.model, a.question_id) != ("weak", "q03")])

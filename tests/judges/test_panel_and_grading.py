@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from scripted_server import ScriptedServer
 
-from harness.cli import main
+from harness.app.cli import main
 
 QUALITY = {"good": 9, "fair": 6, "poor": 2}
 

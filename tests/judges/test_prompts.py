@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from harness.judges.pairwise import winner_for
+from harness.judges.prompts import available, load_prompt, load_prompt_file
+from harness.judges.verdict import parse_verdict
 
-from harness.errors import HarnessError
-from judges.pairwise import winner_for
-from judges.prompts import available, load_prompt, load_prompt_file
-from judges.verdict import parse_verdict
+from harness.core.errors import HarnessError
 
 
 @pytest.mark.parametrize("name", sorted(available()))

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.types import Battle
-from judges.ratings import elo_ratings, leaderboard, online_elo, pair_records
+from harness.core.types import Battle
+from harness.stats.ratings import elo_ratings, leaderboard, online_elo, pair_records
 
 
 def _b(a: str, b: str, winner: str, q: str = "q") -> Battle:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from judges.prompts import load_prompt
-from judges.verdict import parse_verdict
+from harness.judges.prompts import load_prompt
+from harness.judges.verdict import parse_verdict
 
 LABELS = load_prompt("assignment_en").labels
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from judged_run import XSS, need
 
-from harness import storage
+from harness.core import storage
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -6,9 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from harness.reports.build import compile_pdf, write_report
 from judged_run import SPECIALS, need
-
-from reports.build import compile_pdf, write_report
 
 TEX = "Debian: texlive-xetex texlive-latex-recommended texlive-lang-chinese lmodern"
 
@@ -70,7 +69,7 @@ def test_a_failed_compile_is_one_error_naming_the_log(en_run: Path, tmp_path: Pa
     files = write_report(en_run, ["latex"], tmp_path)
     assert files.latex is not None
     (files.latex.parent / "pairs.tex").write_text(r"\undefinedmacro", encoding="utf-8")
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match=r"report.tex: xelatex failed \(! Undefined control sequence"):
         compile_pdf(files.latex)

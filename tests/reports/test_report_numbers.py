@@ -12,12 +12,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from harness.reports.latex import escape
 from judged_run import judge, judge_reply, judge_spec, write_answers
 from scripted_server import ScriptedServer
 
-from harness import storage
-from harness.cli import main
-from reports.latex import escape
+from harness.app.cli import main
+from harness.core import storage
 
 
 def _csv(run: Path) -> list[dict[str, str]]:

@@ -1,0 +1,209 @@
+"""``harness`` command line: parses arguments into a config and calls the library.
+
+Heavy libraries (torch, transformers, openai) are imported only by the backend that needs them,
+so ``harness --help`` and cached re-runs start instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.app import commands
+from harness.app import finetune_command as finetune_cli
+from harness.core.errors import HarnessError
+from harness.judges.perturb import PROBES
+from harness.reports.build import parse_report_formats
+
+EPILOG = """examples:
+  harness run                                 # offline leaderboard on the embedded model
+  harness run --tasks en_law zh_law --limit 5
+  harness run --models base=embedded ft=embedded+lora:out/adapter --judge openai:gpt-4o-mini
+  harness run my_run.yaml                     # a YAML run config
+  harness rate runs/default/battles.jsonl --method bt --bootstrap 1000
+  harness finetune --base embedded --task en_medical --out out/medical
+  harness tasks list | harness prompts list
+
+model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE_URL]
+"""
+
+
+def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
+    p.add_argument("config", nargs="?", type=Path, help="YAML run config (see README)")
+    p.add_argument("--tasks", nargs="+", metavar="ID", help="task ids (default: all)")
+    p.add_argument("--models", nargs="+", metavar="NAME=SPEC",
+                   help="candidate models, e.g. base=embedded chatgpt=openai:gpt-4o-mini")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions per task")
+    p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<name>)")
+    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="extra folder of task files (repeatable)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="questions per generation batch (16)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    g = p.add_argument_group("decoding (applies to --models)")
+    for name, kind in (("max-new-tokens", int), ("temperature", float), ("top-k", int),
+                       ("top-p", float), ("num-beams", int), ("seed", int)):
+        g.add_argument(f"--{name}", type=kind, metavar="X")
+    if judge:
+        _add_judge_options(p)
+    _add_api_options(p)
+
+
+def _add_api_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("remote endpoints (openai: models and judges)",
+                             "Limits apply per endpoint (base URL); these options override the run "
+                             "config's api: section for every endpoint.")
+    g.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per endpoint (8)")
+    g.add_argument("--rpm", type=float, metavar="N", help="requests per minute per endpoint (no limit)")
+    g.add_argument("--tpm", type=float, metavar="N", help="tokens per minute per endpoint (no limit)")
+    g.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for one reply (120)")
+    g.add_argument("--max-retries", type=int, metavar="N",
+                   help="retries after 429/5xx/timeouts/dropped connections (6)")
+    g.add_argument("--max-cost", type=float, metavar="USD",
+                   help="stop before this run's new calls could cost more (cached calls are free)")
+    g.add_argument("--max-tokens", type=int, metavar="N",
+                   help="stop before this run's new remote calls could use more tokens")
+    g.add_argument("--prices", type=Path, metavar="FILE",
+                   help="prices file (USD per million tokens) replacing the built-in one")
+    if p.prog.split()[-1] in ("run", "judge"):
+        g.add_argument("--dry-run", action="store_true",
+                       help="print the calls, tokens and cost a run would take, and send nothing")
+
+
+def _add_judge_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("judging")
+    g.add_argument("--judge", nargs="+", metavar="SPEC",
+                   help="judge model spec (default: embedded); several make a panel (majority verdict)")
+    g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en); "
+                   "see `harness prompts list`")
+    g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),
+                   help="read the verdict from a generated reply or from label likelihoods")
+    g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="extra folder of judge prompt files (repeatable)")
+    g.add_argument("--report", type=report_formats, metavar="LIST",
+                   help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
+                   "or none")
+
+
+def report_formats(value: str) -> tuple[str, ...]:
+    try:
+        return parse_report_formats(value)
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_bias_parsers(sub: Any) -> None:
+    b = sub.add_parser("bias", help="measure a judge's biases on a run (position, length, probes)",
+                       description="Position and length bias from the judge's order-swapped judgments "
+                       "of the run's pairs, self-preference, and perturbation probes: each chosen answer "
+                       "against a copy with a factual error, gender-biased wording, fake references, "
+                       "rich formatting or a restating list, judged in both orders. Writes bias.csv, "
+                       "perturbations.jsonl and probe_judgments.jsonl into the run directory.")
+    b.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run directory")
+    b.add_argument("--judge", required=True, metavar="SPEC", help="the judge to test")
+    b.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
+    b.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    b.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES), metavar="PROBE",
+                   help=f"which probes ({', '.join(PROBES)}; default all)")
+    b.add_argument("--perturber", metavar="SPEC",
+                   help="also have this model write the altered copies (besides the rules)")
+    b.add_argument("--model", metavar="NAME", help="whose answers to alter (default: the first model)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR")
+    b.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    b.add_argument("--no-progress", action="store_true")
+    _add_api_options(b)
+    h = sub.add_parser("human", help="import human pairwise labels into a run").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    hi = h.add_parser("import", help="read labels (CSV or JSONL: task, question_id, model_a, model_b, "
+                      "winner) into RUN_DIR/human.jsonl; reports then show judge-human agreement")
+    hi.add_argument("file", type=Path)
+    hi.add_argument("--run", type=Path, required=True, metavar="DIR")
+
+
+def _add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="HTML, LaTeX (booktabs) and Markdown reports of a judged run",
+                       description="Write report.html (self-contained), latex/report.tex with one .tex "
+                       "per table and PDF plots, and report.md, from the run directory's files.")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", default="html,latex,md", metavar="LIST",
+                   help="comma-separated: html, latex, md (default: all three)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default RUN_DIR/report)")
+    p.add_argument("--cjk", action="store_true",
+                   help="Chinese support in LaTeX (ctex/xeCJK); on anyway when the run has Chinese text")
+    p.add_argument("--pdf", action="store_true", help="also compile report.tex with xelatex")
+    p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Benchmark fine-tuned LLMs with pairwise LLM judging and Elo leaderboards.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_options(sub.add_parser("run", help="generate, judge and rate (the whole pipeline)"))
+    _add_run_options(sub.add_parser("generate", help="only write answers.jsonl"), judge=False)
+    j = sub.add_parser("judge", help="judge an existing run directory's answers.jsonl")
+    j.add_argument("run_dir", type=Path)
+    j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    j.add_argument("--no-progress", action="store_true")
+    _add_judge_options(j)
+    _add_api_options(j)
+    r = sub.add_parser("rate", help="ratings with confidence intervals from a battles file",
+                       description="Rate models from FastChat-format battles (model_a, model_b, winner "
+                       "in model_a/model_b/tie/tie (bothbad); other fields are ignored).")
+    r.add_argument("battles", type=Path, help="battles.jsonl")
+    r.add_argument("--method", choices=("bt", "elo"), default="bt",
+                   help="bt: Bradley-Terry maximum likelihood (default); elo: online Elo")
+    r.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (1000)")
+    r.add_argument("--seed", type=int, default=0, metavar="S")
+    r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")
+    r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
+    r.add_argument("--base", type=float, default=10, help="rating base (10)")
+    r.add_argument("--scale", type=float, default=400, help="rating scale (400)")
+    r.add_argument("--initial", type=float, default=1000, help="initial / mean rating (1000)")
+    r.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_bias_parsers(sub)
+    _add_report_parser(sub)
+    finetune_cli.add_parser(sub)
+    t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    t.add_parser("list", help="every task with its question count").add_argument(
+        "--tasks-dir", type=Path, action="append", default=[])
+    show = t.add_parser("show", help="a task's questions")
+    show.add_argument("task")
+    show.add_argument("--tasks-dir", type=Path, action="append", default=[])
+    t.add_parser("validate", help="check task files").add_argument("paths", nargs="+", type=Path)
+    pr = sub.add_parser("prompts", help="list or show judge prompts").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    pr.add_parser("list").add_argument("--prompts-dir", type=Path, action="append", default=[])
+    ps = pr.add_parser("show")
+    ps.add_argument("name")
+    ps.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    pn = pr.add_parser("new", help="write a commented starter prompt file")
+    pn.add_argument("name")
+    pn.add_argument("--dir", type=Path, default=Path("prompts"), help="folder to write to (./prompts)")
+    pt = pr.add_parser("test", help="parse rate, accuracy and swap consistency on a calibration set")
+    pt.add_argument("name")
+    pt.add_argument("--judge", nargs=1, required=True, metavar="SPEC", help="the judge to test with")
+    pt.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    pt.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    pt.add_argument("--out", type=Path, default=Path("runs") / "prompt-tests",
+                    help="folder for the call cache (runs/prompt-tests)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return commands.dispatch(args)
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: interrupted; finished calls are cached, re-run to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

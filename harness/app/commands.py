@@ -1,0 +1,260 @@
+"""What each CLI command does with its parsed arguments (printing included)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import tasks as task_plugins
+from harness.app import finetune_command, pipeline
+from harness.app.args import api_from_args, config_from_args, judge_settings
+from harness.app.config import parse_api
+from harness.app.dryrun import plan_judging, plan_run, render_plan
+from harness.app.labels import read_labels
+from harness.core import storage
+from harness.core.errors import HarnessError
+from harness.core.types import Answer
+from harness.judges import prompts as prompt_plugins
+from harness.judges.asking import JudgeSettings
+from harness.judges.bias import bias
+from harness.judges.calibration import calibrate
+from harness.models.backends import load_backend
+from harness.models.budget import load_prices
+from harness.models.cache import CallCache
+from harness.models.endpoints import ApiConfig
+from harness.reports.build import parse_report_formats, write_report
+from harness.reports.leaderboard import percent as pct
+from harness.reports.markdown import bias_markdown
+from harness.stats.ratings import pair_records, parse_battle, rate_battles
+from harness.stats.significance import pair_tests
+from harness.tasks import answered_tasks
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
+               "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
+               "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
+    return handler(args)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    return finetune_command.run(args)
+
+
+def _summary(result) -> None:
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())) or "none"
+    hits = sum(result.hits.values())
+    print(f"\nmodel calls: {calls}; cached: {hits}; run directory: {result.run_dir}",
+          file=sys.stderr)
+    if result.report is not None:
+        written = [p for p in (result.report.html, result.report.latex, result.report.markdown) if p]
+        print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.dry_run:
+        pipeline.check(config)
+        print(render_plan(plan_run(config, pipeline.select_tasks(config)),
+                          max(j.max_attempts for j in config.judges)))
+        return 0
+    result = pipeline.run(config)
+    print(result.markdown)
+    _summary(result)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    result = pipeline.generate(config)
+    print(f"wrote {config.run_dir / storage.ANSWERS}")
+    _summary(result)
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    task_list = answered_tasks(args.run_dir, args.tasks_dir)
+
+    judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
+    if args.dry_run:
+        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices))
+        print(render_plan(lines, max(j.max_attempts for j in judges)))
+        return 0
+    result = pipeline.judge(args.run_dir, judges, task_list, args.prompts_dir, progress=not args.no_progress,
+                   api=api, **({} if args.report is None else {"report": args.report}))
+    print(result.markdown)
+    _summary(result)
+    return 0
+
+
+def cmd_bias(args: argparse.Namespace) -> int:
+    args.judge = [args.judge]
+    settings = judge_settings(args)[0]
+    result = bias(args.run, settings, answered_tasks(args.run, args.tasks_dir), args.probes,
+                  args.prompts_dir, args.perturber, args.model, args.seed,
+                  api_from_args(args, _run_api(args.run)))
+    print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))
+    print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
+          f"in {args.run / storage.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    formats = parse_report_formats(args.format)
+    files = write_report(args.run_dir, formats, args.out, args.cjk, args.tasks_dir, args.pdf)
+    for path in (files.html, files.latex, files.markdown, files.pdf):
+        if path is not None:
+            print(f"wrote {path}")
+    return 0
+
+
+def cmd_human(args: argparse.Namespace) -> int:
+    answers = storage.read_jsonl(args.run / storage.ANSWERS, Answer.from_row)
+    labels = read_labels(args.file, answers)
+    # Add to the labels already imported (say, another annotator's file); importing a file twice
+    # adds nothing the second time.
+    existing = storage.read_human(args.run)
+    seen = set(existing)
+    new = [h for h in labels if h not in seen]
+    storage.write_jsonl(args.run / storage.HUMAN, (h.to_row() for h in existing + new))
+    print(f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
+          f"{args.run / storage.HUMAN}; it holds {len(existing) + len(new)}")
+    return 0
+
+
+def _run_api(run_dir: Path) -> ApiConfig | None:
+    """The api section (keys' sources, limits, budget) of the run that wrote ``run_dir``."""
+
+    path = run_dir / storage.CONFIG
+    if not path.is_file():
+        return None
+    data = storage.read_yaml(path) or {}
+    raw = data.get("api") if isinstance(data, dict) else None
+    return parse_api(raw, f"{path}: api") if raw is not None else None
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    anchor = None
+    if args.anchor:
+        name, eq, value = args.anchor.rpartition("=")
+        try:
+            anchor = (name, float(value))
+        except ValueError:
+            eq = ""
+        if not eq or not name:
+            raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
+    if args.bootstrap < 0:
+        raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    battles = storage.read_jsonl(args.battles, parse_battle)
+    if not battles:
+        raise HarnessError(f"{args.battles}: no battles")
+    result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed, anchor=anchor,
+                          k=args.k, base=args.base, scale=args.scale, initial=args.initial)
+    tests = pair_tests(pair_records(battles, list(result.models)))
+    ranks = result.rank()
+    order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
+    rows = [{"rank": ranks[k], "model": result.models[k], "rating": round(float(result.ratings[k]), 2),
+             "lower": round(float(result.lower[k]), 2), "upper": round(float(result.upper[k]), 2)}
+            for k in order]
+    if args.format == "json":
+        wm = result.win_matrix(args.scale, args.base)
+        print(json.dumps({"method": args.method, "bootstrap": args.bootstrap, "ratings": rows,
+                          "win_matrix": {a: {b: round(float(wm[i, j]), 4)
+                                             for j, b in enumerate(result.models)}
+                                         for i, a in enumerate(result.models)},
+                          "pairs": [t.__dict__ | {"separable": t.separable} for t in tests]},
+                         ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        print("rank,model,rating,lower,upper")
+        for row in rows:
+            print(",".join(str(v) for v in row.values()))
+    else:
+        _print_table(("rank", "model", "rating", "95% CI"),
+                     [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
+                       f"{r['lower']:.1f} – {r['upper']:.1f}") for r in rows])
+        print()
+        _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
+                     [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
+                       "yes" if t.separable else "no") for t in tests])
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        rows = [(t.id, t.language, t.domain, str(len(t.questions)), t.description)
+                for t in task_plugins.load_tasks(None, args.tasks_dir)]
+        _print_table(("task", "lang", "domain", "questions", "description"), rows)
+    elif args.action == "show":
+        task = task_plugins.load_task(args.task, args.tasks_dir)
+        print(f"{task.id} ({task.language}, {task.domain}): {task.description}\nsource: {task.source}\n")
+        for q in task.questions:
+            print(f"[{q.id}] ({q.category}) {q.question}")
+            if q.input:
+                print(f"    input: {q.input}")
+            print(f"    reference: {q.reference}\n")
+    else:
+        for path in args.paths:
+            task = task_plugins.load_task_file(path)
+            print(f"{path}: ok ({len(task.questions)} questions)")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    if args.action == "new":
+        return _prompts_new(args)
+    if args.action == "test":
+        return _prompts_test(args)
+    if args.action == "list":
+        rows = []
+        for name in sorted(prompt_plugins.available(args.prompts_dir)):
+            p = prompt_plugins.load_prompt(name, args.prompts_dir)
+            rows.append((p.name, p.language, p.mode, p.description))
+        _print_table(("prompt", "lang", "mode", "description"), rows)
+    else:
+        p = prompt_plugins.load_prompt(args.name, args.prompts_dir)
+        print(f"# {p.name} ({p.language}, {p.mode}) from {p.source}\n# hash {p.hash}\n")
+        if p.system:
+            print(f"[system]\n{p.system}\n")
+        print(f"[user]\n{p.user}\n[labels]")
+        for label, meaning in p.labels.items():
+            print(f"  {label!r} -> {meaning}")
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    if not rows:
+        raise HarnessError("nothing to list")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+
+
+def _prompts_new(args: argparse.Namespace) -> int:
+    if not args.name.replace("_", "").replace("-", "").isalnum():
+        raise HarnessError(f"prompt name {args.name!r}: use letters, digits, '_' and '-' only")
+    target = args.dir / f"{args.name}.yaml"
+    if target.exists():
+        raise HarnessError(f"{target}: already exists; not overwritten")
+    starter = Path(prompt_plugins.__file__).with_name("_starter.yaml").read_text(encoding="utf-8")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    storage.atomic_write(target, starter)
+    prompt_plugins.load_prompt_file(target)  # the starter must be valid as written
+    print(f"wrote {target}\ntry it: harness prompts test {args.name} --prompts-dir {args.dir} "
+          "--judge SPEC")
+    return 0
+
+
+def _prompts_test(args: argparse.Namespace) -> int:
+    prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
+    settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
+    with CallCache(args.out / storage.CACHE) as cache:
+        rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
+    print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
+    _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
+                 [(r.group, str(r.judgments), pct(r.parse_rate), pct(r.accuracy),
+                   pct(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
+    return 0

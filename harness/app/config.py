@@ -1,0 +1,276 @@
+"""The run configuration: built by the CLI or loaded from YAML, then handed to :func:`run`.
+
+Unknown keys are errors naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.core.storage import check_fields, read_yaml
+from harness.core.types import DecodingParams, ModelConfig
+from harness.judges.pairwise import JudgeSettings
+from harness.models.endpoints import ApiConfig, EndpointSettings
+from harness.reports.build import REPORT_FORMATS, check_report_formats
+
+
+def default_models() -> tuple[ModelConfig, ...]:
+    """Seed 004's experiment on the embedded model: one model, three decoding strategies."""
+    return (
+        ModelConfig("greedy", "embedded", DecodingParams(max_new_tokens=96)),
+        ModelConfig("nucleus", "embedded",
+                    DecodingParams(max_new_tokens=96, temperature=0.7, top_p=0.9, top_k=50)),
+        ModelConfig("hot", "embedded", DecodingParams(max_new_tokens=96, temperature=1.6)),
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``harness run`` needs."""
+
+    name: str = "default"
+    """Names the default output folder ``runs/<name>``."""
+    tasks: tuple[str, ...] = ()
+    """Task ids; empty means every available task."""
+    models: tuple[ModelConfig, ...] = field(default_factory=default_models)
+    judges: tuple[JudgeSettings, ...] = (JudgeSettings(),)
+    """One judge, or a panel whose majority verdict makes the battles."""
+    limit: int | None = None
+    """Only the first N questions of each task (for quick trials)."""
+    out: Path | None = None
+    """The run directory; default ``runs/<name>``."""
+    tasks_dirs: tuple[Path, ...] = ()
+    prompts_dirs: tuple[Path, ...] = ()
+    batch_size: int = 16
+    """Questions per generation batch (local models batch them; endpoints get them concurrently)."""
+    elo_rounds: int = 100
+    """Shuffled orders averaged by the Elo rating."""
+    bootstrap: int = 1000
+    """Bootstrap rounds behind the rating intervals."""
+    seed: int = 0
+    """Seed of the Elo shuffles."""
+    api: ApiConfig = field(default_factory=ApiConfig)
+    """Limits, retries, keys and the budget for remote (``openai:``) models and judges."""
+    report: tuple[str, ...] = REPORT_FORMATS
+    """Report formats written to ``RUN_DIR/report`` at the end (empty: none)."""
+    progress: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out if self.out is not None else Path("runs") / self.name
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise HarnessError(f"model name {dupes[0]!r} is used twice; names must be unique")
+        if not self.models:
+            raise HarnessError("no models to evaluate")
+        if not self.judges:
+            raise HarnessError("no judge given")
+        if self.limit is not None and self.limit < 1:
+            raise HarnessError(f"limit must be at least 1, got {self.limit}")
+        if self.bootstrap < 0:
+            raise HarnessError(f"bootstrap must be 0 or more, got {self.bootstrap}")
+        if self.batch_size < 1:
+            raise HarnessError(f"batch_size must be at least 1, got {self.batch_size}")
+        check_report_formats(self.report)
+
+    def to_row(self) -> dict[str, Any]:
+        """The YAML-ready form, readable back by :func:`parse_config`."""
+        row = dataclasses.asdict(self)
+        del row["progress"]  # how the run is shown, not what it computes
+        row["tasks"] = list(self.tasks)
+        row["models"] = [{**dataclasses.asdict(m)} for m in self.models]
+        row["judge"] = list(row.pop("judges"))
+        row["out"] = str(self.out) if self.out is not None else None
+        row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
+        row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
+        row["api"] = self.api.to_row()
+        row["report"] = list(self.report)
+        return row
+
+
+def load_config(path: Path) -> RunConfig:
+    """Read a YAML run config; relative paths in it are relative to the file."""
+    data = read_yaml(path)
+    return parse_config(data or {}, str(path), base=path.parent, default_name=path.stem)
+
+
+def parse_config(data: Any, source: str, base: Path = Path("."),
+                 default_name: str = "default") -> RunConfig:
+    where = source
+    if not isinstance(data, dict):
+        raise HarnessError(f"{where}: expected a mapping")
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    _check_keys(data, (set(fields) - {"progress", "judges"}) | {"judge"}, where)
+    kw: dict[str, Any] = {"name": str(data.get("name", default_name))}
+    if "tasks" in data:
+        kw["tasks"] = tuple(_str_list(data["tasks"], f"{where}: field 'tasks'"))
+    if "models" in data:
+        models = data["models"]
+        if not isinstance(models, list) or not models:
+            raise HarnessError(f"{where}: field 'models' must be a non-empty list")
+        kw["models"] = tuple(_model(m, f"{where}: models[{i}]") for i, m in enumerate(models))
+    if "judge" in data:
+        raw = data["judge"] if isinstance(data["judge"], list) else [data["judge"]]
+        if not raw:
+            raise HarnessError(f"{where}: field 'judge' is an empty list")
+        kw["judges"] = tuple(_judge(j, f"{where}: judge[{i}]") for i, j in enumerate(raw))
+    for key in ("limit", "batch_size", "elo_rounds", "bootstrap", "seed"):
+        if data.get(key) is not None:
+            kw[key] = _int(data[key], f"{where}: field {key!r}")
+    if data.get("out") is not None:
+        kw["out"] = base / str(data["out"])
+    for key in ("tasks_dirs", "prompts_dirs"):
+        if key in data:
+            kw[key] = tuple(base / p for p in _str_list(data[key], f"{where}: field {key!r}"))
+    if data.get("api") is not None:
+        kw["api"] = parse_api(data["api"], f"{where}: api", base)
+    if "report" in data:
+        kw["report"] = tuple(_str_list(data["report"] or [], f"{where}: field 'report'"))
+        check_report_formats(kw["report"], f"{where}: field 'report': ")
+    return RunConfig(**kw)
+
+
+ENDPOINT_FIELDS = {f.name: f for f in dataclasses.fields(EndpointSettings)}
+
+
+def parse_api(raw: Any, where: str, base: Path = Path(".")) -> ApiConfig:
+    """The ``api:`` section: endpoint settings (defaults, and per base URL under ``endpoints``)
+    plus ``max_cost``, ``max_tokens`` and ``prices``."""
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping")
+    _no_key(raw, where)
+    _check_keys(raw, set(ENDPOINT_FIELDS) | {"endpoints", "max_cost", "max_tokens", "prices"}, where)
+    default = _endpoint(raw, EndpointSettings(), where, base)
+    per_url = raw.get("endpoints") or {}
+    if not isinstance(per_url, dict):
+        raise HarnessError(f"{where}: field 'endpoints' must map base URLs to settings")
+    endpoints = {str(url).rstrip("/"): _endpoint(v, default, f"{where}: endpoints[{url!r}]", base)
+                 for url, v in per_url.items()}
+    return ApiConfig(default, endpoints, _number(raw.get("max_cost"), f"{where}: max_cost"),
+                     _int(raw["max_tokens"], f"{where}: max_tokens") if raw.get("max_tokens") is not None
+                     else None,
+                     (base / str(raw["prices"])).resolve() if raw.get("prices") else None)
+
+
+def _endpoint(raw: Any, defaults: EndpointSettings, where: str, base: Path) -> EndpointSettings:
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping of endpoint settings")
+    _no_key(raw, where)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in ENDPOINT_FIELDS:
+            if where.endswith("]"):  # inside endpoints[...], only endpoint settings belong
+                _check_keys(raw, set(ENDPOINT_FIELDS), where)
+            continue
+        if key in ("api_key_env", "api_key_file"):
+            if value is not None and not isinstance(value, str):
+                raise HarnessError(f"{where}: {key} must be a string, got {value!r}")
+            if key == "api_key_file" and value:
+                # Absolute, so that the copy of the config in the run directory still finds it.
+                value = str((base / Path(value).expanduser()).resolve())
+            values[key] = value
+        elif key in ("concurrency", "max_retries"):
+            values[key] = _int(value, f"{where}: {key}")
+        else:
+            values[key] = _number(value, f"{where}: {key}")
+    try:
+        return dataclasses.replace(defaults, **values)
+    except HarnessError as exc:
+        raise HarnessError(f"{where}: {exc}") from None
+
+
+def _no_key(raw: dict, where: str) -> None:
+    if "api_key" in raw:
+        raise HarnessError(f"{where}: do not put an API key in a run config (it is copied into the "
+                           "run directory); set OPENAI_API_KEY, or name a file with api_key_file")
+
+
+def _model(raw: Any, where: str) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a mapping with 'name' and 'spec'")
+    _check_keys(raw, {"name", "spec", "decoding", "system_prompt"}, where)
+    for key in ("name", "spec"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
+    return ModelConfig(raw["name"], raw["spec"], decoding(raw.get("decoding") or {}, where),
+                       str(raw.get("system_prompt") or ""))
+
+
+def _judge(raw: Any, where: str) -> JudgeSettings:
+    if isinstance(raw, str):
+        return JudgeSettings(spec=raw)
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{where}: expected a spec string or a mapping")
+    _check_keys(raw, {f.name for f in dataclasses.fields(JudgeSettings)}, where)
+    kw: dict[str, Any] = {k: str(raw[k]) for k in ("spec", "prompt", "method") if k in raw}
+    if "max_attempts" in raw:
+        kw["max_attempts"] = _int(raw["max_attempts"], f"{where}.max_attempts")
+    if "decoding" in raw:
+        kw["decoding"] = decoding(raw["decoding"], where, JudgeSettings().decoding)
+    return JudgeSettings(**kw)
+
+
+def decoding(raw: Mapping[str, Any], where: str,
+             defaults: DecodingParams | None = None) -> DecodingParams:
+    """Decoding parameters from a mapping; unknown names and wrong types are errors."""
+    if not isinstance(raw, Mapping):
+        raise HarnessError(f"{where}: field 'decoding' must be a mapping")
+    base = defaults or DecodingParams()
+    kinds = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(DecodingParams)}
+    _check_keys(raw, set(kinds), f"{where}: decoding")
+    values = {}
+    for key, value in raw.items():
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or (kinds[key] is int and not float(value).is_integer()):
+            raise HarnessError(f"{where}: decoding.{key} must be a number, got {value!r}")
+        values[key] = kinds[key](value)
+    params = dataclasses.replace(base, **values)
+    check_decoding(params, where)
+    return params
+
+
+def check_decoding(p: DecodingParams, where: str) -> None:
+    problems = [
+        (p.max_new_tokens < 1, "max_new_tokens must be at least 1"),
+        (p.temperature < 0, "temperature must be >= 0"),
+        (not 0 < p.top_p <= 1, "top_p must be in (0, 1]"),
+        (p.top_k < 0, "top_k must be >= 0"),
+        (p.num_beams < 1, "num_beams must be at least 1"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise HarnessError(f"{where}: decoding: {message}")
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    check_fields(raw, (), sorted(allowed), where)
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise HarnessError(f"{where} must be a list of strings")
+    return value
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HarnessError(f"{where} must be a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HarnessError(f"{where} must be a whole number, got {value!r}")
+    return value

@@ -1,0 +1,126 @@
+"""``--dry-run``: the calls, tokens and cost a run would take, counted before anything is sent.
+
+Requests already in the run directory's cache cost nothing and are counted apart. Answers that
+do not exist yet are assumed to take their full ``max_new_tokens``, and every reply its maximum,
+so the figures are upper bounds (re-asks of unparseable verdicts come on top; the note says so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.app.config import RunConfig
+from harness.core import storage
+from harness.core.types import Answer, Task
+from harness.judges import prompts as prompt_plugins
+from harness.judges.asking import JudgeSettings, planned_requests, resolve_method
+from harness.judges.pairwise import make_jobs, pair_asks
+from harness.judges.single import grade_asks
+from harness.models.backends import load_backend
+from harness.models.budget import Prices, estimate_tokens, load_prices
+from harness.models.cache import CallCache
+from harness.models.generate import generation_request, question_messages
+from harness.models.usage import cost_of
+from harness.reports.leaderboard import table
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    stage: str
+    name: str
+    spec: str
+    calls: int
+    cached: int
+    prompt_tokens: int
+    """Estimated prompt tokens of the calls still to send."""
+    reply_tokens: int
+    """The most reply tokens those calls may take."""
+    cost: float | None
+    """Upper bound in USD; None when the model has no known price."""
+
+
+def _line(stage: str, name: str, spec: str, requests: Sequence[dict[str, Any]], cache: CallCache | None,
+          kind: str, max_reply: int, prices: Prices) -> PlanLine:
+    todo = [r for r in requests if cache is None or not cache.has(kind, r)]
+    prompt = sum(estimate_tokens(r["messages"]) for r in todo)
+    reply = sum(0 if "labels" in r else max_reply for r in todo)  # likelihood judges write nothing
+    return PlanLine(stage, name, spec, len(requests), len(requests) - len(todo), prompt, reply,
+                    cost_of(spec, prompt, reply, prices))
+
+
+def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
+    """Generation for every model, then judging by every judge, for ``config``."""
+    prices = load_prices(config.api.prices)
+    with _existing_cache(config.run_dir) as cache:
+        lines, answers = [], []
+        for model in config.models:
+            requests = []
+            for task in task_list:
+                for q in task.questions:
+                    request = generation_request(model, question_messages(q, model.system_prompt))
+                    requests.append(request)
+                    known = cache.peek("generate", request) if cache else None
+                    # Not answered yet: assume the longest answer the model may give.
+                    text = known if known is not None else "x" * (3 * model.decoding.max_new_tokens)
+                    answers.append(Answer(model.name, task.id, q.id, text))
+            lines.append(_line("generate", model.name, model.spec, requests, cache, "generate",
+                               model.decoding.max_new_tokens, prices))
+        models = [m.name for m in config.models]
+        lines += _plan_judges(config.judges, task_list, models, answers, config.prompts_dirs, cache, prices)
+    return lines
+
+
+def plan_judging(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
+                 prompts_dirs: Sequence[Path], prices: Prices) -> list[PlanLine]:
+    """Judging an existing ``answers.jsonl`` (``harness judge --dry-run``)."""
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    models = list(dict.fromkeys(a.model for a in answers))
+    with _existing_cache(run_dir) as cache:
+        return _plan_judges(judges, task_list, models, answers, prompts_dirs, cache, prices)
+
+
+@contextlib.contextmanager
+def _existing_cache(run_dir: Path) -> Iterator[CallCache | None]:
+    """The run directory's cache if there is one; a dry run creates nothing."""
+    path = run_dir / storage.CACHE
+    if not path.exists():
+        yield None
+        return
+    with CallCache(path) as cache:
+        yield cache
+
+
+def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], models: Sequence[str],
+                 answers: Sequence[Answer], prompts_dirs: Sequence[Path], cache: CallCache | None,
+                 prices: Prices) -> list[PlanLine]:
+    lines = []
+    for settings in judges:
+        prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+        method = resolve_method(settings, load_backend(settings.spec))
+        if prompt.pairwise:
+            asks = pair_asks(prompt, make_jobs(task_list, models, answers))
+        else:
+            asks = grade_asks(task_list, models, answers, prompt)[1]
+        requests = planned_requests(asks, settings, prompt, method)
+        lines.append(_line("judge", settings.spec, settings.spec, requests, cache, "judge",
+                           settings.decoding.max_new_tokens, prices))
+    return lines
+
+
+def render_plan(lines: Sequence[PlanLine], max_attempts: int) -> str:
+    rows = [(p.stage, p.name, p.calls, p.cached, p.calls - p.cached, f"{p.prompt_tokens:,}",
+             f"{p.reply_tokens:,}", "unknown price" if p.cost is None else f"${p.cost:.4f}") for p in lines]
+    known = [p.cost for p in lines if p.cost is not None]
+    total = f"${sum(known):.4f}" + (" plus models without a known price" if len(known) < len(lines) else "")
+    return "\n".join([
+        "# dry run: nothing was sent", "",
+        *table(("stage", "model / judge", "calls", "cached", "to send", "prompt tokens (est.)",
+                "reply tokens (max)", "cost (max)"), rows),
+        "", f"Total, at most: {total}. Each reply is counted at its token limit and answers not yet "
+        f"generated at their longest; a judge reply with no verdict is asked again (up to {max_attempts} "
+        "attempts), which is not counted. Prices: the built-in prices file or --prices FILE.",
+    ])

@@ -1,0 +1,61 @@
+"""Human pairwise labels: imported into a run, then compared with each judge's battles.
+
+A label file is CSV (with a header) or JSONL with ``task, question_id, model_a, model_b, winner``
+(``model_a``, ``model_b`` or ``tie``; ``tie (bothbad)`` counts as a tie) and an optional
+``annotator``. Every row must name a comparison the run has answers for.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core import storage
+from harness.core.errors import HarnessError
+from harness.core.types import Answer, HumanLabel
+
+FIELDS = ("task", "question_id", "model_a", "model_b", "winner")
+WINNERS = {"model_a": "model_a", "model_b": "model_b", "tie": "tie", "tie (bothbad)": "tie"}
+
+
+def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
+    """Labels from ``path``; a bad row is one error naming the file, line, field and value."""
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file")
+    known = {(a.task, a.question_id, a.model) for a in answers}
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        labels = storage.read_jsonl(path, lambda row: _label(row, known))
+    elif suffix == ".csv":
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise HarnessError(f"{path}: not UTF-8 text") from None
+        labels = []
+        for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
+            with storage.row_errors(f"{path}:{i}"):
+                labels.append(_label(row, known))
+    else:
+        raise HarnessError(f"{path}: expected a .csv or .jsonl file")
+    if not labels:
+        raise HarnessError(f"{path}: no labels in the file")
+    return labels
+
+
+def _label(row: Mapping[str, Any], known: set[tuple[str, str, str]]) -> HumanLabel:
+    """One row as a label; KeyError names a missing field, ValueError says what is wrong."""
+    missing = [f for f in FIELDS if not str(row.get(f) or "").strip()]
+    if missing:
+        raise KeyError(missing[0])
+    v = {f: str(row[f]).strip() for f in FIELDS}
+    if v["winner"] not in WINNERS:
+        raise ValueError(f"winner {v['winner']!r}: use model_a, model_b or tie")
+    if v["model_a"] == v["model_b"]:
+        raise ValueError(f"model_a and model_b are both {v['model_a']!r}")
+    for side in ("model_a", "model_b"):
+        if (v["task"], v["question_id"], v[side]) not in known:
+            raise ValueError(f"the run has no answer from {v[side]!r} to {v['task']}/{v['question_id']}")
+    return HumanLabel(v["task"], v["question_id"], v["model_a"], v["model_b"], WINNERS[v["winner"]],
+                      str(row.get("annotator") or "").strip())

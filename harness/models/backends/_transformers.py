@@ -1,0 +1,140 @@
+"""Local generation and label scoring with transformers, shared by ``embedded`` and ``hf``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from harness.core.errors import BackendError
+from harness.core.types import Completion, DecodingParams, Message
+
+# ChatML, the format SmolLM2 and Qwen were trained with; used only when a tokenizer has no template.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class TransformersBackend:
+    """A causal LM with its tokenizer, loaded on first use by ``loader``.
+
+    ``loader`` returns ``(model, tokenizer)``; it is where network or file access happens.
+    """
+
+    def __init__(self, spec: str, loader: Callable[[], tuple[Any, Any]]):
+        self.spec = spec
+        self._loader = loader
+        self._loaded: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+        self._prefix: tuple[list[int], Any] | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._loaded is None:
+                model, tok = self._loader()
+                model.eval()
+                tok.padding_side = "left"  # batched generation continues every row at the end
+                if tok.pad_token is None:
+                    tok.pad_token = tok.eos_token
+                if not getattr(tok, "chat_template", None):
+                    tok.chat_template = CHATML_TEMPLATE
+                self._loaded = (model, tok)
+            return self._loaded
+
+    def _prompt(self, tok: Any, conversation: list[Message]) -> str:
+        text: str = tok.apply_chat_template(conversation, tokenize=False,
+                                            add_generation_prompt=True)
+        return text
+
+    def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
+        """Generate for all conversations as one left-padded batch (callers choose its size)."""
+        return [c.text for c in self.generate_completions(conversations, params)]
+
+    def generate_completions(self, conversations: list[list[Message]],
+                             params: DecodingParams) -> list[Completion]:
+        """:meth:`generate` with each reply's prompt and reply token counts."""
+        import torch
+
+        if not conversations:
+            return []
+        model, tok = self._load()
+        texts = [self._prompt(tok, c) for c in conversations]
+        sample = params.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "num_beams": params.num_beams,
+            "do_sample": sample,
+            "pad_token_id": tok.pad_token_id,
+        }
+        if sample:
+            kwargs.update(temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
+        else:  # silence the defaults a model's generation_config may carry for sampling
+            kwargs.update(temperature=None, top_k=None, top_p=None)
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        torch.manual_seed(params.seed)
+        with torch.inference_mode():
+            gen = model.generate(**enc, **kwargs)
+        new = gen[:, enc["input_ids"].shape[1] :].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        return [Completion(tok.decode(row, skip_special_tokens=True).strip(), int(n), _reply_len(row, tok))
+                for row, n in zip(new, prompt_lens)]
+
+    def label_logprobs(self, conversation: list[Message], labels: list[str]) -> list[float]:
+        """Sum of token log-probabilities of each label as the whole assistant reply.
+
+        The prompt is encoded once (reusing the keys and values of the part it shares with the
+        previous prompt: judge prompts start with the same instructions); each label is then
+        scored on top of that cache, all labels in one batch.
+        """
+        import torch
+
+        model, tok = self._load()
+        text = self._prompt(tok, conversation)
+        ids: list[int] = tok(text, add_special_tokens=False)["input_ids"]
+        end = tok.eos_token or ""
+        encoded = [tok(label + end, add_special_tokens=False)["input_ids"] for label in labels]
+        width = max(len(e) for e in encoded)
+        # Right padding: a causal model's logits at the real positions never see the pad tokens.
+        batch = torch.tensor([e + [tok.pad_token_id] * (width - len(e)) for e in encoded],
+                             device=model.device)
+        with torch.inference_mode():
+            cache, last_logits = self._encode_prompt(model, ids)
+            cache.batch_repeat_interleave(len(labels))
+            out = model(batch, past_key_values=cache, use_cache=True)
+            # Restore the prompt-only cache for the next call's prefix reuse.
+            cache.batch_select_indices(torch.tensor([0], device=model.device))
+            cache.crop(-width)
+            first = last_logits.expand(len(labels), -1)[:, None, :]
+            logp = torch.log_softmax(torch.cat([first, out.logits[:, :-1, :]], 1).float(), dim=-1)
+            token_logp = logp.gather(-1, batch[..., None])[..., 0]
+        return [float(token_logp[i, : len(e)].sum()) for i, e in enumerate(encoded)]
+
+    def _encode_prompt(self, model: Any, ids: list[int]) -> tuple[Any, Any]:
+        """KV cache and last-position logits for ``ids``, extending the previous prompt's cache
+        from the longest shared token prefix (at least the last token is always recomputed)."""
+        import torch
+
+        prev_ids, cache = self._prefix if self._prefix else ([], None)
+        keep = 0
+        limit = min(len(prev_ids), len(ids) - 1)
+        while keep < limit and prev_ids[keep] == ids[keep]:
+            keep += 1
+        if cache is None or keep == 0:
+            cache, keep = None, 0
+        elif keep < len(prev_ids):
+            cache.crop(keep - len(prev_ids))
+        new = torch.tensor([ids[keep:]], device=model.device)
+        out = model(new, past_key_values=cache, use_cache=True)
+        self._prefix = (ids, out.past_key_values)
+        return out.past_key_values, out.logits[:, -1, :]
+
+
+def _reply_len(row: list[int], tok: Any) -> int:
+    """Generated tokens up to and including the first end-of-sequence token (the rest is padding)."""
+    stop = {tok.eos_token_id, tok.pad_token_id} - {None}
+    return next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
+
+
+def missing_package(package: str, install: str) -> BackendError:
+    return BackendError(f"the {package} package is needed for this backend: {install}")

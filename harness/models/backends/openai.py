@@ -1,0 +1,160 @@
+"""``openai:MODEL[@BASE_URL]``: any OpenAI-compatible chat endpoint, through the official client.
+
+Requests go out concurrently within the endpoint's limits (:mod:`harness.endpoints`); 429, 5xx,
+timeouts and broken replies are retried with backoff, honouring Retry-After; errors that cannot
+succeed (bad key, unknown model, prompt too long) stop at once with one clear message.
+
+The key comes from ``OPENAI_API_KEY`` (or the endpoint's ``api_key_env`` / ``api_key_file``).
+With a ``@BASE_URL`` (vLLM, Ollama, llama.cpp's server) and no key set, a placeholder key is sent,
+since local servers ignore it. ``top_k`` is not part of OpenAI's API; it is sent as an extra
+field, which vLLM and llama.cpp's server understand.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from harness.core.errors import BackendError, SpecError
+from harness.core.types import Completion, DecodingParams, Message
+from harness.models import endpoints
+from harness.models.backends._retry import backoff, classify
+from harness.models.backends._transformers import missing_package
+from harness.models.budget import estimate_tokens
+
+HELP = "openai:MODEL[@BASE_URL]  OpenAI-compatible endpoint; key from OPENAI_API_KEY"
+LOCAL_PLACEHOLDER_KEY = "sk-local-no-key"
+_CLIENT_LOCK = threading.Lock()
+
+
+class OpenAIBackend:
+    def __init__(self, spec: str, model: str, base_url: str | None) -> None:
+        self.spec = spec
+        self.model = model
+        self.base_url = base_url
+
+    def _client(self, ep: endpoints.Endpoint) -> Any:
+        # One client (and HTTP connection pool) per endpoint per session: keys and limits may
+        # differ between runs.
+        with _CLIENT_LOCK:
+            if ep.client is None:
+                try:
+                    import openai
+                except ImportError as exc:
+                    raise missing_package("openai", "pip install openai") from exc
+                key = ep.settings.api_key()
+                if not key and not self.base_url:
+                    raise BackendError(
+                        f"{self.spec}: set {ep.settings.api_key_env} (or api_key_file, or give a local "
+                        "endpoint with openai:MODEL@http://HOST:PORT/v1)")
+                # The client's own pool keeps 100 connections alive, enough for any sane concurrency.
+                ep.client = openai.OpenAI(api_key=key or LOCAL_PLACEHOLDER_KEY, base_url=self.base_url,
+                                          max_retries=0)
+            return ep.client
+
+    def complete(self, messages: list[Message], params: DecodingParams) -> Completion:
+        """One reply, retried within the endpoint's limits and booked against the budget."""
+        session = endpoints.current()
+        ep = session.endpoint(self.base_url)
+        client = self._client(ep)
+        price = session.prices.lookup(self.model)
+        prompt_est = estimate_tokens(messages)
+        extra: dict[str, Any] = {"top_k": params.top_k} if params.top_k else {}
+        for attempt in range(ep.settings.max_retries + 1):
+            ticket = session.budget.reserve(self.spec, prompt_est, params.max_new_tokens, price)
+            ep.pacer.wait(prompt_est + params.max_new_tokens)
+            try:
+                with ep.slots:
+                    resp = client.chat.completions.create(
+                        model=self.model, messages=messages, max_tokens=params.max_new_tokens,
+                        temperature=params.temperature, top_p=params.top_p, seed=params.seed,
+                        extra_body=extra or None, timeout=ep.settings.timeout)
+                text = resp.choices[0].message.content
+                if text is None:
+                    raise ValueError("the reply has no message content")
+            except Exception as exc:
+                session.budget.release(ticket)
+                verdict = classify(exc, self.spec, ep)
+                if isinstance(verdict, BackendError):
+                    raise verdict from None
+                if attempt == ep.settings.max_retries:
+                    raise BackendError(f"{self.spec}: gave up after {attempt + 1} attempts; "
+                                       f"last error: {verdict.reason}") from None
+                delay = backoff(attempt, verdict.retry_after)
+                if verdict.retry_after is not None:
+                    ep.pacer.hold(delay)
+                time.sleep(delay)
+                continue
+            ep.answered = True
+            usage = resp.usage
+            p_tok = getattr(usage, "prompt_tokens", None)
+            c_tok = getattr(usage, "completion_tokens", None)
+            # A server that reports no usage is charged the worst case it was booked at.
+            p_used = p_tok if p_tok is not None else prompt_est
+            c_used = c_tok if c_tok is not None else params.max_new_tokens
+            used = p_used + c_used
+            session.budget.settle(ticket, used, price.cost(p_used, c_used) if price else 0.0)
+            ep.pacer.refund(prompt_est + params.max_new_tokens - used)
+            return Completion(text.strip(), p_tok, c_tok)
+        raise AssertionError("unreachable")
+
+    def stream(self, conversations: list[list[Message]], params: DecodingParams
+               ) -> Iterator[tuple[int, Completion]]:
+        if params.num_beams != 1:
+            raise BackendError(f"{self.spec}: OpenAI-compatible endpoints do not do beam search "
+                               f"(num_beams={params.num_beams})")
+        if not conversations:
+            return
+        workers = min(len(conversations), endpoints.current().endpoint(self.base_url).settings.concurrency)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-openai")
+        finished: queue.SimpleQueue[tuple[int, Future[Completion]]] = queue.SimpleQueue()
+        try:
+            futures = []
+            for i, c in enumerate(conversations):
+                fut = pool.submit(self.complete, c, params)
+                fut.add_done_callback(functools.partial(_report, finished, i))
+                futures.append(fut)
+            failure: BaseException | None = None
+            for _ in futures:
+                i, fut = finished.get()
+                if fut.cancelled():
+                    continue
+                exc = fut.exception()
+                if exc is None:
+                    yield i, fut.result()
+                elif failure is None:
+                    # Send nothing new, but keep the replies in flight: they are paid for.
+                    failure = exc
+                    for other in futures:
+                        other.cancel()
+            if failure is not None:
+                raise failure
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
+        texts = [""] * len(conversations)
+        for i, completion in self.stream(conversations, params):
+            texts[i] = completion.text
+        return texts
+
+
+def _report(finished: queue.SimpleQueue[tuple[int, Future[Completion]]], i: int,
+            fut: Future[Completion]) -> None:
+    finished.put((i, fut))
+
+
+def create(spec: str, arg: str, adapter: str | None) -> OpenAIBackend:
+    if adapter is not None:
+        raise SpecError(f"model spec {spec!r}: a remote model cannot take a LoRA adapter")
+    model, at, base_url = arg.partition("@")
+    if not model.strip():
+        raise SpecError(f"model spec {spec!r}: expected openai:MODEL[@BASE_URL], e.g. openai:gpt-4o-mini")
+    if at and not base_url.startswith(("http://", "https://")):
+        raise SpecError(f"model spec {spec!r}: base URL must start with http:// or https://")
+    return OpenAIBackend(spec, model, base_url or None)

@@ -1,0 +1,159 @@
+"""Prices, token estimates and the budget that stops a run before it overspends.
+
+The budget books each remote call at its worst case (the estimated prompt plus the most tokens
+the reply may take) before it is sent, and settles it at the real usage the endpoint reports, so
+the calls in flight can never carry the spending past ``--max-cost`` or ``--max-tokens``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.errors import HarnessError
+from harness.core.storage import read_yaml
+from harness.core.types import Message
+
+BUILTIN_PRICES = Path(__file__).with_name("prices.yaml")
+
+
+@dataclass(frozen=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input: float
+    output: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
+
+class Prices(dict[str, Price]):
+    """Model name (or ``prefix*`` pattern) to price."""
+
+    def lookup(self, model: str) -> Price | None:
+        """The exact entry, else the longest matching ``prefix*`` pattern.
+
+        >>> p = Prices({"gpt-4o": Price(2.5, 10), "gpt-4o-mini*": Price(0.15, 0.6)})
+        >>> p.lookup("gpt-4o-mini-2024-07-18"), p.lookup("gpt-4o"), p.lookup("llama")
+        (Price(input=0.15, output=0.6), Price(input=2.5, output=10), None)
+        """
+        if model in self:
+            return self[model]
+        matches = [k for k in self if k.endswith("*") and model.startswith(k[:-1])]
+        return self[max(matches, key=len)] if matches else None
+
+
+def load_prices(path: Path | None = None) -> Prices:
+    """Read a prices file (the built-in one by default); a malformed entry names itself."""
+    path = path or BUILTIN_PRICES
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: expected a mapping of model name to {{input, output}}")
+    prices = Prices()
+    for name, entry in data.items():
+        ok = isinstance(entry, dict) and set(entry) == {"input", "output"} and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in entry.values())
+        if not ok:
+            raise HarnessError(f"{path}: model {name!r}: expected {{input: USD, output: USD}} per "
+                               f"million tokens, got {entry!r}")
+        prices[str(name)] = Price(float(entry["input"]), float(entry["output"]))
+    return prices
+
+
+def estimate_tokens(messages: Sequence[Message]) -> int:
+    """A deliberately high token count for a chat prompt, without a tokenizer.
+
+    English runs about 4 characters per token and Chinese about 1 to 1.5 tokens per character;
+    counting 3 and 1.5 keeps the budget safe for both.
+
+    >>> estimate_tokens([{"role": "user", "content": "abcdef"}])
+    6
+    >>> estimate_tokens([{"role": "user", "content": "法律"}])
+    7
+    """
+    total = 0
+    for m in messages:
+        text = m["content"]
+        wide = sum(1 for ch in text if ord(ch) > 127)
+        total += 4 + math.ceil((len(text) - wide) / 3 + wide * 1.5)
+    return total
+
+
+def no_price(spec: str, model: str) -> HarnessError:
+    return HarnessError(f"{spec}: no price known for {model}, so --max-cost cannot be kept; "
+                        "add it to a prices file (--prices FILE; 0 for a free local endpoint)")
+
+
+class BudgetExceeded(HarnessError):
+    """The next call could carry spending past the limit; nothing more is sent."""
+
+
+@dataclass
+class Ticket:
+    tokens: int
+    cost: float
+
+
+class Budget:
+    """Spending of one run's new calls, against optional limits. Thread-safe."""
+
+    def __init__(self, max_cost: float | None = None, max_tokens: int | None = None) -> None:
+        if max_cost is not None and max_cost < 0:
+            raise HarnessError(f"--max-cost must be 0 or more, got {max_cost}")
+        if max_tokens is not None and max_tokens < 0:
+            raise HarnessError(f"--max-tokens must be 0 or more, got {max_tokens}")
+        self.max_cost = max_cost
+        self.max_tokens = max_tokens
+        self.spent_cost = 0.0
+        self.spent_tokens = 0
+        self.calls = 0
+        self._held = Ticket(0, 0.0)
+        self._stopped: str | None = None
+        self._lock = threading.Lock()
+
+    def reserve(self, who: str, prompt_tokens: int, max_reply: int, price: Price | None) -> Ticket:
+        """Book a call at its worst case, or raise :class:`BudgetExceeded`."""
+        if price is None and self.max_cost is not None:
+            raise no_price(who, "this model")
+        ticket = Ticket(prompt_tokens + max_reply, price.cost(prompt_tokens, max_reply) if price else 0.0)
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = self._over(ticket)
+            if self._stopped is not None:
+                raise BudgetExceeded(self._stopped)
+            self._held.tokens += ticket.tokens
+            self._held.cost += ticket.cost
+        return ticket
+
+    def _over(self, t: Ticket) -> str | None:
+        done = f"{self.calls} calls so far; finished calls are cached, re-run with a higher limit to go on"
+        tokens = self.spent_tokens + self._held.tokens + t.tokens
+        if self.max_tokens is not None and tokens > self.max_tokens:
+            return (f"budget reached: the next call could bring the tokens to {tokens:,}, over "
+                    f"--max-tokens {self.max_tokens:,} ({self.spent_tokens:,} used on {done})")
+        cost = self.spent_cost + self._held.cost + t.cost
+        if self.max_cost is not None and cost > self.max_cost:
+            return (f"budget reached: the next call could bring the cost to ${cost:.4f}, over "
+                    f"--max-cost ${self.max_cost:.4f} (${self.spent_cost:.4f} spent on {done})")
+        return None
+
+    def settle(self, ticket: Ticket, tokens: int, cost: float) -> None:
+        """Replace a booking by what the call really used."""
+        with self._lock:
+            self._release(ticket)
+            self.spent_tokens += tokens
+            self.spent_cost += cost
+            self.calls += 1
+
+    def release(self, ticket: Ticket) -> None:
+        """Drop the booking of a call that failed (endpoints do not bill failed requests)."""
+        with self._lock:
+            self._release(ticket)
+
+    def _release(self, ticket: Ticket) -> None:
+        self._held.tokens -= ticket.tokens
+        self._held.cost -= ticket.cost

@@ -1,0 +1,131 @@
+"""The run directory's SQLite cache of model calls.
+
+Each finished call is committed as soon as it returns (WAL mode), keyed by a hash of everything
+that determines its result, so a re-run makes no repeated call and a killed run loses at most the
+calls in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.types import Completion
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+# Added for usage and cost reports; caches written before them get the columns, empty.
+USAGE_COLUMNS = {"name": "TEXT NOT NULL DEFAULT ''", "spec": "TEXT NOT NULL DEFAULT ''",
+                 "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER"}
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Model calls in a cache, summed per stage and per model or judge."""
+
+    kind: str
+    name: str
+    spec: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    unreported: int
+    """Calls whose backend reported no token counts (likelihood scoring)."""
+
+
+def cache_key(kind: str, request: dict[str, Any]) -> str:
+    """A stable hash of a request; key order and whitespace do not matter.
+
+    >>> cache_key("generate", {"b": 1, "a": [1, 2]}) == cache_key("generate", {"a": [1, 2], "b": 1})
+    True
+    """
+    blob = json.dumps([kind, request], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class CallCache:
+    """A persistent map from request to response, counting hits and real model calls."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by the worker threads of the openai backend, guarded by a lock.
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        for column, decl in USAGE_COLUMNS.items():
+            if column not in have:
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {decl}")
+        self._lock = threading.Lock()
+        self.hits: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+        """Requests that went to a model, by kind (``generate``, ``judge``)."""
+
+    def get(self, kind: str, request: dict[str, Any]) -> Any | None:
+        found = self.peek(kind, request)
+        if found is not None:
+            with self._lock:
+                self.hits[kind] += 1
+        return found
+
+    def peek(self, kind: str, request: dict[str, Any]) -> Any | None:
+        """Like :meth:`get`, without counting a hit (for planning)."""
+        key = cache_key(kind, request)
+        with self._lock:
+            row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def has(self, kind: str, request: dict[str, Any]) -> bool:
+        return self.peek(kind, request) is not None
+
+    def put(self, kind: str, request: dict[str, Any], response: Any, name: str = "", spec: str = "",
+            usage: Completion | None = None) -> None:
+        """Store one finished call (committed at once) and count it as a model call.
+
+        ``name`` (the model or judge) and ``usage`` (its token counts) feed the usage report.
+        """
+        key = cache_key(kind, request)
+        req = json.dumps(request, sort_keys=True, ensure_ascii=False)
+        resp = json.dumps(response, ensure_ascii=False)
+        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO calls (key, kind, request, response, name, spec, prompt_tokens,"
+                " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, kind, req, resp, name, spec, *tokens),
+            )
+            self.calls[kind] += 1
+
+    def usage(self) -> list[UsageRow]:
+        """Every call this cache holds (this run's and earlier ones'), per stage and name."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, name, spec, COUNT(*), COALESCE(SUM(prompt_tokens), 0),"
+                " COALESCE(SUM(completion_tokens), 0), SUM(prompt_tokens IS NULL) FROM calls"
+                " GROUP BY kind, name, spec ORDER BY kind DESC, name").fetchall()
+        return [UsageRow(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> CallCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,201 @@
+"""Per-endpoint limits for remote models: concurrency, requests and tokens per minute, timeouts,
+retries, the API key; and the session that holds them (with the budget) while a run is going.
+
+Limits belong to an endpoint (a base URL), not to a model: several models served by one vLLM
+server share its limits. A run opens one :func:`session`; backends find their endpoint in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.models.budget import Budget, Prices, load_prices
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """How hard one endpoint may be driven, and where its key comes from."""
+
+    concurrency: int = 8
+    """Requests in flight at once."""
+    rpm: float | None = None
+    """Requests per minute (None: no limit)."""
+    tpm: float | None = None
+    """Tokens per minute, prompt plus the most the reply may take (None: no limit)."""
+    timeout: float = 120.0
+    """Seconds to wait for one reply before it is retried."""
+    max_retries: int = 6
+    """Retries of one request after 429, 5xx, timeouts and dropped connections."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """The environment variable holding the key."""
+    api_key_file: str | None = None
+    """A file holding the key, used when the variable is unset. The key itself never goes in a
+    run config, because the run config is copied into the run directory."""
+
+    def __post_init__(self) -> None:
+        checks = [(self.concurrency >= 1, "concurrency must be at least 1"),
+                  (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
+                  (self.tpm is None or self.tpm > 0, "tpm must be above 0"),
+                  (self.timeout > 0, "timeout must be above 0"),
+                  (self.max_retries >= 0, "max_retries must be 0 or more")]
+        for ok, message in checks:
+            if not ok:
+                raise HarnessError(f"endpoint settings: {message}")
+
+    def api_key(self) -> str | None:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key.strip()
+        if self.api_key_file:
+            path = Path(self.api_key_file).expanduser()
+            try:
+                return path.read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise HarnessError(f"api_key_file {str(path)!r}: cannot read it ({exc.strerror})") from None
+        return None
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Settings for every remote call of a run: endpoint limits and the budget."""
+
+    default: EndpointSettings = field(default_factory=EndpointSettings)
+    """Applies to every endpoint not listed in ``endpoints``."""
+    endpoints: Mapping[str, EndpointSettings] = field(default_factory=dict)
+    """Settings by base URL, e.g. ``http://localhost:8000/v1``."""
+    max_cost: float | None = None
+    """Stop before the run's new calls could cost more than this (USD)."""
+    max_tokens: int | None = None
+    """Stop before the run's new calls could use more tokens than this (prompt + reply)."""
+    prices: Path | None = None
+    """A prices file replacing the built-in one."""
+
+    def settings(self, base_url: str | None) -> EndpointSettings:
+        return self.endpoints.get(_norm(base_url), self.default)
+
+    def to_row(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self.default),
+                "endpoints": {u: dataclasses.asdict(s) for u, s in self.endpoints.items()},
+                "max_cost": self.max_cost, "max_tokens": self.max_tokens,
+                "prices": str(self.prices) if self.prices else None}
+
+
+def _norm(url: str | None) -> str:
+    return (url or OPENAI_URL).rstrip("/")
+
+
+class Pacer:
+    """Spaces out requests and tokens so neither per-minute limit is passed.
+
+    Each unit (a request, a token) books the next free moment ``60 / limit`` seconds after the
+    previous one; a 429's Retry-After pushes every later booking back.
+    """
+
+    def __init__(self, rpm: float | None, tpm: float | None) -> None:
+        self._req = 60.0 / rpm if rpm else 0.0
+        self._tok = 60.0 / tpm if tpm else 0.0
+        self._next_req = self._next_tok = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self, tokens: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_req, self._next_tok)
+            if self._req:
+                self._next_req = start + self._req
+            if self._tok:
+                self._next_tok = max(self._next_tok, start) + tokens * self._tok
+        if start > now:
+            time.sleep(start - now)
+
+    def refund(self, tokens: int) -> None:
+        """Give back tokens booked but not used (the estimate was above the real count)."""
+        if self._tok and tokens > 0:
+            with self._lock:
+                self._next_tok -= tokens * self._tok
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing more for ``seconds`` (the endpoint asked us to back off)."""
+        with self._lock:
+            until = time.monotonic() + seconds
+            self._next_req = max(self._next_req, until)
+            self._next_tok = max(self._next_tok, until)
+
+
+class Endpoint:
+    """The live state of one endpoint during a session."""
+
+    def __init__(self, url: str, settings: EndpointSettings) -> None:
+        self.url = url
+        self.settings = settings
+        self.pacer = Pacer(settings.rpm, settings.tpm)
+        self.slots = threading.BoundedSemaphore(settings.concurrency)
+        self.answered = False
+        """Whether any request got a reply; a refused connection before that is a wrong URL."""
+        self.client: Any = None
+        """The HTTP client, shared by every model served here (made by the backend)."""
+
+
+class Session:
+    """Endpoints and the budget shared by every backend during one run."""
+
+    def __init__(self, api: ApiConfig) -> None:
+        self.api = api
+        self.prices: Prices = load_prices(api.prices)
+        self.budget = Budget(api.max_cost, api.max_tokens)
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+
+    def endpoint(self, base_url: str | None) -> Endpoint:
+        url = _norm(base_url)
+        with self._lock:
+            if url not in self._endpoints:
+                self._endpoints[url] = Endpoint(url, self.api.settings(url))
+            return self._endpoints[url]
+
+
+_ACTIVE: Session | None = None
+_DEFAULT: Session | None = None
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def session(api: ApiConfig | None = None) -> Iterator[Session]:
+    """Make ``api`` the settings of every remote call inside the block.
+
+    Nested calls join the session already open, so ``harness run`` keeps one budget across its
+    generation and judging stages.
+    """
+    global _ACTIVE
+    with _LOCK:
+        outer = _ACTIVE
+        mine = outer or Session(api or ApiConfig())
+        _ACTIVE = mine
+    try:
+        yield mine
+    finally:
+        if outer is None:
+            with _LOCK:
+                _ACTIVE = None
+
+
+def current() -> Session:
+    """The open session; outside any run, one with default settings and no budget."""
+    global _DEFAULT
+    with _LOCK:
+        if _ACTIVE is not None:
+            return _ACTIVE
+        if _DEFAULT is None:
+            _DEFAULT = Session(ApiConfig())
+        return _DEFAULT

@@ -1,0 +1,78 @@
+"""A panel of judges: the majority verdict, and how far the judges agree with each other."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.core.types import Battle
+
+Key = tuple[str, str, str, str]
+
+
+def _by_comparison(battles: Sequence[Battle]) -> dict[Key, str]:
+    return {(b.task, b.question_id, b.model_a, b.model_b): b.winner for b in battles}
+
+
+def panel_battles(by_judge: Mapping[str, Sequence[Battle]]) -> list[Battle]:
+    """One battle per comparison: the winner named by a strict majority of the judges that gave
+    a verdict on it; a split vote is a tie.
+
+    >>> b = lambda w: [Battle("x", "y", w, "t", "q1")]
+    >>> [x.winner for x in panel_battles({"j1": b("model_a"), "j2": b("model_a"), "j3": b("tie")})]
+    ['model_a']
+    >>> [x.winner for x in panel_battles({"j1": b("model_a"), "j2": b("model_b")})]
+    ['tie']
+    """
+    votes: dict[Key, list[str]] = defaultdict(list)
+    for battles in by_judge.values():
+        for key, winner in _by_comparison(battles).items():
+            votes[key].append(winner)
+    out = []
+    for (task, qid, a, b), ballot in votes.items():
+        winner, count = Counter(ballot).most_common(1)[0]
+        out.append(Battle(a, b, winner if count * 2 > len(ballot) else "tie",  # type: ignore[arg-type]
+                          task, qid, "panel"))
+    return out
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often two judges' battle outcomes match on the comparisons both decided."""
+
+    judge_1: str
+    judge_2: str
+    n: int
+    agree: int
+    kappa: float
+    """Cohen's kappa: agreement beyond what the judges' own outcome rates give by chance."""
+
+    @property
+    def rate(self) -> float:
+        return self.agree / self.n if self.n else float("nan")
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float:
+    """Cohen's kappa for two raters' labels.
+
+    >>> cohen_kappa([("a", "a"), ("b", "b"), ("a", "b"), ("b", "b")])
+    0.5
+    """
+    n = len(pairs)
+    if not n:
+        return float("nan")
+    observed = sum(x == y for x, y in pairs) / n
+    first, second = Counter(x for x, _ in pairs), Counter(y for _, y in pairs)
+    chance = sum(first[c] * second[c] for c in first) / (n * n)
+    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+
+
+def agreements(by_judge: Mapping[str, Sequence[Battle]]) -> list[Agreement]:
+    decided = {j: _by_comparison(b) for j, b in by_judge.items()}
+    out = []
+    for j1, j2 in itertools.combinations(decided, 2):
+        shared = [(decided[j1][k], decided[j2][k]) for k in decided[j1] if k in decided[j2]]
+        out.append(Agreement(j1, j2, len(shared), sum(x == y for x, y in shared), cohen_kappa(shared)))
+    return out

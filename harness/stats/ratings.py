@@ -1,0 +1,144 @@
+"""Ratings from battles: online Elo, and win/tie/lose counts per model pair."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+
+from harness.core.errors import HarnessError
+from harness.core.types import Battle, PairRecord, Rating
+from harness.stats.bradley_terry import RatingResult, bradley_terry, with_intervals
+
+SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
+
+
+def online_elo(battles: Sequence[Battle], k: float = 4, base: float = 10, scale: float = 400,
+               initial: float = 1000) -> dict[str, float]:
+    """Elo updated battle by battle, in the given order.
+
+    Each battle moves both ratings by ``k * (score - expected)``, with
+    ``expected = 1 / (1 + base ** ((r_b - r_a) / scale))``. Worked example, K=4: two models at
+    1000 expect 0.5 each, so a win moves them to 1002 / 998; then the favourite (expected
+    1 / (1 + 10 ** (-4 / 400)) = 0.50576) ties, losing 4 * 0.00576 = 0.02302 points.
+
+    >>> b = [Battle("x", "y", "model_a", "t", "q1"), Battle("x", "y", "tie", "t", "q2")]
+    >>> {m: round(r, 5) for m, r in online_elo(b[:1]).items()}
+    {'x': 1002.0, 'y': 998.0}
+    >>> {m: round(r, 5) for m, r in online_elo(b).items()}
+    {'x': 1001.97698, 'y': 998.02302}
+    """
+    ratings: dict[str, float] = defaultdict(lambda: initial)
+    for battle in battles:
+        ra, rb = ratings[battle.model_a], ratings[battle.model_b]
+        expected_a = 1 / (1 + base ** ((rb - ra) / scale))
+        delta = k * (SCORE[battle.winner] - expected_a)
+        ratings[battle.model_a] = ra + delta
+        ratings[battle.model_b] = rb - delta
+    return dict(ratings)
+
+
+def elo_ratings(battles: Sequence[Battle], rounds: int = 100, seed: int = 0,
+                **elo_kwargs: float) -> dict[str, float]:
+    """Online Elo averaged over ``rounds`` shuffled battle orders (seeded), so that the result
+    does not depend on the order battles happen to be stored in (they are sorted first)."""
+    if not battles:
+        return {}
+    rng = random.Random(seed)
+    totals: dict[str, float] = defaultdict(float)
+    shuffled = sorted(battles, key=lambda b: (b.task, b.question_id, b.model_a, b.model_b,
+                                              b.judge, b.winner))
+    for _ in range(rounds):
+        rng.shuffle(shuffled)
+        for model, rating in online_elo(shuffled, **elo_kwargs).items():
+            totals[model] += rating
+    return {m: r / rounds for m, r in totals.items()}
+
+
+def pair_records(battles: Sequence[Battle], models: Sequence[str]) -> list[PairRecord]:
+    """Win/tie/lose of each model against each other model it met, in ``models`` order."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for b in battles:
+        for me, other, my_win in ((b.model_a, b.model_b, "model_a"), (b.model_b, b.model_a, "model_b")):
+            slot = 1 if b.winner in ("tie", "tie (bothbad)") else (0 if b.winner == my_win else 2)
+            counts[(me, other)][slot] += 1
+    return [PairRecord(m, o, *counts[(m, o)]) for m in models for o in models
+            if m != o and (m, o) in counts]
+
+
+def leaderboard(battles: Sequence[Battle], models: Sequence[str], bootstrap: int = 1000,
+                elo_rounds: int = 100, seed: int = 0) -> list[Rating]:
+    """One row per model, best Bradley-Terry rating first, with Elo alongside.
+
+    Models without any battle (say, every comparison was a judge error) keep the initial rating
+    and an interval of [initial, initial].
+    """
+    if battles:
+        bt = rate_battles(battles, "bt", models, bootstrap=bootstrap, seed=seed)
+        elo = elo_with_ci(battles, models, bootstrap=bootstrap, seed=seed, rounds=elo_rounds)
+        bt_rows = zip(bt.ratings, bt.lower, bt.upper, bt.rank())
+        elo_rows = list(zip(elo.ratings, elo.lower, elo.upper))
+    else:
+        bt_rows = zip([1000.0] * len(models), [1000.0] * len(models), [1000.0] * len(models),
+                      [1] * len(models))
+        elo_rows = [(1000.0, 1000.0, 1000.0)] * len(models)
+    totals = {m: [0, 0, 0] for m in models}
+    for rec in pair_records(battles, models):
+        for i, v in enumerate((rec.wins, rec.ties, rec.losses)):
+            totals[rec.model][i] += v
+    rows = [Rating(m, float(b), float(bl), float(bu), float(e), float(el), float(eu), int(rank), *totals[m])
+            for m, (b, bl, bu, rank), (e, el, eu) in zip(models, bt_rows, elo_rows)]
+    return sorted(rows, key=lambda r: (-r.bt, r.model))
+
+
+def elo_with_ci(battles: Sequence[Battle], models: Sequence[str], bootstrap: int = 1000,
+                seed: int = 0, rounds: int = 100, confidence: float = 0.95,
+                anchor: tuple[str, float] | None = None, **elo_kwargs: float) -> RatingResult:
+    """Shuffle-averaged online Elo, with percentile intervals from ``bootstrap`` rounds of online
+    Elo on battles resampled with replacement (FastChat's bootstrap of ``compute_elo``)."""
+    import numpy as np
+
+    if not battles:
+        raise HarnessError("no battles to rate")
+    initial = float(elo_kwargs.get("initial", 1000))
+    point = elo_ratings(battles, rounds=rounds, seed=seed, **elo_kwargs)
+    ratings = np.array([point.get(m, initial) for m in models])
+    rng = random.Random(seed)
+    samples = np.empty((bootstrap, len(models)))
+    for r in range(bootstrap):
+        drawn = [battles[rng.randrange(len(battles))] for _ in battles]
+        got = online_elo(drawn, **elo_kwargs)
+        samples[r] = [got.get(m, initial) for m in models]
+    return with_intervals(models, ratings, samples, "elo", anchor, confidence)
+
+
+def rate_battles(battles: Sequence[Battle], method: str = "bt", models: Sequence[str] | None = None,
+                 bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
+                 k: float = 4, base: float = 10, scale: float = 400,
+                 initial: float = 1000) -> RatingResult:
+    """Ratings by ``bt`` (Bradley-Terry MLE) or ``elo`` (online Elo), with bootstrap intervals."""
+    names = list(models) if models else sorted({m for b in battles for m in (b.model_a, b.model_b)})
+    if method == "bt":
+        return bradley_terry(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
+                             scale=scale, base=base, initial=initial)
+    if method == "elo":
+        return elo_with_ci(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
+                           k=k, base=base, scale=scale, initial=initial)
+    raise HarnessError(f"rating method {method!r}: use bt or elo")
+
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+
+
+def parse_battle(row: dict) -> Battle:
+    """One FastChat battle row; extra fields are ignored, wrong values are errors."""
+    for key in ("model_a", "model_b", "winner"):
+        if key not in row:
+            raise KeyError(key)
+        if not isinstance(row[key], str) or not row[key]:
+            raise ValueError(f"field {key!r} must be a non-empty string")
+    if row["winner"] not in WINNERS:
+        raise ValueError(f"winner {row['winner']!r} is not one of {', '.join(WINNERS)}")
+    if row["model_a"] == row["model_b"]:
+        raise ValueError(f"a model cannot battle itself ({row['model_a']!r})")
+    return Battle.from_row(row)

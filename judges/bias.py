@@ -1,0 +1,59 @@
+"""``harness bias``: how far one judge can be trusted on a run (the figures are ``harness.stats.bias``).
+
+Position and length figures come from the judge's own order-swapped judgments of the run's pairs
+(free when the run already used this judge: they are cached). The perturbation probes judge
+each chosen answer against an altered copy in both orders. Everything lands in the run
+directory: ``perturbations.jsonl`` (readable copies), ``probe_judgments.jsonl``, ``bias.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.judges import prompts as prompt_plugins
+from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from harness.judges.perturb import PROBES
+from harness.judges.probes import choose_answers, llm_perturbations, rule_perturbations, run_probes
+
+from harness.core import storage
+from harness.core.errors import HarnessError
+from harness.core.types import Answer, Task
+from harness.models import endpoints
+from harness.models.backends import load_backend
+from harness.models.cache import CallCache
+from harness.stats.battles import combine
+from harness.stats.bias import BiasResult, summarise
+
+
+def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], probes: Sequence[str] = PROBES,
+         prompts_dirs: Sequence[Path] = (), perturber: str | None = None, model: str | None = None,
+         seed: int = 0, api: endpoints.ApiConfig | None = None) -> BiasResult:
+    """Every check for one judge on ``run_dir``; writes the probe files and ``bias.csv``."""
+    unknown = sorted(set(probes) - set(PROBES))
+    if unknown:
+        raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
+    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    models = list(dict.fromkeys(a.model for a in answers))
+    if len(models) < 2:
+        raise HarnessError(f"{run_dir / storage.ANSWERS}: need answers from at least two models")
+    if model is not None and model not in models:
+        raise HarnessError(f"--model {model!r}: not in {run_dir / storage.ANSWERS} "
+                           f"(models: {', '.join(models)})")
+    prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+    backend = load_backend(settings.spec)
+    labels = storage.read_human(run_dir)
+    with endpoints.session(api), CallCache(run_dir / storage.CACHE) as cache:
+        judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)
+        chosen = choose_answers(task_list, answers, model)
+        perturbations = rule_perturbations(chosen, task_list, probes, seed)
+        if perturber:
+            perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
+        rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
+    result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
+                        len(perturbations))
+    storage.write_jsonl(run_dir / storage.PERTURBATIONS, (p.to_row() for p in perturbations))
+    storage.write_jsonl(run_dir / storage.PROBE_JUDGMENTS, rows)
+    kept = [c for c in storage.read_bias_csv(run_dir) if c.judge != settings.spec]
+    storage.write_bias_csv(run_dir, kept + list(result.checks))
+    return result
