@@ -11,9 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.finetune.data import Example
-
 from harness.core.types import Task
+from harness.finetune.data import Example
 
 _TOKENS = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]")
 THRESHOLD = 0.5

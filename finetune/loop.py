@@ -16,6 +16,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.files import atomic_write
+from harness.core.types import Task
 from harness.finetune.contamination import Overlap, find_overlaps
 from harness.finetune.data import Example
 from harness.finetune.train import (
@@ -29,13 +33,8 @@ from harness.finetune.train import (
     split,
 )
 
-from harness.core import storage
-from harness.core.errors import HarnessError
-from harness.core.storage import atomic_write
-from harness.core.types import Task
-
-LOG = storage.TRAIN_LOG
-MANIFEST = storage.MANIFEST
+LOG = rundir.TRAIN_LOG
+MANIFEST = rundir.MANIFEST
 
 
 @dataclass(frozen=True)

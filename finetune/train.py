@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.finetune.data import Example
-
 from harness.core.errors import HarnessError
+from harness.finetune.data import Example
 from harness.models.backends import embedded, parse_spec
 
 IGNORE = -100  # label value the loss skips (the prompt tokens)

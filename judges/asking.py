@@ -12,11 +12,10 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.judges.prompts import JudgePrompt
-from harness.judges.verdict import parse_verdict
-
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, Message
+from harness.judges.prompts import JudgePrompt
+from harness.judges.verdict import parse_verdict
 from harness.models.backends import Backend, LabelScorer, completions
 from harness.models.cache import CallCache
 

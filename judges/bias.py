@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.types import Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.perturb import PROBES
 from harness.judges.probes import choose_answers, llm_perturbations, rule_perturbations, run_probes
-
-from harness.core import storage
-from harness.core.errors import HarnessError
-from harness.core.types import Answer, Task
 from harness.models import endpoints
 from harness.models.backends import load_backend
 from harness.models.cache import CallCache
@@ -33,17 +32,17 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
     unknown = sorted(set(probes) - set(PROBES))
     if unknown:
         raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(run_dir)
     models = list(dict.fromkeys(a.model for a in answers))
     if len(models) < 2:
-        raise HarnessError(f"{run_dir / storage.ANSWERS}: need answers from at least two models")
+        raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models")
     if model is not None and model not in models:
-        raise HarnessError(f"--model {model!r}: not in {run_dir / storage.ANSWERS} "
+        raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
                            f"(models: {', '.join(models)})")
     prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
     backend = load_backend(settings.spec)
-    labels = storage.read_human(run_dir)
-    with endpoints.session(api), CallCache(run_dir / storage.CACHE) as cache:
+    labels = rundir.read_human(run_dir)
+    with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
         judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)
         chosen = choose_answers(task_list, answers, model)
         perturbations = rule_perturbations(chosen, task_list, probes, seed)
@@ -52,8 +51,8 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
         rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
     result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
                         len(perturbations))
-    storage.write_jsonl(run_dir / storage.PERTURBATIONS, (p.to_row() for p in perturbations))
-    storage.write_jsonl(run_dir / storage.PROBE_JUDGMENTS, rows)
-    kept = [c for c in storage.read_bias_csv(run_dir) if c.judge != settings.spec]
-    storage.write_bias_csv(run_dir, kept + list(result.checks))
+    rundir.write_perturbations(run_dir, perturbations)
+    rundir.write_probe_judgments(run_dir, rows)
+    kept = [c for c in rundir.read_bias(run_dir) if c.judge != settings.spec]
+    rundir.write_bias(run_dir, kept + list(result.checks))
     return result

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.files import read_yaml
 from harness.judges.asking import Ask, JudgeSettings, ask_judge
 from harness.judges.pairwise import winner_for
 from harness.judges.prompts import JudgePrompt
-
-from harness.core.storage import read_yaml
 from harness.models.backends import Backend
 from harness.models.cache import CallCache
 

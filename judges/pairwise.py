@@ -6,11 +6,10 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
-from harness.judges.prompts import JudgePrompt
-
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, JudgmentWinner, Order, Task
+from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.prompts import JudgePrompt
 from harness.models.backends import Backend
 from harness.models.cache import CallCache
 

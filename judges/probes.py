@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.core.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
 from harness.judges.asking import Ask, JudgeSettings, ask_judge
 from harness.judges.perturb import PROBES, perturb
 from harness.judges.prompts import JudgePrompt
-
-from harness.core.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
 from harness.models.backends import Backend, completions, load_backend
 from harness.models.cache import CallCache
 from harness.stats.significance import wilson_interval

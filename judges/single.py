@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
-from harness.judges.prompts import JudgePrompt
-
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Grade, Task
+from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.prompts import JudgePrompt
 from harness.models.backends import Backend
 from harness.models.cache import CallCache
 

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.files import atomic_write
 from harness.reports import data as report_data
 from harness.reports import plots
 from harness.reports.html import render_html
@@ -18,9 +21,6 @@ from harness.reports.pairs import case_studies, judged_pairs
 from harness.reports.stamp import fingerprint as stamp_of
 from harness.reports.stamp import record, unchanged
 from harness.reports.tables import all_tables, human_table, length_bins_table, usage_table
-
-from harness.core import storage
-from harness.core.errors import HarnessError
 
 REPORT_FORMATS = ("html", "latex", "md")
 
@@ -68,7 +68,7 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
     formats = check_formats(formats)
     if pdf and "latex" not in formats:
         raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
-    out = out if out is not None else run_dir / storage.REPORT_DIR
+    out = out if out is not None else run_dir / rundir.REPORT_DIR
     planned = ReportFiles(out / "report.html" if "html" in formats else None,
                           out / "latex" / "report.tex" if "latex" in formats else None,
                           out / "report.md" if "md" in formats else None)
@@ -81,7 +81,7 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
     tables = all_tables(data)
     pdf_file = None
     if planned.markdown is not None:
-        storage.atomic_write(planned.markdown, render_markdown_report(
+        atomic_write(planned.markdown, render_markdown_report(
             title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
     if planned.html is not None or planned.latex is not None:
         figures, pairs = plots.figures(data), judged_pairs(data)
@@ -99,7 +99,7 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
             named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
                                                 "finetune", "length_bins", "human", "usage")}
             uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
-            storage.atomic_write(planned.html, render_html(data, title, named, uris, pairs))
+            atomic_write(planned.html, render_html(data, title, named, uris, pairs))
     record(out, stamp)
     return dataclasses.replace(planned, pdf=pdf_file)
 

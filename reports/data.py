@@ -13,19 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.reports.leaderboard import CSV_HEADER
-from harness.tasks import answered_tasks
-
-from harness.core import storage
+from harness.core import rundir
 from harness.core.errors import HarnessError, SpecError
-from harness.core.questions import read_questions
-from harness.core.storage import read_bias_csv, read_human
-from harness.core.types import Answer, Battle, Grade, Judgment, Task
+from harness.core.types import Answer, Battle, Grade, Judgment, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
+from harness.tasks import answered_tasks
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
-NUMERIC = CSV_HEADER[2:]
 
 
 @dataclass(frozen=True)
@@ -63,7 +58,7 @@ class ReportData:
     judgments: tuple[Judgment, ...]
     answers: tuple[Answer, ...]
     tasks: tuple[Task, ...]
-    usage: tuple[Mapping[str, str], ...]
+    usage: tuple[UsageLine, ...]
     bias: BiasResult
     finetunes: tuple[Finetune, ...]
     missing_adapters: tuple[str, ...] = ()
@@ -88,15 +83,6 @@ class ReportData:
         return any(CJK.search(s) for s in texts)
 
 
-def _leader_row(path: Path, lineno: int, row: Mapping[str, str]) -> LeaderRow:
-    for key in NUMERIC:
-        try:
-            float(row[key])
-        except ValueError:
-            raise HarnessError(f"{path}:{lineno}: field {key!r}: not a number: {row[key]!r}") from None
-    return LeaderRow({k: row[k] for k in CSV_HEADER})
-
-
 def adapter_dirs(answers: Sequence[Answer]) -> list[tuple[str, Path]]:
     """Each fine-tuned candidate (a ``BASE+lora:DIR`` spec) with its adapter folder."""
     out = []
@@ -113,13 +99,12 @@ def adapter_dirs(answers: Sequence[Answer]) -> list[tuple[str, Path]]:
 def _finetunes(answers: Sequence[Answer]) -> tuple[list[Finetune], list[str]]:
     found, missing = [], []
     for model, folder in adapter_dirs(answers):
-        manifest_path, log_path = folder / storage.MANIFEST, folder / storage.TRAIN_LOG
+        manifest_path = folder / rundir.MANIFEST
         if not manifest_path.is_file():
             missing.append(f"{model} ({folder})")
             continue
         manifest = _json(manifest_path)
-        log = storage.read_jsonl(log_path, lambda r: r) if log_path.is_file() else []
-        found.append(Finetune(model, folder, manifest, tuple(log)))
+        found.append(Finetune(model, folder, manifest, tuple(rundir.read_train_log(folder))))
     return found, missing
 
 
@@ -134,9 +119,9 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
-    path = run_dir / storage.QUESTIONS
-    if path.is_file():
-        return read_questions(path)
+    questions = rundir.read_questions(run_dir)
+    if questions is not None:
+        return questions
     return answered_tasks(run_dir, tasks_dirs)  # a run made before questions.jsonl existed
 
 
@@ -144,27 +129,18 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     """Read a judged run directory; a missing or malformed file is one error naming it."""
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: no such run directory")
-    lb_path = run_dir / storage.LEADERBOARD_CSV
-    if not lb_path.is_file():
-        raise HarnessError(f"{lb_path}: no such file (judge the run first: harness judge {run_dir})")
-    leaderboard = [_leader_row(lb_path, i, r)
-                   for i, r in enumerate(storage.read_csv(lb_path, CSV_HEADER), 2)]
-    battles = storage.read_jsonl(run_dir / storage.BATTLES, Battle.from_row)
-    jpath = run_dir / storage.JUDGMENTS
-    judgments = storage.read_jsonl(jpath, Judgment.from_row) if jpath.is_file() else []
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
-    upath = run_dir / storage.USAGE_CSV
-    usage = storage.read_csv(upath, ("stage", "name", "calls", "prompt_tokens", "completion_tokens",
-                                     "cost_usd")) if upath.is_file() else []
-    bpath = run_dir / storage.JUDGE_BATTLES
-    per_judge = storage.read_jsonl(bpath, Battle.from_row) if bpath.is_file() else battles
+    leaderboard = [LeaderRow(r) for r in rundir.read_leaderboard(run_dir)]
+    battles = rundir.read_battles(run_dir)
+    judgments = rundir.read_judgments(run_dir)
+    answers = rundir.read_answers(run_dir)
+    usage = rundir.read_usage(run_dir)
+    per_judge = rundir.read_judge_battles(run_dir) or battles
     by_judge: dict[str, list[Battle]] = {}
     for b in per_judge:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
-    bias = report_checks(judgments, answers, by_judge, read_human(run_dir), read_bias_csv(run_dir))
+    bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir), rundir.read_bias(run_dir))
     finetunes, missing = _finetunes(answers)
-    gpath = run_dir / storage.GRADES
-    grades = storage.read_jsonl(gpath, Grade.from_row) if gpath.is_file() else []
+    grades = rundir.read_grades(run_dir)
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades))

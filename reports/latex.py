@@ -12,10 +12,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.core.files import atomic_write
 from harness.reports.pairs import JudgedPair
 from harness.reports.tables import Bold, Cell, Table
-
-from harness.core.storage import atomic_write
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",

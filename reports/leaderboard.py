@@ -5,18 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from harness.core.storage import write_csv
-from harness.core.types import Rating
-from harness.models.usage import UsageLine
+from harness.core.types import Rating, UsageLine
 from harness.stats.battles import JudgeStats
 from harness.stats.grades import MeanScore
 from harness.stats.panel import Agreement
 from harness.stats.significance import PairTest
 
-CSV_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
-              "wins", "ties", "losses", "battles", "win_rate")
 LOW_CONSISTENCY = 0.6
 
 
@@ -25,17 +20,6 @@ def _tokens(u: UsageLine) -> tuple[str, str]:
         return "not reported", "not reported"
     more = f" (+{u.unreported} calls not reported)" if u.unreported else ""
     return f"{u.prompt_tokens:,}{more}", f"{u.completion_tokens:,}{more}"
-
-
-def csv_row(r: Rating) -> tuple[object, ...]:
-    """One leaderboard.csv row; ``rank`` is the interval-based rank (models may share it)."""
-    return (r.rank, r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f}", f"{r.bt_upper:.1f}", f"{r.elo:.1f}",
-            f"{r.elo_lower:.1f}", f"{r.elo_upper:.1f}", r.wins, r.ties, r.losses, r.battles,
-            f"{r.win_rate:.4f}")
-
-
-def write_leaderboard_csv(path: Path, ratings: Sequence[Rating]) -> None:
-    write_csv(path, CSV_HEADER, (csv_row(r) for r in ratings))
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

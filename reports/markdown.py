@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from harness.core.types import BiasCheck
 from harness.reports.bias import bias_interval, bias_value
 from harness.reports.leaderboard import table
 from harness.reports.tables import Bold, Table, human_table, length_bins_table
-
-from harness.core.types import BiasCheck
 from harness.stats.human import HumanAgreement
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.reports.data import ReportData
-
 from harness.core.types import Judgment
+from harness.reports.data import ReportData
 from harness.stats.battles import combine
 
 VERDICTS = {"model_a": "{a} wins", "model_b": "{b} wins", "tie": "tie", "tie (bothbad)": "tie (both bad)",

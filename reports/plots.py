@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.core import rundir
 from harness.reports.data import Finetune, ReportData
 from harness.reports.tables import records, task_records
-
-from harness.core import storage
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -139,8 +137,7 @@ def save_pdf(fig: Figure, path: Path) -> None:
 
 def save_loss_curve(adapter_dir: Path) -> Path:
     """Draw ``loss_curve.png`` in a fine-tuned adapter folder from its ``train_log.jsonl``."""
-    log = adapter_dir / storage.TRAIN_LOG
-    rows = tuple(json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip())
-    target = adapter_dir / storage.LOSS_CURVE
+    rows = tuple(rundir.read_train_log(adapter_dir))
+    target = adapter_dir / rundir.LOSS_CURVE
     loss_curve([Finetune("", adapter_dir, {}, rows)]).savefig(target, dpi=120)
     return target

@@ -10,28 +10,32 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.core import rundir
+from harness.core.files import atomic_write
 from harness.reports.data import adapter_dirs
+from harness.stats import bias as bias_stats
 
-from harness.core import storage
-from harness.core.types import Answer
-
-INPUTS = (storage.LEADERBOARD_CSV, storage.BATTLES, storage.JUDGMENTS, storage.ANSWERS, storage.QUESTIONS,
-          storage.USAGE_CSV, storage.BIAS_CSV, storage.HUMAN, storage.JUDGE_BATTLES, storage.GRADES)
+INPUTS = (rundir.FORMAT, rundir.LEADERBOARD_CSV, rundir.BATTLES, rundir.JUDGMENTS, rundir.ANSWERS,
+          rundir.QUESTIONS, rundir.USAGE_CSV, rundir.BIAS_CSV, rundir.HUMAN, rundir.JUDGE_BATTLES,
+          rundir.GRADES)
 STAMP = ".inputs.sha256"
 
 
 def _adapter_files(run_dir: Path) -> list[Path]:
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(run_dir)
     return [folder / name for _, folder in adapter_dirs(answers)
-            for name in (storage.MANIFEST, storage.TRAIN_LOG)]
+            for name in (rundir.MANIFEST, rundir.TRAIN_LOG)]
 
 
 def fingerprint(run_dir: Path, options: str) -> str | None:
     """None when the report also depends on something outside these files (task files)."""
-    if not (run_dir / storage.QUESTIONS).is_file() or not (run_dir / storage.ANSWERS).is_file():
+    if not (run_dir / rundir.QUESTIONS).is_file() or not (run_dir / rundir.ANSWERS).is_file():
         return None
     here = Path(__file__).parent
-    code = sorted(here.glob("*.py")) + sorted((here / "templates").iterdir())
+    # The report is drawn by this package from figures computed by stats, read through core.
+    sources = [Path(str(m.__file__)).parent for m in (rundir, bias_stats)] + [here]
+    code = [p for folder in sources for p in sorted(folder.glob("*.py"))]
+    code += sorted((here / "templates").iterdir())
     h = hashlib.sha256(f"{run_dir.resolve()}\n{options}\n".encode())
     for path in [*(run_dir / n for n in INPUTS), *_adapter_files(run_dir), *code]:
         h.update(f"{path}\n".encode())
@@ -46,4 +50,4 @@ def unchanged(out: Path, stamp: str | None, outputs: Sequence[Path]) -> bool:
 
 def record(out: Path, stamp: str | None) -> None:
     if stamp is not None:
-        storage.atomic_write(out / STAMP, stamp)
+        atomic_write(out / STAMP, stamp)

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
+from harness.core.types import Battle, PairRecord
 from harness.reports.bias import bias_interval, bias_share, bias_value
 from harness.reports.data import ReportData
-
-from harness.core.types import Battle, PairRecord
 from harness.stats.battles import judge_stats
 from harness.stats.grades import mean_scores
 from harness.stats.human import HumanAgreement
@@ -182,8 +181,8 @@ def grades_table(data: ReportData) -> Table:
 
 
 def usage_table(data: ReportData) -> Table:
-    rows = tuple((u["stage"], u["name"], u["calls"], u["prompt_tokens"], u["completion_tokens"],
-                  f"${u['cost_usd']}" if u["cost_usd"] else "unknown price") for u in data.usage)
+    rows = tuple((u.stage, u.name, str(u.calls), str(u.prompt_tokens), str(u.completion_tokens),
+                  "unknown price" if u.cost is None else f"${u.cost:.6f}") for u in data.usage)
     return Table("usage", "Usage", "Model calls, tokens and cost for this run directory.",
                  ("Stage", "Model / judge", "Calls", "Prompt tokens", "Reply tokens", "Cost (USD)"),
                  "llrrrr", rows)

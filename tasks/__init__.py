@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.core import storage
+from harness.core import rundir
 from harness.core.errors import HarnessError
+from harness.core.files import check_fields, read_yaml
 from harness.core.plugins import PluginRef, discover, unknown
-from harness.core.storage import check_fields, read_yaml
-from harness.core.types import Answer, Question, Task
+from harness.core.types import Question, Task
 
 BUILTIN_DIR = Path(__file__).parent
 SUFFIXES = (".yaml", ".yml")
@@ -110,7 +110,7 @@ def _parse_question(raw: Any, index: int, source: str) -> Question:
 
 def answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
     """The tasks and questions ``answers.jsonl`` has answers for (a run may have used --limit)."""
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(run_dir)
     answered = {(a.task, a.question_id) for a in answers}
     task_list = []
     for task_id in dict.fromkeys(a.task for a in answers):

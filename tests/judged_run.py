@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.finetune.train import FinetuneConfig, config_row
 from scripted_server import ScriptedServer
 
 from harness.app.cli import main
-from harness.core import storage
+from harness.core import files, rundir
+from harness.finetune.train import FinetuneConfig, config_row
 
 XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 SPECIALS = r"Costs 50% & more: $5 #1 a_b {x} ~y ^z \path [1]"
@@ -67,7 +67,7 @@ def write_answers(tmp_path: Path, lang: str = "en") -> Path:
     specs = {"base": "embedded", "ft_v2&co": f"embedded+lora:{adapter}", "chatgpt": "openai:gpt-4o-mini"}
     rows = [{"model": m, "task": t, "question_id": q, "answer": _answer(m, lang, q), "spec": specs[m]}
             for t in tasks for q in ("q01", "q02", "q03") for m in MODELS]
-    storage.write_jsonl(run / storage.ANSWERS, rows)
+    files.write_jsonl(run / rundir.ANSWERS, rows)
     return run
 
 

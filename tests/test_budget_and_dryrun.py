@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from harness.judges.asking import JudgeSettings
 from test_endpoints import ChatServer  # the recording chat server (this file may not add a module)
 
 from harness.app.cli import main
 from harness.app.config import RunConfig, parse_config
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, ModelConfig
+from harness.judges.asking import JudgeSettings
 from harness.models.backends import load_backend
 from harness.models.cache import CallCache
 from harness.models.endpoints import ApiConfig, EndpointSettings, session

@@ -20,7 +20,7 @@ from fault_proxy import FaultProxy
 
 from harness.app.config import load_config
 from harness.app.pipeline import run
-from harness.core import storage
+from harness.core import files, rundir
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +47,13 @@ def _config_file(tmp: Path, url: str, out: Path, timeout: float = 20.0) -> Path:
 
 
 def _judgments(run_dir: Path) -> list[dict[str, Any]]:
-    rows = storage.read_jsonl(run_dir / storage.JUDGMENTS, lambda r: r)
+    rows = files.read_jsonl(run_dir / rundir.JUDGMENTS, lambda r: r)
     # The judge's spec names the endpoint's URL, which differs between the runs compared.
     return [{k: v for k, v in row.items() if k != "judge"} for row in rows]
 
 
 def _cached_messages(run_dir: Path) -> list[str]:
-    with sqlite3.connect(run_dir / storage.CACHE) as db:
+    with sqlite3.connect(run_dir / rundir.CACHE) as db:
         return [json.dumps(json.loads(r)["messages"], sort_keys=True)
                 for (r,) in db.execute("SELECT request FROM calls")]
 
@@ -72,7 +72,7 @@ def test_a_run_through_injected_faults_has_every_judgment_exactly_once(llama_ser
     # Every kind of fault happened, and the run still finished.
     assert set(proxy.faults_injected) == {"429", "500", "503", "hang", "drop", "truncate"}, \
         proxy.faults_injected
-    answers = storage.read_jsonl(out / storage.ANSWERS, lambda r: r)
+    answers = files.read_jsonl(out / rundir.ANSWERS, lambda r: r)
     assert Counter((a["model"], a["question_id"]) for a in answers) == Counter(
         {(m, f"q{i:02d}"): 1 for m in ("terse", "plain") for i in range(1, LIMIT + 1)})
     judgments = _judgments(out)
@@ -108,7 +108,7 @@ def test_sigkill_mid_judging_then_resume_repeats_no_finished_call(llama_server: 
         assert victim["proc"].returncode == -signal.SIGKILL, err.decode()
         first_run = list(proxy.delivered)
         committed = set(_cached_messages(out))
-        assert not (out / storage.JUDGMENTS).exists()  # killed in the middle of judging
+        assert not (out / rundir.JUDGMENTS).exists()  # killed in the middle of judging
         judge_calls = LIMIT * PAIRS_X_ORDERS
         # Some judge replies were committed (the last delivered may not have been: it was in flight).
         assert generation_calls < len(committed) < generation_calls + judge_calls

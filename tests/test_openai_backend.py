@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from harness.judges.pairwise import JudgeSettings
 
 from harness.app.cli import main
 from harness.app.config import RunConfig
 from harness.app.pipeline import run
-from harness.core import storage
+from harness.core import rundir
 from harness.core.errors import BackendError
 from harness.core.types import DecodingParams, ModelConfig
+from harness.judges.pairwise import JudgeSettings
 from harness.models.backends import load_backend
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def test_run_with_openai_candidate_and_judge(llama_server: str, tmp_path: Path) 
     )
     first = run(config)
     assert first.calls["generate"] == 4
-    judgments = [json.loads(x) for x in (tmp_path / "run" / storage.JUDGMENTS).read_text().splitlines()]
+    judgments = [json.loads(x) for x in (tmp_path / "run" / rundir.JUDGMENTS).read_text().splitlines()]
     assert len(judgments) == 4 and {j["method"] for j in judgments} == {"generate"}
     for j in judgments:
         # Each verdict is a real label read from the reply, or an error after the re-ask; never
@@ -53,7 +53,7 @@ def test_run_with_openai_candidate_and_judge(llama_server: str, tmp_path: Path) 
     errors = sum(j["winner"] == "error" for j in judgments)
     assert first.stats[0].errors == errors
     assert first.calls["judge"] == sum(j["attempts"] for j in judgments)
-    battles = (tmp_path / "run" / storage.BATTLES).read_text().splitlines()
+    battles = (tmp_path / "run" / rundir.BATTLES).read_text().splitlines()
     pairs_without_error = {(j["question_id"]) for j in judgments} - {
         j["question_id"] for j in judgments if j["winner"] == "error"}
     assert len(battles) == len(pairs_without_error)

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness.reports.leaderboard import CSV_HEADER
 
 from harness.app.config import RunConfig
 from harness.app.pipeline import run
-from harness.core import storage
+from harness.core import rundir
 from harness.core.types import DecodingParams, ModelConfig
 
 pytestmark = pytest.mark.slow
@@ -39,30 +38,30 @@ def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> N
     first = run(_config(out))
     # 2 tasks x 2 questions x 3 models; 3 pairs x 4 questions x 2 orders + 4 content-free prompts.
     assert first.calls == {"generate": 12, "judge": 28}
-    for name in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES, storage.LEADERBOARD_CSV,
-                 storage.LEADERBOARD_MD, storage.CACHE, storage.CONFIG):
+    for name in (rundir.ANSWERS, rundir.JUDGMENTS, rundir.BATTLES, rundir.LEADERBOARD_CSV,
+                 rundir.LEADERBOARD_MD, rundir.CACHE, rundir.CONFIG):
         assert (out / name).is_file(), name
-    judgments = [json.loads(line) for line in (out / storage.JUDGMENTS).read_text().splitlines()]
+    judgments = [json.loads(line) for line in (out / rundir.JUDGMENTS).read_text().splitlines()]
     assert len(judgments) == 24 and {j["order"] for j in judgments} == {"ab", "ba"}
     assert all(j["prompt"] == "assignment_en" and len(j["prompt_hash"]) == 16 and j["raw"] for j in judgments)
-    battles = [json.loads(line) for line in (out / storage.BATTLES).read_text().splitlines()]
+    battles = [json.loads(line) for line in (out / rundir.BATTLES).read_text().splitlines()]
     assert len(battles) == 12
     assert all(b["winner"] in ("model_a", "model_b", "tie") and b["task"] and b["question_id"] for b in battles)
-    rows = (out / storage.LEADERBOARD_CSV).read_text().splitlines()
-    assert rows[0] == ",".join(CSV_HEADER) and len(rows) == 4
-    md = (out / storage.LEADERBOARD_MD).read_text()
+    rows = (out / rundir.LEADERBOARD_CSV).read_text().splitlines()
+    assert rows[0] == ",".join(rundir.LEADERBOARD_HEADER) and len(rows) == 4
+    md = (out / rundir.LEADERBOARD_MD).read_text()
     assert "swap-consistent" in md and "BT 95% CI" in md and "sign test p" in md
-    questions = [json.loads(line) for line in (out / storage.QUESTIONS).read_text().splitlines()]
+    questions = [json.loads(line) for line in (out / rundir.QUESTIONS).read_text().splitlines()]
     assert [(q["task"], q["id"]) for q in questions] == [(t, q) for t in ("en_finance", "zh_law")
                                                          for q in ("q01", "q02")]
-    report = out / storage.REPORT_DIR
+    report = out / rundir.REPORT_DIR
     assert first.report is not None and first.report.html == report / "report.html"
     assert r"\usepackage[UTF8]{ctex}" in (report / "latex" / "report.tex").read_text(encoding="utf-8")
     assert "根据《民法典》" in (report / "report.html").read_text(encoding="utf-8")  # zh_law q01, judged
 
     # A re-run leaves the report as it was (nothing it reads changed; no dates in the plots).
-    before = {n: (out / n).read_bytes() for n in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES,
-                                                  storage.LEADERBOARD_CSV, "report/report.html",
+    before = {n: (out / n).read_bytes() for n in (rundir.ANSWERS, rundir.JUDGMENTS, rundir.BATTLES,
+                                                  rundir.LEADERBOARD_CSV, "report/report.html",
                                                   "report/latex/figures/ratings.pdf")}
     second = run(_config(out))
     assert sum(second.calls.values()) == 0 and second.hits == {"generate": 12, "judge": 28}
@@ -85,19 +84,19 @@ def test_a_killed_run_resumes_without_losing_or_repeating_calls(tmp_path: Path) 
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(config), "--no-progress"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     deadline = time.monotonic() + 600
-    while _judge_rows(out / storage.CACHE) < 10:
+    while _judge_rows(out / rundir.CACHE) < 10:
         assert proc.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = _judge_rows(out / storage.CACHE)
-    assert not (out / storage.JUDGMENTS).exists()
+    done = _judge_rows(out / rundir.CACHE)
+    assert not (out / rundir.JUDGMENTS).exists()
 
     resumed = run(_config(out, limit=3))
     total = sum(reference.calls.values())
     assert resumed.calls["generate"] == 0
     assert resumed.calls["judge"] == reference.calls["judge"] - done
     assert sum(resumed.calls.values()) + sum(resumed.hits.values()) == total
-    for name in (storage.ANSWERS, storage.JUDGMENTS, storage.BATTLES, storage.LEADERBOARD_CSV):
+    for name in (rundir.ANSWERS, rundir.JUDGMENTS, rundir.BATTLES, rundir.LEADERBOARD_CSV):
         assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name

@@ -14,9 +14,8 @@ from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
 from harness.app.dryrun import plan_judging, plan_run, render_plan
 from harness.app.labels import read_labels
-from harness.core import storage
+from harness.core import files, rundir
 from harness.core.errors import HarnessError
-from harness.core.types import Answer
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings
 from harness.judges.bias import bias
@@ -70,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = pipeline.generate(config)
-    print(f"wrote {config.run_dir / storage.ANSWERS}")
+    print(f"wrote {config.run_dir / rundir.ANSWERS}")
     _summary(result)
     return 0
 
@@ -97,8 +96,8 @@ def cmd_bias(args: argparse.Namespace) -> int:
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
     print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))
-    print(f"\n{result.perturbations} altered answers in {args.run / storage.PERTURBATIONS}; figures "
-          f"in {args.run / storage.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
+    print(f"\n{result.perturbations} altered answers in {args.run / rundir.PERTURBATIONS}; figures "
+          f"in {args.run / rundir.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
           file=sys.stderr)
     return 0
 
@@ -113,28 +112,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_human(args: argparse.Namespace) -> int:
-    answers = storage.read_jsonl(args.run / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(args.run)
     labels = read_labels(args.file, answers)
     # Add to the labels already imported (say, another annotator's file); importing a file twice
     # adds nothing the second time.
-    existing = storage.read_human(args.run)
+    existing = rundir.read_human(args.run)
     seen = set(existing)
     new = [h for h in labels if h not in seen]
-    storage.write_jsonl(args.run / storage.HUMAN, (h.to_row() for h in existing + new))
+    rundir.write_human(args.run, existing + new)
     print(f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
-          f"{args.run / storage.HUMAN}; it holds {len(existing) + len(new)}")
+          f"{args.run / rundir.HUMAN}; it holds {len(existing) + len(new)}")
     return 0
 
 
 def _run_api(run_dir: Path) -> ApiConfig | None:
     """The api section (keys' sources, limits, budget) of the run that wrote ``run_dir``."""
 
-    path = run_dir / storage.CONFIG
-    if not path.is_file():
-        return None
-    data = storage.read_yaml(path) or {}
-    raw = data.get("api") if isinstance(data, dict) else None
-    return parse_api(raw, f"{path}: api") if raw is not None else None
+    data = rundir.read_config(run_dir)
+    raw = data.get("api") if data is not None else None
+    return parse_api(raw, f"{run_dir / rundir.CONFIG}: api") if raw is not None else None
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
@@ -149,7 +145,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
             raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
     if args.bootstrap < 0:
         raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
-    battles = storage.read_jsonl(args.battles, parse_battle)
+    battles = files.read_jsonl(args.battles, parse_battle)
     if not battles:
         raise HarnessError(f"{args.battles}: no battles")
     result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed, anchor=anchor,
@@ -241,7 +237,7 @@ def _prompts_new(args: argparse.Namespace) -> int:
         raise HarnessError(f"{target}: already exists; not overwritten")
     starter = Path(prompt_plugins.__file__).with_name("_starter.yaml").read_text(encoding="utf-8")
     args.dir.mkdir(parents=True, exist_ok=True)
-    storage.atomic_write(target, starter)
+    files.atomic_write(target, starter)
     prompt_plugins.load_prompt_file(target)  # the starter must be valid as written
     print(f"wrote {target}\ntry it: harness prompts test {args.name} --prompts-dir {args.dir} "
           "--judge SPEC")
@@ -251,7 +247,7 @@ def _prompts_new(args: argparse.Namespace) -> int:
 def _prompts_test(args: argparse.Namespace) -> int:
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
     settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
-    with CallCache(args.out / storage.CACHE) as cache:
+    with CallCache(args.out / rundir.CACHE) as cache:
         rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
     print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),

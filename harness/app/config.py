@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.core.storage import check_fields, read_yaml
+from harness.core.files import check_fields, read_yaml
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.pairwise import JudgeSettings
 from harness.models.endpoints import ApiConfig, EndpointSettings

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.app.config import RunConfig
-from harness.core import storage
+from harness.core import rundir
 from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, planned_requests, resolve_method
@@ -77,7 +77,7 @@ def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
 def plan_judging(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
                  prompts_dirs: Sequence[Path], prices: Prices) -> list[PlanLine]:
     """Judging an existing ``answers.jsonl`` (``harness judge --dry-run``)."""
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(run_dir)
     models = list(dict.fromkeys(a.model for a in answers))
     with _existing_cache(run_dir) as cache:
         return _plan_judges(judges, task_list, models, answers, prompts_dirs, cache, prices)
@@ -86,7 +86,7 @@ def plan_judging(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequ
 @contextlib.contextmanager
 def _existing_cache(run_dir: Path) -> Iterator[CallCache | None]:
     """The run directory's cache if there is one; a dry run creates nothing."""
-    path = run_dir / storage.CACHE
+    path = run_dir / rundir.CACHE
     if not path.exists():
         yield None
         return

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.core import storage
+from harness.core import files
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, HumanLabel
 
@@ -27,7 +27,7 @@ def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
     known = {(a.task, a.question_id, a.model) for a in answers}
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        labels = storage.read_jsonl(path, lambda row: _label(row, known))
+        labels = files.read_jsonl(path, lambda row: _label(row, known))
     elif suffix == ".csv":
         try:
             text = path.read_text(encoding="utf-8")
@@ -35,7 +35,7 @@ def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
             raise HarnessError(f"{path}: not UTF-8 text") from None
         labels = []
         for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
-            with storage.row_errors(f"{path}:{i}"):
+            with files.row_errors(f"{path}:{i}"):
                 labels.append(_label(row, known))
     else:
         raise HarnessError(f"{path}: expected a .csv or .jsonl file")

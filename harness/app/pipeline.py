@@ -13,15 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from harness import tasks as task_plugins
 from harness.app.config import REPORT_FORMATS, RunConfig
-from harness.core import storage
+from harness.core import rundir
 from harness.core.errors import HarnessError
-from harness.core.questions import write_questions
-from harness.core.storage import read_bias_csv, read_human
-from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task
+from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import resolve_method
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
@@ -31,9 +27,9 @@ from harness.models.backends import Streamer, check_spec, load_backend
 from harness.models.budget import load_prices, no_price
 from harness.models.cache import CallCache
 from harness.models.generate import generate_answers
-from harness.models.usage import UsageLine, model_price_name, usage_lines, write_usage_csv
+from harness.models.usage import model_price_name, usage_lines
 from harness.reports.build import ReportFiles, write_report
-from harness.reports.leaderboard import Panel, render_markdown, write_leaderboard_csv
+from harness.reports.leaderboard import Panel, render_markdown
 from harness.reports.markdown import bias_markdown
 from harness.stats.battles import JudgeStats, combine, judge_stats
 from harness.stats.bias import BiasResult, report_checks
@@ -94,7 +90,7 @@ def select_tasks(config: RunConfig) -> list[Task]:
 
 @contextlib.contextmanager
 def _open_cache(run_dir: Path, result: RunResult) -> Iterator[CallCache]:
-    cache = CallCache(run_dir / storage.CACHE)
+    cache = CallCache(run_dir / rundir.CACHE)
     try:
         yield cache
     finally:
@@ -131,14 +127,13 @@ def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
     check(config)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    storage.atomic_write(run_dir / storage.CONFIG,
-                         yaml.safe_dump(config.to_row(), allow_unicode=True, sort_keys=False))
+    rundir.write_config(run_dir, config.to_row())
     task_list = select_tasks(config)
-    write_questions(run_dir / storage.QUESTIONS, task_list)
+    rundir.write_questions(run_dir, task_list)
     with endpoints.session(config.api), _open_cache(run_dir, result) as cache:
         answers = generate_answers(task_list, config.models, cache, config.batch_size,
                                    _progress_factory(config.progress))
-    storage.write_jsonl(run_dir / storage.ANSWERS, (a.to_row() for a in answers))
+    rundir.write_answers(run_dir, answers)
     return result
 
 
@@ -159,11 +154,11 @@ def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Ta
 def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
            prompts_dirs: Sequence[Path], models: Sequence[str] | None, elo_rounds: int, seed: int,
            progress: bool, result: RunResult, bootstrap: int, sess: endpoints.Session) -> RunResult:
-    answers = storage.read_jsonl(run_dir / storage.ANSWERS, Answer.from_row)
+    answers = rundir.read_answers(run_dir)
     if models is None:
         models = list(dict.fromkeys(a.model for a in answers))
     if len(models) < 2:
-        raise HarnessError(f"{run_dir / storage.ANSWERS}: need answers from at least two models, "
+        raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models, "
                            f"found {len(models)}")
     specs = [s.spec for s in judges]
     if len(set(specs)) != len(specs):
@@ -191,10 +186,10 @@ def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[T
                 grades += mine_g
                 by_judge[settings.spec] = battles_from_grades(mine_g, models)
         result.usage = usage_lines(cache, sess.prices)
-    write_usage_csv(run_dir / storage.USAGE_CSV, result.usage)
-    storage.write_jsonl(run_dir / storage.JUDGMENTS, (j.to_row() for j in judgments))
+    rundir.write_usage(run_dir, result.usage)
+    rundir.write_judgments(run_dir, judgments)
     if grades:
-        storage.write_jsonl(run_dir / storage.GRADES, (g.to_row() for g in grades))
+        rundir.write_grades(run_dir, grades)
     return rate(run_dir, judgments, grades, by_judge, models, elo_rounds, seed, bootstrap, result, answers)
 
 
@@ -203,15 +198,14 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
          bootstrap: int, result: RunResult, answers: Sequence[Answer] = ()) -> RunResult:
     """Stages 3-4: the (panel's) battles, then ratings and the leaderboard files."""
     battles = next(iter(by_judge.values())) if len(by_judge) == 1 else panel_battles(by_judge)
-    storage.write_jsonl(run_dir / storage.BATTLES, (b.to_row() for b in battles))
+    rundir.write_battles(run_dir, battles)
     result.ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
     result.records = pair_records(battles, models)
     result.stats = judge_stats(judgments)
-    write_leaderboard_csv(run_dir / storage.LEADERBOARD_CSV, result.ratings)
+    rundir.write_leaderboard(run_dir, result.ratings)
     panel = None
     if len(by_judge) > 1:
-        storage.write_jsonl(run_dir / storage.JUDGE_BATTLES,
-                            (b.to_row() for bs in by_judge.values() for b in bs))
+        rundir.write_judge_battles(run_dir, by_judge)
         panel = Panel({j: leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
                        for j, bs in by_judge.items()}, agreements(by_judge))
     tasks_seen = sorted({j.task for j in judgments} | {g.task for g in grades})
@@ -220,14 +214,15 @@ def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
     notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
              f"judges: {', '.join(by_judge)}" + (" (panel: majority verdict)" if panel else ""),
              f"judge prompt: {', '.join(prompts_used)}"]
-    result.bias = report_checks(judgments, answers, by_judge, read_human(run_dir), read_bias_csv(run_dir))
+    result.bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir),
+                                rundir.read_bias(run_dir))
     result.markdown = render_markdown("harness leaderboard", result.ratings,
                                       pair_tests(result.records), result.stats, notes, bootstrap,
                                       scores=mean_scores(grades, models) if grades else None,
                                       panel=panel, usage=result.usage,
                                       bias=bias_markdown(result.bias.checks, result.bias.warnings,
                                                          result.bias.human, result.bias.length_bins))
-    storage.atomic_write(run_dir / storage.LEADERBOARD_MD, result.markdown)
+    rundir.write_leaderboard_md(run_dir, result.markdown)
     return result
 
 

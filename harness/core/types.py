@@ -290,3 +290,20 @@ class BiasCheck(RowRecord):
     n: int
     note: str = ""
     """What the figure means, in words a student understands."""
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """Model calls, tokens and cost for one model or judge (one row of ``usage.csv``)."""
+
+    stage: str
+    """``generate`` (a candidate model) or ``judge``."""
+    name: str
+    spec: str
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+    """US dollars; 0 for local models; None when the model has no known price."""
+    unreported: int = 0
+    """Calls whose backend gave no token counts (likelihood scoring; some local servers)."""

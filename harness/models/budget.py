@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.storage import read_yaml
+from harness.core.files import read_yaml
 from harness.core.types import Message
 
 BUILTIN_PRICES = Path(__file__).with_name("prices.yaml")

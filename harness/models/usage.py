@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-
 from harness.core.errors import SpecError
-from harness.core.storage import write_csv
+from harness.core.types import UsageLine
 from harness.models.backends import parse_spec
 from harness.models.budget import Prices
 from harness.models.cache import CallCache
 
 LOCAL_SCHEMES = {"embedded", "hf"}
-CSV_HEADER = ("stage", "name", "spec", "calls", "prompt_tokens", "completion_tokens", "cost_usd",
-              "calls_without_token_counts")
-
-
-@dataclass(frozen=True)
-class UsageLine:
-    stage: str
-    """``generate`` (a candidate model) or ``judge``."""
-    name: str
-    spec: str
-    calls: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
-    """US dollars; 0 for local models; None when the model has no known price."""
-    unreported: int = 0
-    """Calls whose backend gave no token counts (likelihood scoring; some local servers)."""
 
 
 def model_price_name(spec: str) -> str | None:
@@ -61,9 +40,3 @@ def usage_lines(cache: CallCache, prices: Prices) -> list[UsageLine]:
                       r.completion_tokens, cost_of(r.spec, r.prompt_tokens, r.completion_tokens, prices),
                       r.unreported)
             for r in cache.usage()]
-
-
-def write_usage_csv(path: Path, lines: Sequence[UsageLine]) -> None:
-    write_csv(path, CSV_HEADER, [
-        (u.stage, u.name, u.spec, u.calls, u.prompt_tokens, u.completion_tokens,
-         "" if u.cost is None else f"{u.cost:.6f}", u.unreported) for u in lines])

@@ -26,8 +26,8 @@ import jinja2
 import jinja2.meta
 
 from harness.core.errors import HarnessError
+from harness.core.files import check_fields, read_yaml
 from harness.core.plugins import discover, unknown
-from harness.core.storage import check_fields, read_yaml
 from harness.core.types import Message
 
 BUILTIN_DIR = Path(__file__).parent

@@ -4,13 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-from harness.finetune.contamination import find_overlaps
-from harness.finetune.data import load_examples, task_train_file
-from harness.finetune.loop import check_contamination
 
 from harness import tasks
 from harness.app.cli import main
 from harness.core.errors import HarnessError
+from harness.finetune.contamination import find_overlaps
+from harness.finetune.data import load_examples, task_train_file
+from harness.finetune.loop import check_contamination
 
 BUILTIN = ["en_law", "en_medical", "en_finance", "zh_law", "zh_medical", "zh_finance"]
 
@@ -103,8 +103,9 @@ def test_cli_refuses_contaminated_data(tmp_path: Path, capsys: pytest.CaptureFix
 
 @pytest.mark.slow
 def test_over_long_record_is_named(tmp_path: Path) -> None:
-    from harness.finetune.train import base_source, encode
     from transformers import AutoTokenizer
+
+    from harness.finetune.train import base_source, encode
 
     tok = AutoTokenizer.from_pretrained(base_source("embedded"))
     path = _jsonl(tmp_path / "long.jsonl", [{"instruction": "Q", "output": "short"},

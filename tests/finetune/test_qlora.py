@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+
+from harness.core.rundir import MANIFEST
+from harness.core.rundir import TRAIN_LOG as LOG
+from harness.core.types import DecodingParams
 from harness.finetune.data import load_examples
 from harness.finetune.loop import finetune
 from harness.finetune.train import FinetuneConfig
-from harness.reports.plots import save_loss_curve
-
-from harness.core.storage import MANIFEST
-from harness.core.storage import TRAIN_LOG as LOG
-from harness.core.types import DecodingParams
 from harness.models.backends import load_backend
+from harness.reports.plots import save_loss_curve
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from scripted_server import ScriptedServer
 
 from harness.app.cli import main
-from harness.core import storage
+from harness.core import files, rundir
 
 BETTER, WORSE, EQUAL = (f"Assistant 1 is {w} Assistant 2" for w in ("better than", "worse than", "equal to"))
 QUESTIONS = ("q01", "q02", "q03", "q04")
@@ -54,7 +54,7 @@ def _run_dir(tmp_path: Path, long_spec: str = "") -> Path:
     run.mkdir()
     rows = [{"model": m, "task": "en_law", "question_id": q, "answer": texts[q], "spec": spec}
             for m, texts, spec in (("long", LONG, long_spec), ("short", SHORT, "")) for q in QUESTIONS]
-    (run / storage.ANSWERS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (run / rundir.ANSWERS).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return run
 
 
@@ -63,7 +63,7 @@ def _bias(run: Path, server: ScriptedServer, *probes: str) -> dict[str, dict[str
     argv = ["bias", "--run", str(run), "--judge", spec, "--judge-method", "generate", "--no-progress",
             "--probes", *probes]
     assert main(argv) == 0
-    with (run / storage.BIAS_CSV).open(encoding="utf-8") as f:
+    with (run / rundir.BIAS_CSV).open(encoding="utf-8") as f:
         return {r["check"]: r for r in csv.DictReader(f) if r["judge"] == spec}
 
 
@@ -95,7 +95,7 @@ def test_a_length_loving_judge_prefers_longer_answers_and_padding(tmp_path: Path
         assert _value(checks, f"probe: {probe}") == (1.0, 8), probe
     # The judge's own model (same spec) won every battle it judged.
     assert _value(checks, "self-preference: long") == (1.0, 4)
-    perturbed = storage.read_jsonl(run / storage.PERTURBATIONS, lambda r: r)
+    perturbed = files.read_jsonl(run / rundir.PERTURBATIONS, lambda r: r)
     assert {p["probe"] for p in perturbed} == {"rich_content", "fake_references", "repetitive_list"}
     assert all(p["original"] == LONG[p["question_id"]] and p["perturbed"] != p["original"] for p in perturbed)
 
@@ -137,7 +137,7 @@ def test_bad_human_labels_are_one_clear_error(tmp_path: Path, capsys: pytest.Cap
     assert main(["human", "import", str(labels), "--run", str(run)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"harness: error: {labels}:2: ") and message in err and "\n" not in err
-    assert not (run / storage.HUMAN).exists()
+    assert not (run / rundir.HUMAN).exists()
 
 
 def test_a_perturber_model_writes_extra_copies_that_are_stored_and_judged(tmp_path: Path) -> None:
@@ -155,11 +155,11 @@ def test_a_perturber_model_writes_extra_copies_that_are_stored_and_judged(tmp_pa
         assert len(writer.requests) == 4  # one per chosen answer
         assert main(argv) == 0
         assert len(writer.requests) == 4  # the second time, from the cache
-    perturbed = storage.read_jsonl(run / storage.PERTURBATIONS, lambda r: r)
+    perturbed = files.read_jsonl(run / rundir.PERTURBATIONS, lambda r: r)
     by_method = {m: [p for p in perturbed if p["method"] == m] for m in ("rules", spec)}
     assert len(by_method["rules"]) == 4 and len(by_method[spec]) == 4
     assert all(p["perturbed"] == f"## Answer\n\n**{p['original']}** ✅" for p in by_method[spec])
-    with (run / storage.BIAS_CSV).open(encoding="utf-8") as f:
+    with (run / rundir.BIAS_CSV).open(encoding="utf-8") as f:
         row = next(r for r in csv.DictReader(f) if r["check"] == "probe: rich_content")
     assert (float(row["value"]), int(row["n"])) == (0.0, 16)  # 8 copies, both orders, none fooled
 
@@ -185,7 +185,7 @@ def test_importing_more_labels_adds_to_those_already_there(tmp_path: Path,
                       encoding="utf-8")
     for path in (first, second, first):  # the repeated file adds nothing
         assert main(["human", "import", str(path), "--run", str(run)]) == 0
-    rows = storage.read_jsonl(run / storage.HUMAN, lambda r: r)
+    rows = files.read_jsonl(run / rundir.HUMAN, lambda r: r)
     assert [(r["question_id"], r["winner"], r["annotator"]) for r in rows] == [
         ("q01", "model_a", "ann1"), ("q02", "tie", "ann1"), ("q01", "model_b", "ann2")]
     assert "imported 0 new human labels (2 already there)" in capsys.readouterr().out

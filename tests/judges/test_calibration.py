@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.judges.calibration import load_items
 from scripted_server import ScriptedServer
 
 from harness.app.cli import main
+from harness.judges.calibration import load_items
 
 ITEMS = load_items()
 BETTER = {it.first for it in ITEMS if not it.equal}

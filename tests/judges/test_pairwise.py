@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
-from harness.judges.prompts import load_prompt
 
 from harness import tasks
 from harness.core.types import Answer, DecodingParams, Message
+from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from harness.judges.prompts import load_prompt
 from harness.models.cache import CallCache
 from harness.stats.battles import combine, judge_stats
 

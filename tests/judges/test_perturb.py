@@ -7,6 +7,7 @@ import re
 import unicodedata
 
 import pytest
+
 from harness.judges.perturb import PROBES, perturb
 
 # Law, medical and finance answers in the style of the built-in tasks' references.

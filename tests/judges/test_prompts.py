@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from harness.core.errors import HarnessError
 from harness.judges.pairwise import winner_for
 from harness.judges.prompts import available, load_prompt, load_prompt_file
 from harness.judges.verdict import parse_verdict
-
-from harness.core.errors import HarnessError
 
 
 @pytest.mark.parametrize("name", sorted(available()))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from harness.judges.prompts import load_prompt
 from harness.judges.verdict import parse_verdict
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from judged_run import XSS, need
 
-from harness.core import storage
+from harness.core import rundir
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -48,7 +48,7 @@ def page(browser: Any, en_run: Path) -> Iterator[tuple[Any, dict[str, list[str]]
 
 def test_tables_and_plots_are_present(page: tuple[Any, dict[str, list[str]]], en_run: Path) -> None:
     pg, _ = page
-    with (en_run / storage.LEADERBOARD_CSV).open(encoding="utf-8") as f:
+    with (en_run / rundir.LEADERBOARD_CSV).open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     cells = pg.eval_on_selector_all("#table-leaderboard tbody tr",
                                     "trs => trs.map(tr => [...tr.cells].map(td => td.innerText))")

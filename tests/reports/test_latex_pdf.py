@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness.reports.build import compile_pdf, write_report
 from judged_run import SPECIALS, need
+
+from harness.reports.build import compile_pdf, write_report
 
 TEX = "Debian: texlive-xetex texlive-latex-recommended texlive-lang-chinese lmodern"
 

@@ -12,16 +12,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from harness.reports.latex import escape
 from judged_run import judge, judge_reply, judge_spec, write_answers
 from scripted_server import ScriptedServer
 
 from harness.app.cli import main
-from harness.core import storage
+from harness.core import files, rundir
+from harness.reports.latex import escape
 
 
 def _csv(run: Path) -> list[dict[str, str]]:
-    with (run / storage.LEADERBOARD_CSV).open(encoding="utf-8") as f:
+    with (run / rundir.LEADERBOARD_CSV).open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
@@ -38,7 +38,7 @@ def _expected_leaderboard(run: Path) -> list[list[str]]:
 def _battle_counts(run: Path) -> dict[tuple[str, str, str], list[int]]:
     """(task, model, opponent) -> [wins, ties, losses], straight from battles.jsonl."""
     out: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for line in (run / storage.BATTLES).read_text(encoding="utf-8").splitlines():
+    for line in (run / rundir.BATTLES).read_text(encoding="utf-8").splitlines():
         b = json.loads(line)
         for me, other, mine in ((b["model_a"], b["model_b"], "model_a"), (b["model_b"], b["model_a"], "model_b")):
             slot = 1 if b["winner"].startswith("tie") else 0 if b["winner"] == mine else 2
@@ -143,7 +143,7 @@ def test_bias_and_fine_tune_tables_come_from_the_run(en_run: Path) -> None:
     bias = {(row[0], row[1]): row for row in tables["table-bias"]}
     judge = next(iter(bias))[0]
     consistency = bias[(judge, "position: swap consistency")]
-    judgments = [json.loads(x) for x in (en_run / storage.JUDGMENTS).read_text(encoding="utf-8").splitlines()]
+    judgments = [json.loads(x) for x in (en_run / rundir.JUDGMENTS).read_text(encoding="utf-8").splitlines()]
     pairs: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for j in judgments:
         pairs[(j["task"], j["question_id"], j["model_a"], j["model_b"])].add(j["winner"])
@@ -166,11 +166,11 @@ def test_bad_input_is_one_line_and_exit_2(en_run: Path, tmp_path: Path, capsys: 
     (tmp_path / "empty").mkdir()
     bad = tmp_path / "bad"
     bad.mkdir()
-    for name in (storage.ANSWERS, storage.BATTLES, storage.JUDGMENTS):
+    for name in (rundir.ANSWERS, rundir.BATTLES, rundir.JUDGMENTS):
         (bad / name).write_bytes((en_run / name).read_bytes())
-    rows = (en_run / storage.LEADERBOARD_CSV).read_text(encoding="utf-8").splitlines()
+    rows = (en_run / rundir.LEADERBOARD_CSV).read_text(encoding="utf-8").splitlines()
     rows[2] = re.sub(r"^([^,]*,[^,]*,)[^,]*", r"\1high", rows[2])
-    (bad / storage.LEADERBOARD_CSV).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (bad / rundir.LEADERBOARD_CSV).write_text("\n".join(rows) + "\n", encoding="utf-8")
     paths = {"missing": tmp_path / "nope", "run": en_run, "empty": tmp_path / "empty", "bad": bad}
     assert main([a.format(**{k: str(v) for k, v in paths.items()}) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -191,7 +191,7 @@ def test_probe_figures_from_harness_bias_reach_the_html_report(tmp_path: Path) -
         assert main(["bias", "--run", str(run), "--judge", judge_spec(server), "--prompt", "mtbench_pairwise",
                      "--judge-method", "generate", "--no-progress", "--probes", "rich_content"]) == 0
     assert main(["report", str(run), "--format", "html"]) == 0
-    with (run / storage.BIAS_CSV).open(encoding="utf-8") as f:
+    with (run / rundir.BIAS_CSV).open(encoding="utf-8") as f:
         probe = next(r for r in csv.DictReader(f) if r["check"].startswith("probe:"))
     row = next(r for r in _html_tables(run)["table-bias"] if r[1] == probe["check"])
     assert row[2] == f"{float(probe['value']):.0%}" and row[4] == probe["n"]
@@ -216,7 +216,7 @@ def test_single_answer_grades_get_their_own_table(tmp_path: Path) -> None:
     with ScriptedServer(grade) as s:
         assert main(["judge", str(run), "--judge", judge_spec(s), "--prompt", "single_1to10",
                      "--judge-method", "generate", "--no-progress"]) == 0
-    grades = [json.loads(x) for x in (run / storage.GRADES).read_text(encoding="utf-8").splitlines()]
+    grades = [json.loads(x) for x in (run / rundir.GRADES).read_text(encoding="utf-8").splitlines()]
     rows = {r[0]: r for r in _html_tables(run)["table-grades"]}
     for model in ("base", "ft_v2&co", "chatgpt"):
         scores = [g["score"] for g in grades if g["model"] == model]
@@ -228,7 +228,7 @@ def test_an_unchanged_run_keeps_its_report_and_a_changed_one_is_rebuilt(tmp_path
     run = write_answers(tmp_path)
     with ScriptedServer(judge_reply) as server:
         judge(run, server)
-    storage.write_jsonl(run / storage.QUESTIONS, [])  # as harness generate writes it (no text here)
+    files.write_jsonl(run / rundir.QUESTIONS, [])  # as harness generate writes it (no text here)
     assert main(["report", str(run)]) == 0
     html = run / "report" / "report.html"
     built = html.stat().st_mtime_ns
@@ -246,13 +246,13 @@ def test_a_malformed_bias_csv_is_one_line_naming_it(en_run: Path, tmp_path: Path
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    for name in (storage.ANSWERS, storage.BATTLES, storage.JUDGMENTS, storage.LEADERBOARD_CSV):
+    for name in (rundir.ANSWERS, rundir.BATTLES, rundir.JUDGMENTS, rundir.LEADERBOARD_CSV):
         (run / name).write_bytes((en_run / name).read_bytes())
-    (run / storage.BIAS_CSV).write_text("judge,check,value,lower,upper,n,note\nj,probe: x,high,0,1,3,\n",
+    (run / rundir.BIAS_CSV).write_text("judge,check,value,lower,upper,n,note\nj,probe: x,high,0,1,3,\n",
                                         encoding="utf-8")
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"harness: error: {run / storage.BIAS_CSV}:2: could not convert string to float: 'high'"]
+    assert err == [f"harness: error: {run / rundir.BIAS_CSV}:2: could not convert string to float: 'high'"]
 
 
 def test_each_judged_pair_shows_the_outcome_battles_jsonl_counts(en_run: Path) -> None:
@@ -260,7 +260,7 @@ def test_each_judged_pair_shows_the_outcome_battles_jsonl_counts(en_run: Path) -
     shown = {tuple(m[:4]): m[4] for m in re.findall(
         r"<summary>(\S+) / (\S+): (.+?) vs\. (.+?) — (.+?)</summary>", html_lib.unescape(html))}
     expected = {}
-    for line in (en_run / storage.BATTLES).read_text(encoding="utf-8").splitlines():
+    for line in (en_run / rundir.BATTLES).read_text(encoding="utf-8").splitlines():
         b = json.loads(line)
         a, o = b["model_a"], b["model_b"]
         expected[(b["task"], b["question_id"], a, o)] = {"model_a": f"{a} wins", "model_b": f"{o} wins"}.get(

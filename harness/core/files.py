@@ -1,11 +1,13 @@
-"""Plain files of the run directory: JSONL rows and CSV, written atomically."""
+"""Plain text files written atomically, and read with one error line naming the file and line.
+
+Generic JSONL / CSV / YAML helpers; which file of a run holds what is ``harness.core.rundir``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -13,32 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.core.errors import HarnessError
-from harness.core.types import BiasCheck, HumanLabel
 
 T = TypeVar("T")
-
-ANSWERS = "answers.jsonl"
-JUDGMENTS = "judgments.jsonl"
-BATTLES = "battles.jsonl"
-GRADES = "grades.jsonl"
-JUDGE_BATTLES = "battles_by_judge.jsonl"
-LEADERBOARD_CSV = "leaderboard.csv"
-LEADERBOARD_MD = "leaderboard.md"
-CACHE = "cache.sqlite"
-USAGE_CSV = "usage.csv"
-HUMAN = "human.jsonl"
-BIAS_CSV = "bias.csv"
-PERTURBATIONS = "perturbations.jsonl"
-PROBE_JUDGMENTS = "probe_judgments.jsonl"
-CONFIG = "config.yaml"
-QUESTIONS = "questions.jsonl"
-REPORT_DIR = "report"
-
-# The files of a fine-tuned adapter folder (``harness finetune --out DIR``) that reports read.
-MANIFEST = "manifest.json"
-TRAIN_LOG = "train_log.jsonl"
-LOSS_CURVE = "loss_curve.png"
-
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -159,34 +137,3 @@ def check_fields(raw: Mapping[str, Any], required: Iterable[str], optional: Iter
     for key in required:
         if key not in raw:
             raise HarnessError(f"{where}: missing field {key!r}")
-
-
-BIAS_HEADER = ("judge", "check", "value", "lower", "upper", "n", "note")
-
-
-def read_human(run_dir: Path) -> list[HumanLabel]:
-    """The run's human labels (``human.jsonl``); none when nobody labelled yet."""
-    path = run_dir / HUMAN
-    return read_jsonl(path, HumanLabel.from_row) if path.is_file() else []
-
-
-def read_bias_csv(run_dir: Path) -> list[BiasCheck]:
-    """The figures ``harness bias`` measured (``bias.csv``); none when it never ran."""
-    path = run_dir / BIAS_CSV
-    if not path.is_file():
-        return []
-    checks = []
-    for lineno, r in enumerate(read_csv(path, BIAS_HEADER), 2):
-        with row_errors(f"{path}:{lineno}"):
-            checks.append(BiasCheck(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
-                                    float(r["upper"]), int(r["n"]), r["note"]))
-    return checks
-
-
-def write_bias_csv(run_dir: Path, checks: Sequence[BiasCheck]) -> None:
-    write_csv(run_dir / BIAS_CSV, BIAS_HEADER, [
-        (c.judge, c.check, _num(c.value), _num(c.lower), _num(c.upper), c.n, c.note) for c in checks])
-
-
-def _num(x: float) -> str:
-    return "nan" if math.isnan(x) else f"{x:.6f}"

@@ -1,0 +1,339 @@
+"""The run directory's format: every file's name, its reader and its writer, and the format version.
+
+A run directory holds one plain file per stage (questions -> answers -> judgments -> battles ->
+ratings -> report), so any stage can be inspected, replaced or re-run. This module is the one
+place that knows which file holds what: stages call ``read_answers(run_dir)`` and
+``write_battles(run_dir, battles)``, never a file name.
+
+Every writer also records the format version in ``run.json``. A directory without it was written
+before versions existed and has the current layout; a newer version than this harness reads is an
+error naming the file. Not handled here: the call cache (``cache.sqlite``, owned by
+``harness.models.cache``) and the report folder's contents (``harness.reports``); only their
+names live here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.core.files import (
+    atomic_write,
+    read_csv,
+    read_jsonl,
+    read_yaml,
+    row_errors,
+    write_csv,
+    write_jsonl,
+)
+from harness.core.types import (
+    Answer,
+    Battle,
+    BiasCheck,
+    Grade,
+    HumanLabel,
+    Judgment,
+    Perturbation,
+    Question,
+    Rating,
+    Task,
+    UsageLine,
+)
+
+FORMAT_VERSION = 1
+"""Bump when a file changes meaning or layout; readers refuse versions newer than this."""
+
+FORMAT = "run.json"
+CONFIG = "config.yaml"
+QUESTIONS = "questions.jsonl"
+ANSWERS = "answers.jsonl"
+JUDGMENTS = "judgments.jsonl"
+GRADES = "grades.jsonl"
+BATTLES = "battles.jsonl"
+JUDGE_BATTLES = "battles_by_judge.jsonl"
+LEADERBOARD_CSV = "leaderboard.csv"
+LEADERBOARD_MD = "leaderboard.md"
+USAGE_CSV = "usage.csv"
+HUMAN = "human.jsonl"
+BIAS_CSV = "bias.csv"
+PERTURBATIONS = "perturbations.jsonl"
+PROBE_JUDGMENTS = "probe_judgments.jsonl"
+CACHE = "cache.sqlite"
+REPORT_DIR = "report"
+
+# The files of a fine-tuned adapter folder (``harness finetune --out DIR``) that reports read.
+MANIFEST = "manifest.json"
+TRAIN_LOG = "train_log.jsonl"
+LOSS_CURVE = "loss_curve.png"
+
+LEADERBOARD_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
+                      "wins", "ties", "losses", "battles", "win_rate")
+USAGE_HEADER = ("stage", "name", "spec", "calls", "prompt_tokens", "completion_tokens", "cost_usd",
+                "calls_without_token_counts")
+BIAS_HEADER = ("judge", "check", "value", "lower", "upper", "n", "note")
+
+
+# --- the format version ---------------------------------------------------------------------
+
+def format_version(run_dir: Path) -> int:
+    """The run's format version (the current one for runs written before versions existed)."""
+    path = run_dir / FORMAT
+    if not path.is_file():
+        return FORMAT_VERSION
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+        version = row["version"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"version {version!r}: expected a positive integer")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        detail = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        raise HarnessError(f"{path}: not a harness run format file ({detail})") from None
+    if version > FORMAT_VERSION:
+        raise HarnessError(f"{path}: run directory format {version} is newer than this harness reads "
+                           f"({FORMAT_VERSION}); upgrade harness")
+    return version
+
+
+def _mark(run_dir: Path) -> None:
+    """Record the format version before a writer adds a file (once per directory)."""
+    format_version(run_dir)  # never overwrite a newer run's files
+    path = run_dir / FORMAT
+    if not path.is_file():
+        atomic_write(path, json.dumps({"format": "harness run directory", "version": FORMAT_VERSION})
+                     + "\n")
+
+
+def _checked(run_dir: Path, name: str) -> Path:
+    format_version(run_dir)
+    return run_dir / name
+
+
+def _write_rows(run_dir: Path, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+    _mark(run_dir)
+    write_jsonl(run_dir / name, rows)
+    return run_dir / name
+
+
+def _write_text(run_dir: Path, name: str, text: str) -> Path:
+    _mark(run_dir)
+    atomic_write(run_dir / name, text)
+    return run_dir / name
+
+
+# --- config.yaml ----------------------------------------------------------------------------
+
+def write_config(run_dir: Path, row: Mapping[str, Any]) -> Path:
+    """The resolved run configuration (``RunConfig.to_row()``), as YAML."""
+    import yaml
+
+    return _write_text(run_dir, CONFIG, yaml.safe_dump(dict(row), allow_unicode=True, sort_keys=False))
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """The run's configuration as written, or None when the run has none (answers made elsewhere)."""
+    path = _checked(run_dir, CONFIG)
+    if not path.is_file():
+        return None
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: expected a mapping")
+    return data
+
+
+# --- questions.jsonl ------------------------------------------------------------------------
+
+def write_questions(run_dir: Path, task_list: Sequence[Task]) -> Path:
+    """The questions the run answers, so the run directory explains itself."""
+    return _write_rows(run_dir, QUESTIONS, (
+        {"task": t.id, "language": t.language, "domain": t.domain, "id": q.id, "question": q.question,
+         "category": q.category, "reference": q.reference, "input": q.input}
+        for t in task_list for q in t.questions))
+
+
+def _question(row: dict[str, Any]) -> tuple[str, str, str, Question]:
+    for key in ("task", "language", "domain", "id", "question"):
+        if not isinstance(row[key], str):
+            raise ValueError(f"field {key!r}: expected a string, got {row[key]!r}")
+    q = Question(row["id"], row["question"], str(row.get("category", "")), str(row.get("reference", "")),
+                 str(row.get("input", "")))
+    return row["task"], row["language"], row["domain"], q
+
+
+def read_questions(run_dir: Path) -> list[Task] | None:
+    """The tasks of ``questions.jsonl``, questions in file order; None for runs made before it existed
+    (the task files then say what the questions were)."""
+    path = _checked(run_dir, QUESTIONS)
+    if not path.is_file():
+        return None
+    tasks: dict[str, tuple[str, str, list[Question]]] = {}
+    for task, language, domain, q in read_jsonl(path, _question):
+        tasks.setdefault(task, (language, domain, []))[2].append(q)
+    return [Task(t, lang, dom, "", tuple(qs), str(path)) for t, (lang, dom, qs) in tasks.items()]
+
+
+# --- answers, judgments, grades, battles ----------------------------------------------------
+
+def write_answers(run_dir: Path, answers: Iterable[Answer]) -> Path:
+    return _write_rows(run_dir, ANSWERS, (a.to_row() for a in answers))
+
+
+def read_answers(run_dir: Path) -> list[Answer]:
+    """Every answer; the file must exist (it is what a run judges)."""
+    return read_jsonl(_checked(run_dir, ANSWERS), Answer.from_row)
+
+
+def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
+    return _write_rows(run_dir, JUDGMENTS, (j.to_row() for j in judgments))
+
+
+def read_judgments(run_dir: Path) -> list[Judgment]:
+    """Every pairwise judgment (none for runs judged only by grading prompts)."""
+    path = _checked(run_dir, JUDGMENTS)
+    return read_jsonl(path, Judgment.from_row) if path.is_file() else []
+
+
+def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
+    return _write_rows(run_dir, GRADES, (g.to_row() for g in grades))
+
+
+def read_grades(run_dir: Path) -> list[Grade]:
+    path = _checked(run_dir, GRADES)
+    return read_jsonl(path, Grade.from_row) if path.is_file() else []
+
+
+def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
+    """The battles the leaderboard is rated from (the panel's majority with several judges)."""
+    return _write_rows(run_dir, BATTLES, (b.to_row() for b in battles))
+
+
+def read_battles(run_dir: Path) -> list[Battle]:
+    return read_jsonl(_checked(run_dir, BATTLES), Battle.from_row)
+
+
+def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]]) -> Path:
+    """Each judge's own battles (written for a panel of judges)."""
+    return _write_rows(run_dir, JUDGE_BATTLES, (b.to_row() for bs in by_judge.values() for b in bs))
+
+
+def read_judge_battles(run_dir: Path) -> list[Battle] | None:
+    """Each judge's own battles, or None when the run had one judge."""
+    path = _checked(run_dir, JUDGE_BATTLES)
+    return read_jsonl(path, Battle.from_row) if path.is_file() else None
+
+
+# --- leaderboard.csv / leaderboard.md -------------------------------------------------------
+
+def leaderboard_row(r: Rating) -> tuple[str, ...]:
+    """One ``leaderboard.csv`` row as text; ``rank`` is the interval-based rank (models may share it)."""
+    return (str(r.rank), r.model, f"{r.bt:.1f}", f"{r.bt_lower:.1f}", f"{r.bt_upper:.1f}", f"{r.elo:.1f}",
+            f"{r.elo_lower:.1f}", f"{r.elo_upper:.1f}", str(r.wins), str(r.ties), str(r.losses),
+            str(r.battles), f"{r.win_rate:.4f}")
+
+
+def write_leaderboard(run_dir: Path, ratings: Sequence[Rating]) -> Path:
+    _mark(run_dir)
+    write_csv(run_dir / LEADERBOARD_CSV, LEADERBOARD_HEADER, (leaderboard_row(r) for r in ratings))
+    return run_dir / LEADERBOARD_CSV
+
+
+def read_leaderboard(run_dir: Path) -> list[dict[str, str]]:
+    """The leaderboard rows as the CSV spells them (reports print these strings digit for digit);
+    a field that should be a number and is not is one error naming the file, line and field."""
+    path = _checked(run_dir, LEADERBOARD_CSV)
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file (judge the run first: harness judge {run_dir})")
+    rows = []
+    for lineno, row in enumerate(read_csv(path, LEADERBOARD_HEADER), 2):
+        for key in LEADERBOARD_HEADER[2:]:
+            try:
+                float(row[key])
+            except ValueError:
+                raise HarnessError(f"{path}:{lineno}: field {key!r}: not a number: {row[key]!r}") from None
+        rows.append({k: row[k] for k in LEADERBOARD_HEADER})
+    return rows
+
+
+def write_leaderboard_md(run_dir: Path, text: str) -> Path:
+    return _write_text(run_dir, LEADERBOARD_MD, text)
+
+
+# --- usage.csv ------------------------------------------------------------------------------
+
+def write_usage(run_dir: Path, lines: Sequence[UsageLine]) -> Path:
+    _mark(run_dir)
+    write_csv(run_dir / USAGE_CSV, USAGE_HEADER, [
+        (u.stage, u.name, u.spec, u.calls, u.prompt_tokens, u.completion_tokens,
+         "" if u.cost is None else f"{u.cost:.6f}", u.unreported) for u in lines])
+    return run_dir / USAGE_CSV
+
+
+def read_usage(run_dir: Path) -> list[UsageLine]:
+    """Calls, tokens and cost per model and judge (none for runs made before usage was kept)."""
+    path = _checked(run_dir, USAGE_CSV)
+    if not path.is_file():
+        return []
+    out = []
+    for lineno, r in enumerate(read_csv(path, USAGE_HEADER[:7]), 2):
+        with row_errors(f"{path}:{lineno}"):
+            out.append(UsageLine(r["stage"], r["name"], r["spec"], int(r["calls"]), int(r["prompt_tokens"]),
+                                 int(r["completion_tokens"]), float(r["cost_usd"]) if r["cost_usd"] else None,
+                                 int(r.get("calls_without_token_counts") or 0)))
+    return out
+
+
+# --- human labels, bias figures, probes -----------------------------------------------------
+
+def write_human(run_dir: Path, labels: Iterable[HumanLabel]) -> Path:
+    return _write_rows(run_dir, HUMAN, (h.to_row() for h in labels))
+
+
+def read_human(run_dir: Path) -> list[HumanLabel]:
+    """The run's human labels; none when nobody labelled yet."""
+    path = _checked(run_dir, HUMAN)
+    return read_jsonl(path, HumanLabel.from_row) if path.is_file() else []
+
+
+def read_bias(run_dir: Path) -> list[BiasCheck]:
+    """The figures ``harness bias`` measured; none when it never ran."""
+    path = _checked(run_dir, BIAS_CSV)
+    if not path.is_file():
+        return []
+    checks = []
+    for lineno, r in enumerate(read_csv(path, BIAS_HEADER), 2):
+        with row_errors(f"{path}:{lineno}"):
+            checks.append(BiasCheck(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
+                                    float(r["upper"]), int(r["n"]), r["note"]))
+    return checks
+
+
+def write_bias(run_dir: Path, checks: Sequence[BiasCheck]) -> Path:
+    _mark(run_dir)
+    write_csv(run_dir / BIAS_CSV, BIAS_HEADER, [
+        (c.judge, c.check, _num(c.value), _num(c.lower), _num(c.upper), c.n, c.note) for c in checks])
+    return run_dir / BIAS_CSV
+
+
+def _num(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.6f}"
+
+
+def write_perturbations(run_dir: Path, perturbations: Iterable[Perturbation]) -> Path:
+    """The altered answers the probes judged, readable by people."""
+    return _write_rows(run_dir, PERTURBATIONS, (p.to_row() for p in perturbations))
+
+
+def write_probe_judgments(run_dir: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """The judge's verdicts on each original-vs-altered pair, in both orders."""
+    return _write_rows(run_dir, PROBE_JUDGMENTS, rows)
+
+
+# --- adapter folders ------------------------------------------------------------------------
+
+def read_train_log(adapter_dir: Path) -> list[dict[str, Any]]:
+    """An adapter folder's loss log (one JSON object per logged step); empty if it has none."""
+    path = adapter_dir / TRAIN_LOG
+    return read_jsonl(path, lambda r: r) if path.is_file() else []

@@ -1,0 +1,105 @@
+"""The run directory's one owner: every file round-trips, and the format version is kept and checked."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.app.cli import main
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.types import (
+    Answer,
+    Battle,
+    BiasCheck,
+    Grade,
+    HumanLabel,
+    Judgment,
+    Perturbation,
+    Question,
+    Rating,
+    Task,
+    UsageLine,
+)
+
+TASK = Task("en_x", "en", "law", "", (Question("q1", "Why?", "c", "Because.", "ctx"),))
+ANSWERS = [Answer("a", "en_x", "q1", "yes", "embedded", {"max_new_tokens": 8}), Answer("b", "en_x", "q1", "no")]
+JUDGMENT = Judgment("en_x", "q1", "a", "b", "ab", "model_a", "better", "j", "generate", "p", "h", "raw")
+BATTLE = Battle("a", "b", "model_a", "en_x", "q1", "j")
+RATING = Rating("a", 1012.34, 990.0, 1030.0, 1010.0, 995.5, 1025.25, 1, 3, 1, 0)
+
+
+def test_every_file_round_trips_and_records_the_version(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    rundir.write_questions(run, [TASK])
+    rundir.write_answers(run, ANSWERS)
+    rundir.write_judgments(run, [JUDGMENT])
+    rundir.write_grades(run, [Grade("en_x", "q1", "a", 7.0, "j", "generate", "p", "h", "7")])
+    rundir.write_battles(run, [BATTLE])
+    rundir.write_judge_battles(run, {"j": [BATTLE]})
+    rundir.write_leaderboard(run, [RATING])
+    rundir.write_usage(run, [UsageLine("judge", "j", "openai:x", 4, 100, 20, 0.0125, 1),
+                             UsageLine("generate", "a", "embedded", 2, 0, 0, None)])
+    rundir.write_human(run, [HumanLabel("en_x", "q1", "a", "b", "tie", "ann")])
+    rundir.write_bias(run, [BiasCheck("j", "probe: rich_content", 0.25, math.nan, 0.5, 4, "note")])
+    rundir.write_perturbations(run, [Perturbation("rich_content", "en_x", "q1", "a", "en", "x", "**x**")])
+    assert rundir.read_questions(run) == [Task("en_x", "en", "law", "", TASK.questions, str(run / rundir.QUESTIONS))]
+    assert rundir.read_answers(run) == ANSWERS
+    assert rundir.read_judgments(run) == [JUDGMENT]
+    assert rundir.read_grades(run)[0].score == 7.0
+    assert rundir.read_battles(run) == [BATTLE] == rundir.read_judge_battles(run)
+    (row,) = rundir.read_leaderboard(run)
+    assert row["bt"] == "1012.3" and row["win_rate"] == "0.8750" and row["battles"] == "4"
+    assert rundir.read_usage(run)[0] == UsageLine("judge", "j", "openai:x", 4, 100, 20, 0.0125, 1)
+    assert rundir.read_usage(run)[1].cost is None
+    assert rundir.read_human(run)[0].annotator == "ann"
+    (check,) = rundir.read_bias(run)
+    assert math.isnan(check.lower) and check.value == 0.25
+    assert json.loads((run / rundir.FORMAT).read_text()) == {"format": "harness run directory",
+                                                              "version": rundir.FORMAT_VERSION}
+
+
+def test_optional_files_read_as_empty(tmp_path: Path) -> None:
+    rundir.write_answers(tmp_path, ANSWERS)
+    assert rundir.read_judgments(tmp_path) == [] and rundir.read_grades(tmp_path) == []
+    assert rundir.read_human(tmp_path) == [] and rundir.read_bias(tmp_path) == []
+    assert rundir.read_usage(tmp_path) == [] and rundir.read_config(tmp_path) is None
+    assert rundir.read_questions(tmp_path) is None and rundir.read_judge_battles(tmp_path) is None
+
+
+def test_a_run_without_version_has_the_current_layout(tmp_path: Path) -> None:
+    rundir.write_answers(tmp_path, ANSWERS)
+    (tmp_path / rundir.FORMAT).unlink()  # as every run written before the version existed
+    assert rundir.format_version(tmp_path) == rundir.FORMAT_VERSION
+    assert rundir.read_answers(tmp_path) == ANSWERS
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"format": "harness run directory", "version": 99}', "format 99 is newer than this harness reads"),
+    ('{"version": "one"}', "not a harness run format file (version 'one'"),
+    ("{}", "not a harness run format file (missing field 'version')"),
+    ("not json", "not a harness run format file"),
+])
+def test_an_unreadable_version_is_one_error_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    rundir.write_answers(tmp_path, ANSWERS)
+    (tmp_path / rundir.FORMAT).write_text(text)
+    with pytest.raises(HarnessError) as err:
+        rundir.read_answers(tmp_path)
+    assert message in str(err.value)
+    assert str(err.value).startswith(f"{tmp_path / rundir.FORMAT}:")
+    with pytest.raises(HarnessError):  # nor is a newer run written over
+        rundir.write_answers(tmp_path, ANSWERS)
+
+
+def test_cli_on_a_newer_run_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rundir.write_answers(tmp_path, ANSWERS)
+    rundir.write_battles(tmp_path, [BATTLE])
+    rundir.write_leaderboard(tmp_path, [RATING])
+    (tmp_path / rundir.FORMAT).write_text('{"version": 2}')
+    assert main(["report", str(tmp_path), "--format", "md"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "newer than this harness reads" in err and rundir.FORMAT in err
