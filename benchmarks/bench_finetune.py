@@ -22,10 +22,11 @@ PRECISIONS = ("4bit", "bf16", "fp32")
 
 def child(base: str, task: str, steps: int, precision: str, batch: int) -> dict[str, float]:
     import torch
-    from harness.finetune.data import load_examples, task_train_file
-    from harness.finetune.train import base_source, collate, encode
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    from harness.finetune.data import load_examples, task_train_file
+    from harness.finetune.train import base_source, collate, encode
 
     cuda = torch.cuda.is_available()
     source = base_source(base)

@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.judges.asking import JudgeSettings
-from harness.judges.pairwise import judge_jobs, make_jobs
-from harness.judges.prompts import load_prompt
 from latency_server import raw_client_rate, serve
 
 from harness.core.types import Answer, Question, Task
+from harness.judges.asking import JudgeSettings
+from harness.judges.pairwise import judge_jobs, make_jobs
+from harness.judges.prompts import load_prompt
 from harness.models import endpoints
 from harness.models.backends import load_backend
 from harness.models.cache import CallCache

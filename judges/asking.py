@@ -8,7 +8,7 @@ Used by pairwise judging and by single-answer grading alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,8 @@ from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, Message
 from harness.judges.prompts import JudgePrompt
 from harness.judges.verdict import parse_verdict
-from harness.models.backends import Backend, LabelScorer, completions
+from harness.models import calls
+from harness.models.backends import Backend, LabelScorer
 from harness.models.cache import CallCache
 
 METHODS = ("auto", "generate", "likelihood")
@@ -117,12 +118,8 @@ def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, b
     labels = list(prompt.labels)
 
     def scores(messages: list[Message], slot: str) -> list[float]:
-        request = _request(base, messages, slot, labels)
-        found = cache.get("judge", request)
-        if found is None:
-            found = backend.label_logprobs(messages, labels)
-            cache.put("judge", request, found, backend.spec, backend.spec)
-        return found
+        return calls.label_logprobs(backend, _request(base, messages, slot, labels), labels, cache=cache,
+                                    kind="judge", spec=base["judge"])
 
     neutral: dict[Hashable, list[float]] = {}
     out: list[Verdict] = []
@@ -148,7 +145,10 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
     pending = {i: ask.messages for i, ask in enumerate(asks)}
     for attempt in range(1, settings.max_attempts + 1):
         requests = {i: _request(base, c, asks[i].slot, None) for i, c in pending.items()}
-        for i, reply in _cached_generate(requests, backend, settings.decoding, cache):
+        order = list(requests)
+        for j, reply in calls.generate(backend, [requests[i] for i in order], settings.decoding,
+                                       cache=cache, kind="judge", batch_size=CHUNK):
+            i = order[j]
             replies[i].append(reply)
             meaning = parse_verdict(reply, prompt.labels)
             if meaning is not None:
@@ -166,19 +166,3 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
             break
     sep = "\n\n--- re-asked ---\n\n"
     return [(m, sep.join(r), len(r)) for m, r in zip(meanings, replies)]
-
-
-def _cached_generate(requests: dict[int, dict[str, Any]], backend: Backend, params: DecodingParams,
-                     cache: CallCache) -> Iterator[tuple[int, str]]:
-    misses = []
-    for i, req in requests.items():
-        hit = cache.get("judge", req)
-        if hit is None:
-            misses.append(i)
-        else:
-            yield i, hit
-    convs = [requests[i]["messages"] for i in misses]
-    for j, done in completions(backend, convs, params, CHUNK):
-        i = misses[j]
-        cache.put("judge", requests[i], done.text, backend.spec, backend.spec, done)
-        yield i, done.text

@@ -16,7 +16,8 @@ from harness.core.types import Answer, BiasCheck, DecodingParams, Perturbation, 
 from harness.judges.asking import Ask, JudgeSettings, ask_judge
 from harness.judges.perturb import PROBES, perturb
 from harness.judges.prompts import JudgePrompt
-from harness.models.backends import Backend, completions, load_backend
+from harness.models import calls
+from harness.models.backends import Backend, load_backend
 from harness.models.cache import CallCache
 from harness.stats.significance import wilson_interval
 
@@ -80,11 +81,9 @@ def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: S
         {"perturber": spec, "probe": p, "decoding": params.to_row(), "messages": [
             {"role": "user", "content": f"{LLM_INSTRUCTIONS[p][language[a.task] == 'zh']}\n\n{a.answer}"}]}
         for p, a in items]
-    texts: list[str | None] = [cache.get("perturb", r) for r in requests]
-    todo = [i for i, t in enumerate(texts) if t is None]
-    for j, done in completions(backend, [requests[i]["messages"] for i in todo], params):
-        cache.put("perturb", requests[todo[j]], done.text, spec, spec, done)
-        texts[todo[j]] = done.text
+    texts: list[str | None] = [None] * len(requests)
+    for i, text in calls.generate(backend, requests, params, cache=cache, kind="perturb"):
+        texts[i] = text
     return [Perturbation(p, a.task, a.question_id, a.model, language[a.task], a.answer, text, spec)
             for (p, a), text in zip(items, texts) if text and text.strip() != a.answer.strip()]
 

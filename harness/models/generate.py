@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from harness.core.types import Answer, Message, ModelConfig, Question, Task
-from harness.models.backends import completions, load_backend
+from harness.models import calls
+from harness.models.backends import load_backend
 from harness.models.cache import CallCache
 
 ProgressFactory = Callable[[int, str], Callable[[int], None]]
@@ -41,20 +42,14 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
     for model in models:
         requests = [generation_request(model, question_messages(q, model.system_prompt))
                     for _, q in items]
-        texts: list[str | None] = [cache.get("generate", r) for r in requests]
-        # Similar lengths in one batch waste less compute on padding.
-        todo = sorted((i for i, t in enumerate(texts) if t is None),
-                      key=lambda i: sum(len(m["content"]) for m in requests[i]["messages"]))
+        texts: list[str | None] = [None] * len(items)
         tick = progress(len(items), f"generate {model.name}") if progress else (lambda n: None)
-        tick(len(items) - len(todo))
-        if todo:
-            backend = load_backend(model.spec)
-            convs = [requests[i]["messages"] for i in todo]
-            for j, done in completions(backend, convs, model.decoding, batch_size):
-                i = todo[j]
-                cache.put("generate", requests[i], done.text, model.name, model.spec, done)
-                texts[i] = done.text
-                tick(1)
+        # The backend loads its weights or client only if a request is not cached.
+        for i, text in calls.generate(load_backend(model.spec), requests, model.decoding, cache=cache,
+                                      kind="generate", name=model.name, batch_size=batch_size,
+                                      by_length=True):
+            texts[i] = text
+            tick(1)
         answers.extend(
             Answer(model=model.name, task=t.id, question_id=q.id, answer=text or "",
                    spec=model.spec, decoding=model.decoding.to_row())
