@@ -21,5 +21,5 @@ def bias_interval(c: BiasCheck) -> str:
     if math.isnan(c.lower):
         return "n/a"
     if "slope" in c.check:
-        return f"{c.lower:+.2f} – {c.upper:+.2f}"
-    return f"{bias_share(c.lower)} – {bias_share(c.upper)}"
+        return f"[{c.lower:+.2f}, {c.upper:+.2f}]"
+    return f"[{bias_share(c.lower)}, {bias_share(c.upper)}]"

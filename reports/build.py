@@ -16,11 +16,12 @@ from harness.reports import data as report_data
 from harness.reports import plots
 from harness.reports.html import render_html
 from harness.reports.latex import write_latex
-from harness.reports.markdown import render_markdown_report
+from harness.reports.markdown import render_markdown_report, render_summary
 from harness.reports.pairs import case_studies, judged_pairs
+from harness.reports.report_json import render_json
 from harness.reports.stamp import fingerprint as stamp_of
 from harness.reports.stamp import record, unchanged
-from harness.reports.tables import all_tables, human_table, length_bins_table, usage_table
+from harness.reports.tables import all_tables, bias_section, every_table, usage_table
 
 REPORT_FORMATS = ("html", "latex", "md")
 
@@ -45,11 +46,27 @@ def check_report_formats(formats: Sequence[str], where: str = "") -> None:
 
 @dataclass(frozen=True)
 class ReportFiles:
+    """What :func:`write_report` wrote (None: that format was not asked for)."""
+
     html: Path | None = None
     latex: Path | None = None
     """``report.tex``; the table files, ``cases.tex`` and ``figures/`` lie beside it."""
     markdown: Path | None = None
+    json: Path | None = None
+    """``report.json``: every table as data; written with any format."""
     pdf: Path | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`publish` made of a judged run."""
+
+    markdown: str
+    """``leaderboard.md`` as written."""
+    data: report_data.ReportData
+    """Everything the summary and the report show (bias figures included), read once."""
+    report: ReportFiles | None
+    """The report folder's files; None when no format was asked for."""
 
 
 def check_formats(formats: Sequence[str]) -> list[str]:
@@ -59,11 +76,25 @@ def check_formats(formats: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Path | None = None,
-                 cjk: bool = False, tasks_dirs: Sequence[Path] = (), pdf: bool = False) -> ReportFiles:
-    """Write the chosen formats into ``out`` (default ``RUN_DIR/report``); only reads the run's files.
+def publish(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, tasks_dirs: Sequence[Path] = ()
+            ) -> Summary:
+    """Write ``leaderboard.md`` and the report folder from the run's files, reading them (and
+    computing the bias figures) once for both."""
+    data = report_data.load(run_dir, tasks_dirs)
+    markdown = render_summary(data)
+    rundir.write_leaderboard_md(run_dir, markdown)
+    report = write_report(run_dir, formats=formats, tasks_dirs=tasks_dirs, data=data) if formats else None
+    return Summary(markdown, data, report)
+
+
+def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out: Path | None = None,
+                 cjk: bool = False, tasks_dirs: Sequence[Path] = (), pdf: bool = False,
+                 data: report_data.ReportData | None = None) -> ReportFiles:
+    """Write the chosen formats and ``report.json`` into ``out`` (default ``RUN_DIR/report``); only
+    reads the run's files (or uses ``data`` already read from them).
 
     ``cjk`` forces Chinese support in LaTeX; it is switched on anyway when the run has Chinese text.
+    A report whose inputs and options are unchanged is not rebuilt.
     """
     formats = check_formats(formats)
     if pdf and "latex" not in formats:
@@ -71,15 +102,17 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
     out = out if out is not None else run_dir / rundir.REPORT_DIR
     planned = ReportFiles(out / "report.html" if "html" in formats else None,
                           out / "latex" / "report.tex" if "latex" in formats else None,
-                          out / "report.md" if "md" in formats else None)
-    outputs = [p for p in (planned.html, planned.latex, planned.markdown) if p is not None]
+                          out / "report.md" if "md" in formats else None, out / "report.json")
+    outputs = [p for p in (planned.html, planned.latex, planned.markdown, planned.json) if p is not None]
     stamp = None if pdf else stamp_of(run_dir, f"{sorted(formats)} cjk={cjk} out={out.resolve()}")
     if unchanged(out, stamp, outputs):
         return planned
-    data = report_data.load(run_dir, tasks_dirs)
+    data = data if data is not None else report_data.load(run_dir, tasks_dirs)
     title = f"harness report: {run_dir.resolve().name}"
     tables = all_tables(data)
     pdf_file = None
+    assert planned.json is not None
+    atomic_write(planned.json, render_json(data, title, every_table(data)))
     if planned.markdown is not None:
         atomic_write(planned.markdown, render_markdown_report(
             title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
@@ -93,8 +126,7 @@ def write_report(run_dir: Path, formats: Sequence[str] = REPORT_FORMATS, out: Pa
             if pdf:
                 pdf_file = compile_pdf(planned.latex)
         if planned.html is not None:
-            extra = [length_bins_table(data.bias.length_bins), human_table(data.bias.human),
-                     usage_table(data) if data.usage else None]
+            extra = [*bias_section(data.bias), usage_table(data) if data.usage else None]
             by_key = {t.key: t for t in [*tables, *(t for t in extra if t is not None)]}
             named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
                                                 "finetune", "length_bins", "human", "usage")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,12 @@ class ReportData:
     missing_adapters: tuple[str, ...] = ()
     grades: tuple[Grade, ...] = ()
     """Single-answer grades (runs judged with a grading prompt)."""
+    by_judge: Mapping[str, tuple[Battle, ...]] = field(default_factory=dict)
+    """Each judge's own battles (with one judge, the run's battles)."""
+    bootstrap: int = 1000
+    """Bootstrap rounds for intervals computed here (each judge of a panel), as the run used."""
+    elo_rounds: int = 100
+    seed: int = 0
 
     @property
     def models(self) -> list[str]:
@@ -138,9 +144,22 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     by_judge: dict[str, list[Battle]] = {}
     for b in per_judge:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
+    # The one place a report computes the bias figures.
     bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir), rundir.read_bias(run_dir))
     finetunes, missing = _finetunes(answers)
     grades = rundir.read_grades(run_dir)
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
-                      tuple(missing), tuple(grades))
+                      tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()},
+                      **_rating_settings(run_dir))
+
+
+def _rating_settings(run_dir: Path) -> dict[str, int]:
+    """The run config's bootstrap rounds, Elo rounds and seed (defaults for runs without one)."""
+    config = rundir.read_config(run_dir) or {}
+    out = {}
+    for key in ("bootstrap", "elo_rounds", "seed"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[key] = value
+    return out

@@ -1,20 +1,31 @@
-"""The Markdown report: the leaderboard, win/tie/lose and per-task tables, for terminals and READMEs."""
+"""Markdown: ``leaderboard.md`` (the run's summary, printed by ``harness run``), ``report.md`` and
+the bias section of ``harness bias``, all rendered from the report's one set of tables."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from harness.core.types import BiasCheck
-from harness.reports.bias import bias_interval, bias_value
-from harness.reports.leaderboard import table
-from harness.reports.tables import Bold, Table, human_table, length_bins_table
-from harness.stats.human import HumanAgreement
+from harness.reports.data import ReportData
+from harness.reports.tables import Bold, Table, bias_section, summary_tables
+from harness.stats.bias import BiasResult
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A pipe table; ``|`` inside a cell is escaped."""
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
+            for row in rows]
+    return out
 
 
 def render_table(t: Table, level: int = 2) -> list[str]:
     """A heading, the caption and the table (best cells in bold)."""
     rows = [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in t.rows]
-    return [f"{'#' * level} {t.title}", "", t.caption, "", *table(t.header, rows)]
+    return [f"{'#' * level} {t.title}", "", t.caption, "", *markdown_table(t.header, rows)]
+
+
+def warning_lines(warnings: Sequence[str]) -> list[str]:
+    return [line for w in warnings for line in (f"> **Warning:** {w}", "")]
 
 
 def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
@@ -24,18 +35,36 @@ def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
     return "\n".join(lines)
 
 
-def bias_markdown(checks: Sequence[BiasCheck], warnings: Sequence[str],
-                  human: Sequence[HumanAgreement] = (),
-                  length_bins: Mapping[str, Sequence[tuple[str, int, float]]] | None = None) -> list[str]:
-    """Markdown lines (a table per judge's checks, then warnings and human agreement)."""
+def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
+    """The judge bias section: warnings (unless printed elsewhere), the checks, length bins and
+    human agreement."""
+    tables = bias_section(bias)
+    if not tables:
+        return []
     lines = ["## Judge bias checks", "",
              "How far each judge can be trusted (95% intervals; n = items behind each figure). Position "
              "and length come from the run's own judgments; probes (`harness bias`) judge an answer "
              "against an altered copy in both orders.", ""]
-    lines += [f"> **Warning:** {w}" for w in warnings] + ([""] if warnings else [])
-    lines += table(("judge", "check", "value", "95% CI", "n", "what it means"),
-                   [(c.judge, c.check, bias_value(c), bias_interval(c), c.n, c.note) for c in checks])
-    for extra in (length_bins_table(length_bins or {}), human_table(human)):
-        if extra is not None:
-            lines += ["", *render_table(extra, level=3)]
+    lines += warning_lines(bias.warnings) if warnings else []
+    for t in tables:
+        # The section's heading and words introduce the checks table; the others get their own.
+        lines += [*(markdown_table(t.header, t.rows) if t.key == "bias" else render_table(t, level=3)), ""]
     return lines
+
+
+def render_summary(data: ReportData) -> str:
+    """``leaderboard.md``: what the run used, then the leaderboard and everything that qualifies it."""
+    judges = list(data.by_judge)
+    prompts = sorted({f"{j.prompt} ({j.method})" for j in data.judgments}
+                     | {f"{g.prompt} ({g.method})" for g in data.grades})
+    tasks = sorted({j.task for j in data.judgments} | {g.task for g in data.grades})
+    lines = ["# harness leaderboard", "",
+             f"- run directory: `{data.run_dir}`", f"- tasks: {', '.join(tasks)}",
+             f"- judges: {', '.join(judges)}" + (" (panel: majority verdict)" if len(judges) > 1 else ""),
+             f"- judge prompt: {', '.join(prompts)}", ""]
+    lines += warning_lines(data.bias.warnings)
+    for t in summary_tables(data):
+        lines += [*render_table(t), ""]
+    # The warnings stand at the top already.
+    lines += bias_markdown(data.bias, warnings=False)
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
-from harness.core.types import Battle, PairRecord
+from harness.core.types import Battle, PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
 from harness.reports.data import ReportData
 from harness.stats.battles import judge_stats
+from harness.stats.bias import BiasResult
 from harness.stats.grades import mean_scores
 from harness.stats.human import HumanAgreement
-from harness.stats.ratings import pair_records
+from harness.stats.panel import agreements
+from harness.stats.ratings import leaderboard, pair_records
+from harness.stats.significance import pair_tests
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Table:
     caption: str
     header: tuple[str, ...]
     align: str
-    """One of ``l``/``r``/``c`` per column."""
+    """One of ``l``/``r``/``c`` per column, or ``p`` for wrapped text."""
     rows: tuple[tuple[Cell, ...], ...]
 
 
@@ -52,6 +55,15 @@ def percent(share: str) -> str:
     ('54.17', '100.00', '0.00')
     """
     return str((Decimal(share) * 100).quantize(Decimal("0.01")))
+
+
+def rate(x: float) -> str:
+    """A share computed here (not read from a file) in the leaderboard's format: percent, two decimals.
+
+    >>> rate(0.54166), rate(float("nan"))
+    ('54.17', 'n/a')
+    """
+    return "n/a" if math.isnan(x) else percent(f"{x:.4f}")
 
 
 def share(r: PairRecord) -> str:
@@ -124,12 +136,12 @@ def tasks_table(data: ReportData) -> Table:
                  ("Model", *shares, "Overall"), "l" + "r" * (len(shares) + 1), rows)
 
 
-def bias_table(data: ReportData) -> Table:
-    rows = tuple((c.judge, c.check, bias_value(c), bias_interval(c), str(c.n)) for c in data.bias.checks)
+def bias_table(bias: BiasResult) -> Table:
+    rows = tuple((c.judge, c.check, bias_value(c), bias_interval(c), str(c.n), c.note) for c in bias.checks)
     return Table("bias", "Judge bias checks",
                  "Position, length, self-preference and perturbation-probe checks of each judge "
                  "(95% intervals; n is the number of items behind each figure).",
-                 ("Judge", "Check", "Value", "95% CI", "n"), "llrcr", rows)
+                 ("Judge", "Check", "Value", "95% CI", "n", "What it means"), "llrcrp", rows)
 
 
 def _fmt(value: Any) -> str:
@@ -180,12 +192,58 @@ def grades_table(data: ReportData) -> Table:
                  "lrcrr", rows)
 
 
+def _tokens(u: UsageLine) -> tuple[str, str]:
+    if u.unreported == u.calls:
+        return "not reported", "not reported"
+    more = f" (+{u.unreported} calls not reported)" if u.unreported else ""
+    return f"{u.prompt_tokens:,}{more}", f"{u.completion_tokens:,}{more}"
+
+
 def usage_table(data: ReportData) -> Table:
-    rows = tuple((u.stage, u.name, str(u.calls), str(u.prompt_tokens), str(u.completion_tokens),
-                  "unknown price" if u.cost is None else f"${u.cost:.6f}") for u in data.usage)
-    return Table("usage", "Usage", "Model calls, tokens and cost for this run directory.",
+    rows = tuple((u.stage, u.name, str(u.calls), *_tokens(u),
+                  "unknown price" if u.cost is None else f"${u.cost:.4f}") for u in data.usage)
+    known = [u.cost for u in data.usage if u.cost is not None]
+    total = f"Total cost: ${sum(known):.4f}" + (
+        " (plus models without a known price)" if len(known) < len(data.usage) else "") + "."
+    return Table("usage", "Usage",
+                 "Model calls made for this run directory (all runs on it; answers from the cache cost "
+                 "nothing), tokens as the backends reported them, and cost from the prices file. " + total,
                  ("Stage", "Model / judge", "Calls", "Prompt tokens", "Reply tokens", "Cost (USD)"),
                  "llrrrr", rows)
+
+
+def significance_table(data: ReportData) -> Table:
+    """Every ordered pair with its win rate interval and an exact sign test."""
+    rows = tuple((t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses),
+                  f"{rate(t.win_rate)} [{rate(t.ci_low)}, {rate(t.ci_high)}]", f"{t.p_value:.3g}",
+                  "yes" if t.separable else "no: the data cannot separate them")
+                 for t in pair_tests(pair_records(data.battles, data.models)))
+    return Table("significance", "Sign tests per model pair",
+                 "Win rate (%) counts a tie as half a win, with a Wilson 95% interval; p is an exact "
+                 "two-sided sign test on wins vs losses, ties excluded.",
+                 ("Model", "Opponent", "Win", "Tie", "Lose", "Win rate (%) [95% CI]", "Sign test p",
+                  "Separable?"), "llrrrcrl", rows)
+
+
+def panel_tables(data: ReportData) -> list[Table]:
+    """With several judges: each judge's own leaderboard, and how far the judges agree."""
+    if len(data.by_judge) < 2:
+        return []
+    rows = []
+    for judge, battles in data.by_judge.items():
+        for r in leaderboard(battles, data.models, bootstrap=data.bootstrap, elo_rounds=data.elo_rounds,
+                             seed=data.seed):
+            rows.append((judge, r.model, f"{r.bt:.1f}", f"[{r.bt_lower:.1f}, {r.bt_upper:.1f}]",
+                         str(r.wins), str(r.ties), str(r.losses), rate(r.win_rate)))
+    each = Table("panel", "Judge panel",
+                 "The leaderboard uses the panel's majority verdict; here is each judge alone.",
+                 ("Judge", "Model", "BT", "BT 95% CI", "Win", "Tie", "Lose", "Win rate (%)"), "llrcrrrr",
+                 tuple(rows))
+    agree = tuple((a.judge_1, a.judge_2, str(a.n), rate(a.rate),
+                   "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}") for a in agreements(data.by_judge))
+    return [each, Table("agreement", "Agreement between judges",
+                        "How often two judges' battle outcomes match on the comparisons both decided.",
+                        ("Judge", "Judge", "Battles", "Agreement (%)", "Cohen's kappa"), "llrrr", agree)]
 
 
 def all_tables(data: ReportData) -> list[Table]:
@@ -196,7 +254,7 @@ def all_tables(data: ReportData) -> list[Table]:
     if data.judgments:
         tables.append(reliability_table(data))
     if data.bias.checks:
-        tables.append(bias_table(data))
+        tables.append(bias_table(data.bias))
     if data.finetunes:
         tables.append(finetune_table(data))
     return tables
@@ -225,3 +283,32 @@ def human_table(human: Sequence[HumanAgreement]) -> Table | None:
                  "Each judge's verdicts against the human labels, with and without ties.",
                  ("Judge", "Labelled comparisons", "Agreement", "Agreement without ties", "Cohen's kappa"),
                  "lrrrr", rows)
+
+
+def bias_section(bias: BiasResult) -> list[Table]:
+    """The bias checks, win rate by length difference, and agreement with people (those that exist)."""
+    tables = [bias_table(bias) if bias.checks else None, length_bins_table(bias.length_bins),
+              human_table(bias.human)]
+    return [t for t in tables if t is not None]
+
+
+def summary_tables(data: ReportData) -> list[Table]:
+    """``leaderboard.md``'s tables, in order (its bias section is :func:`bias_section`)."""
+    tables = [leaderboard_table(data)]
+    if data.grades:
+        tables.append(grades_table(data))
+    tables += panel_tables(data)
+    if data.usage:
+        tables.append(usage_table(data))
+    tables.append(significance_table(data))
+    if data.judgments:
+        tables.append(reliability_table(data))
+    return tables
+
+
+def every_table(data: ReportData) -> list[Table]:
+    """Every table any format shows, each once (``report.json``)."""
+    seen: dict[str, Table] = {}
+    for t in [*all_tables(data), *summary_tables(data), *bias_section(data.bias)]:
+        seen.setdefault(t.key, t)
+    return list(seen.values())

@@ -50,7 +50,7 @@ def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> N
     rows = (out / rundir.LEADERBOARD_CSV).read_text().splitlines()
     assert rows[0] == ",".join(rundir.LEADERBOARD_HEADER) and len(rows) == 4
     md = (out / rundir.LEADERBOARD_MD).read_text()
-    assert "swap-consistent" in md and "BT 95% CI" in md and "sign test p" in md
+    assert "Swap-consistent" in md and "BT 95% CI" in md and "Sign test p" in md
     questions = [json.loads(line) for line in (out / rundir.QUESTIONS).read_text().splitlines()]
     assert [(q["task"], q["id"]) for q in questions] == [(t, q) for t in ("en_finance", "zh_law")
                                                          for q in ("q01", "q02")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +26,6 @@ from harness.models.budget import load_prices
 from harness.models.cache import CallCache
 from harness.models.endpoints import ApiConfig
 from harness.reports.build import parse_report_formats, write_report
-from harness.reports.leaderboard import percent as pct
 from harness.reports.markdown import bias_markdown
 from harness.stats.ratings import pair_records, parse_battle, rate_battles
 from harness.stats.significance import pair_tests
@@ -43,13 +43,14 @@ def _finetune(args: argparse.Namespace) -> int:
     return finetune_command.run(args)
 
 
-def _summary(result) -> None:
+def _summary(result: pipeline.RunResult | pipeline.Generated) -> None:
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())) or "none"
     hits = sum(result.hits.values())
     print(f"\nmodel calls: {calls}; cached: {hits}; run directory: {result.run_dir}",
           file=sys.stderr)
-    if result.report is not None:
-        written = [p for p in (result.report.html, result.report.latex, result.report.markdown) if p]
+    report = result.report if isinstance(result, pipeline.RunResult) else None
+    if report is not None:
+        written = [p for p in (report.html, report.latex, report.markdown, report.json) if p]
         print(f"report: {', '.join(str(p) for p in written)}", file=sys.stderr)
 
 
@@ -82,8 +83,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
         lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices))
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
-    result = pipeline.judge(args.run_dir, judges, task_list, args.prompts_dir, progress=not args.no_progress,
-                   api=api, **({} if args.report is None else {"report": args.report}))
+    result = pipeline.judge(args.run_dir, judges=judges, tasks=task_list, prompts_dirs=args.prompts_dir,
+                            progress=not args.no_progress, api=api, tasks_dirs=args.tasks_dir,
+                            **({} if args.report is None else {"report": args.report}))
     print(result.markdown)
     _summary(result)
     return 0
@@ -95,7 +97,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
     result = bias(args.run, settings, answered_tasks(args.run, args.tasks_dir), args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
-    print("\n".join(bias_markdown(result.checks, result.warnings, result.human, result.length_bins)))
+    print("\n".join(bias_markdown(result)))
     print(f"\n{result.perturbations} altered answers in {args.run / rundir.PERTURBATIONS}; figures "
           f"in {args.run / rundir.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
           file=sys.stderr)
@@ -104,8 +106,9 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     formats = parse_report_formats(args.format)
-    files = write_report(args.run_dir, formats, args.out, args.cjk, args.tasks_dir, args.pdf)
-    for path in (files.html, files.latex, files.markdown, files.pdf):
+    files = write_report(args.run_dir, formats=formats, out=args.out, cjk=args.cjk, tasks_dirs=args.tasks_dir,
+                         pdf=args.pdf)
+    for path in (files.html, files.latex, files.markdown, files.json, files.pdf):
         if path is not None:
             print(f"wrote {path}")
     return 0
@@ -171,7 +174,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
     else:
         _print_table(("rank", "model", "rating", "95% CI"),
                      [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
-                       f"{r['lower']:.1f} – {r['upper']:.1f}") for r in rows])
+                       f"[{r['lower']:.1f}, {r['upper']:.1f}]") for r in rows])
         print()
         _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
@@ -251,6 +254,11 @@ def _prompts_test(args: argparse.Namespace) -> int:
         rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
     print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
-                 [(r.group, str(r.judgments), pct(r.parse_rate), pct(r.accuracy),
-                   pct(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
+                 [(r.group, str(r.judgments), _percent(r.parse_rate), _percent(r.accuracy),
+                   _percent(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
     return 0
+
+
+def _percent(x: float) -> str:
+    """A share as '12.3%', or 'n/a' when undefined (NaN)."""
+    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"

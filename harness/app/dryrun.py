@@ -25,7 +25,7 @@ from harness.models.budget import Prices, estimate_tokens, load_prices
 from harness.models.cache import CallCache
 from harness.models.generate import generation_request, question_messages
 from harness.models.usage import cost_of
-from harness.reports.leaderboard import table
+from harness.reports.markdown import markdown_table
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def render_plan(lines: Sequence[PlanLine], max_attempts: int) -> str:
     total = f"${sum(known):.4f}" + (" plus models without a known price" if len(known) < len(lines) else "")
     return "\n".join([
         "# dry run: nothing was sent", "",
-        *table(("stage", "model / judge", "calls", "cached", "to send", "prompt tokens (est.)",
+        *markdown_table(("stage", "model / judge", "calls", "cached", "to send", "prompt tokens (est.)",
                 "reply tokens (max)", "cost (max)"), rows),
         "", f"Total, at most: {total}. Each reply is counted at its token limit and answers not yet "
         f"generated at their longest; a judge reply with no verdict is asked again (up to {max_attempts} "

@@ -1,20 +1,21 @@
-"""Run orchestration: generate -> judge -> battles -> ratings -> leaderboard, in a run directory.
+"""Run orchestration: generate -> judge -> battles -> ratings -> leaderboard and report, in a run directory.
 
 Each stage reads the previous stage's plain file, so ``answers.jsonl`` may be edited or replaced
-(say, by ChatGPT answers made elsewhere) before :func:`judge` runs.
+(say, by ChatGPT answers made elsewhere) before :func:`judge` runs, and :func:`rate` re-rates
+whatever ``judgments.jsonl`` and ``grades.jsonl`` hold. Each stage returns its own frozen result;
+none changes another's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import tasks as task_plugins
-from harness.app.config import REPORT_FORMATS, RunConfig
+from harness.app.config import RunConfig
 from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
@@ -28,36 +29,61 @@ from harness.models.budget import load_prices, no_price
 from harness.models.cache import CallCache
 from harness.models.generate import generate_answers
 from harness.models.usage import model_price_name, usage_lines
-from harness.reports.build import ReportFiles, write_report
-from harness.reports.leaderboard import Panel, render_markdown
-from harness.reports.markdown import bias_markdown
+from harness.reports.build import REPORT_FORMATS, ReportFiles, publish
 from harness.stats.battles import JudgeStats, combine, judge_stats
-from harness.stats.bias import BiasResult, report_checks
-from harness.stats.grades import battles_from_grades, mean_scores
-from harness.stats.panel import agreements, panel_battles
+from harness.stats.bias import BiasResult
+from harness.stats.grades import battles_from_grades
+from harness.stats.panel import panel_battles
 from harness.stats.ratings import leaderboard, pair_records
-from harness.stats.significance import pair_tests
 
 
-@dataclass
-class RunResult:
-    """What a run produced, and how many model calls it took."""
+@dataclass(frozen=True)
+class Generated:
+    """What :func:`generate` wrote, and the model calls it took."""
 
     run_dir: Path
-    ratings: list[Rating] = field(default_factory=list)
-    records: list[PairRecord] = field(default_factory=list)
-    stats: list[JudgeStats] = field(default_factory=list)
-    calls: Counter[str] = field(default_factory=Counter)
+    answers: tuple[Answer, ...]
+    calls: Counter[str]
+    """Requests sent to a model (``generate``); zero on a cached re-run."""
+    hits: Counter[str]
+    """Requests answered from the cache."""
+
+
+@dataclass(frozen=True)
+class Rated:
+    """What :func:`rate` made of the run's judgments and grades."""
+
+    battles: tuple[Battle, ...]
+    """The leaderboard's battles (with several judges, the panel's majority verdict)."""
+    by_judge: Mapping[str, tuple[Battle, ...]]
+    """Each judge's own battles."""
+    ratings: tuple[Rating, ...]
+    """Best first, as ``leaderboard.csv`` holds them."""
+    records: tuple[PairRecord, ...]
+    stats: tuple[JudgeStats, ...]
+    """Each pairwise judge's errors, swap consistency and first-slot preference."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run (or :func:`judge`) produced, and how many model calls it took."""
+
+    run_dir: Path
+    ratings: tuple[Rating, ...]
+    records: tuple[PairRecord, ...]
+    stats: tuple[JudgeStats, ...]
+    calls: Counter[str]
     """Requests sent to a model, by stage (``generate``, ``judge``); zero on a cached re-run."""
-    hits: Counter[str] = field(default_factory=Counter)
+    hits: Counter[str]
     """Requests answered from the cache, by stage."""
+    usage: tuple[UsageLine, ...]
+    """Calls, tokens and cost per model and judge (all runs on this run directory)."""
+    bias: BiasResult
+    """Judge bias figures (position, length, self-preference, probes, human agreement)."""
+    markdown: str
+    """``leaderboard.md``."""
     report: ReportFiles | None = None
     """The report files written at the end (None when no format was asked for)."""
-    usage: list[UsageLine] = field(default_factory=list)
-    """Calls, tokens and cost per model and judge (all runs on this run directory)."""
-    bias: BiasResult = field(default_factory=BiasResult)
-    """Judge bias figures (position, length, self-preference, probes, human agreement)."""
-    markdown: str = ""
 
 
 def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], None]] | None:
@@ -88,15 +114,6 @@ def select_tasks(config: RunConfig) -> list[Task]:
             for t in loaded]
 
 
-@contextlib.contextmanager
-def _open_cache(run_dir: Path, result: RunResult) -> Iterator[CallCache]:
-    cache = CallCache(run_dir / rundir.CACHE)
-    try:
-        yield cache
-    finally:
-        result.calls.update(cache.calls)
-        result.hits.update(cache.hits)
-        cache.close()
 
 
 def check(config: RunConfig) -> None:
@@ -121,39 +138,38 @@ def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
             raise no_price(spec, f"model {model!r}")
 
 
-def generate(config: RunConfig, result: RunResult | None = None) -> RunResult:
-    """Stage 1: write ``answers.jsonl``."""
-    result = result or RunResult(config.run_dir)
+def generate(config: RunConfig) -> Generated:
+    """Stage 1: every model of ``config`` answers every question; writes ``config.yaml``,
+    ``questions.jsonl`` and ``answers.jsonl`` into ``config.run_dir``."""
     check(config)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_config(run_dir, config.to_row())
     task_list = select_tasks(config)
     rundir.write_questions(run_dir, task_list)
-    with endpoints.session(config.api), _open_cache(run_dir, result) as cache:
+    with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
         answers = generate_answers(task_list, config.models, cache, config.batch_size,
                                    _progress_factory(config.progress))
+        calls, hits = Counter(cache.calls), Counter(cache.hits)
     rundir.write_answers(run_dir, answers)
-    return result
+    return Generated(run_dir, tuple(answers), calls, hits)
 
 
-def judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
+def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Task],
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
-          elo_rounds: int = 100, seed: int = 0, progress: bool = True,
-          result: RunResult | None = None, bootstrap: int = 1000,
-          api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS) -> RunResult:
-    """Stages 2-5: judge ``answers.jsonl`` (every judge of the panel), combine, rate, report."""
-    with endpoints.session(api) as sess:
-        result = _judge(run_dir, judges, task_list, prompts_dirs, models, elo_rounds, seed, progress,
-                        result or RunResult(run_dir), bootstrap, sess)
-    if report:
-        result.report = write_report(run_dir, report)
-    return result
+          bootstrap: int = 1000, elo_rounds: int = 100, seed: int = 0, progress: bool = True,
+          api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS,
+          tasks_dirs: Sequence[Path] = ()) -> RunResult:
+    """Stages 2-5: every judge of the panel judges ``answers.jsonl`` on ``tasks``; then
+    :func:`rate`, ``leaderboard.md`` and the report (formats ``report``; empty for none).
 
-
-def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
-           prompts_dirs: Sequence[Path], models: Sequence[str] | None, elo_rounds: int, seed: int,
-           progress: bool, result: RunResult, bootstrap: int, sess: endpoints.Session) -> RunResult:
+    Args:
+        run_dir: a run directory with ``answers.jsonl``.
+        judges: one judge, or a panel whose majority verdict makes the battles.
+        tasks: the questions to judge (the answers' tasks, possibly limited).
+        models: whose answers to compare (default: every model in ``answers.jsonl``).
+        api: limits, retries, keys and budget for remote judges.
+    """
     answers = rundir.read_answers(run_dir)
     if models is None:
         models = list(dict.fromkeys(a.model for a in answers))
@@ -170,69 +186,73 @@ def _judge(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[T
     make_bar = _progress_factory(progress)
     judgments: list[Judgment] = []
     grades: list[Grade] = []
-    by_judge: dict[str, list[Battle]] = {}
-    with _open_cache(run_dir, result) as cache:
+    with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:
         for settings, prompt, backend in zip(judges, prompts, backends):
             if prompt.pairwise:
-                jobs = make_jobs(task_list, models, answers)
+                jobs = make_jobs(tasks, models, answers)
                 tick = make_bar(len(jobs), f"judge {settings.spec}") if make_bar else (lambda n: None)
-                mine = judge_jobs(jobs, backend, prompt, settings, cache, tick)
-                judgments += mine
-                by_judge[settings.spec] = combine(mine)
+                judgments += judge_jobs(jobs, backend, prompt, settings, cache, tick)
             else:
-                total = len(models) * sum(len(t.questions) for t in task_list)
+                total = len(models) * sum(len(t.questions) for t in tasks)
                 tick = make_bar(total, f"grade {settings.spec}") if make_bar else (lambda n: None)
-                mine_g = grade_answers(task_list, models, answers, backend, prompt, settings, cache, tick)
-                grades += mine_g
-                by_judge[settings.spec] = battles_from_grades(mine_g, models)
-        result.usage = usage_lines(cache, sess.prices)
-    rundir.write_usage(run_dir, result.usage)
+                grades += grade_answers(tasks, models, answers, backend, prompt, settings, cache, tick)
+        usage = usage_lines(cache, sess.prices)
+        calls, hits = Counter(cache.calls), Counter(cache.hits)
+    rundir.write_usage(run_dir, usage)
     rundir.write_judgments(run_dir, judgments)
     if grades:
         rundir.write_grades(run_dir, grades)
-    return rate(run_dir, judgments, grades, by_judge, models, elo_rounds, seed, bootstrap, result, answers)
+    rated = rate(run_dir, models=models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
+                 judges=specs)
+    summary = publish(run_dir, formats=report, tasks_dirs=tasks_dirs)
+    return RunResult(run_dir, rated.ratings, rated.records, rated.stats, calls, hits, tuple(usage),
+                     summary.data.bias, summary.markdown, summary.report)
 
 
-def rate(run_dir: Path, judgments: Sequence[Judgment], grades: Sequence[Grade],
-         by_judge: dict[str, list[Battle]], models: Sequence[str], elo_rounds: int, seed: int,
-         bootstrap: int, result: RunResult, answers: Sequence[Answer] = ()) -> RunResult:
-    """Stages 3-4: the (panel's) battles, then ratings and the leaderboard files."""
+def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int = 1000,
+         elo_rounds: int = 100, seed: int = 0, judges: Sequence[str] | None = None) -> Rated:
+    """Stages 3-4: battles from ``judgments.jsonl`` (both orders combined) and ``grades.jsonl``, the
+    panel's majority when there are several judges, then ratings; writes ``battles.jsonl``,
+    ``battles_by_judge.jsonl`` (panels) and ``leaderboard.csv``.
+
+    ``judges`` orders the panel (default: as the files list them); ``models`` defaults to every
+    model in ``answers.jsonl``.
+    """
+    judgments = rundir.read_judgments(run_dir)
+    grades = rundir.read_grades(run_dir)
+    if models is None:
+        models = list(dict.fromkeys(a.model for a in rundir.read_answers(run_dir)))
+    by_judge: dict[str, list[Battle]] = {}
+    for spec in dict.fromkeys([*(judges or ()), *(j.judge for j in judgments), *(g.judge for g in grades)]):
+        mine = [j for j in judgments if j.judge == spec]
+        graded = [g for g in grades if g.judge == spec]
+        if mine or graded:
+            by_judge[spec] = combine(mine) + battles_from_grades(graded, models)
+    if not by_judge:
+        raise HarnessError(f"{run_dir / rundir.JUDGMENTS}: no judgments to rate (judge the run first)")
     battles = next(iter(by_judge.values())) if len(by_judge) == 1 else panel_battles(by_judge)
     rundir.write_battles(run_dir, battles)
-    result.ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
-    result.records = pair_records(battles, models)
-    result.stats = judge_stats(judgments)
-    rundir.write_leaderboard(run_dir, result.ratings)
-    panel = None
     if len(by_judge) > 1:
         rundir.write_judge_battles(run_dir, by_judge)
-        panel = Panel({j: leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
-                       for j, bs in by_judge.items()}, agreements(by_judge))
-    tasks_seen = sorted({j.task for j in judgments} | {g.task for g in grades})
-    prompts_used = sorted({f"{j.prompt} ({j.method})" for j in judgments}
-                          | {f"{g.prompt} ({g.method})" for g in grades})
-    notes = [f"run directory: `{run_dir}`", f"tasks: {', '.join(tasks_seen)}",
-             f"judges: {', '.join(by_judge)}" + (" (panel: majority verdict)" if panel else ""),
-             f"judge prompt: {', '.join(prompts_used)}"]
-    result.bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir),
-                                rundir.read_bias(run_dir))
-    result.markdown = render_markdown("harness leaderboard", result.ratings,
-                                      pair_tests(result.records), result.stats, notes, bootstrap,
-                                      scores=mean_scores(grades, models) if grades else None,
-                                      panel=panel, usage=result.usage,
-                                      bias=bias_markdown(result.bias.checks, result.bias.warnings,
-                                                         result.bias.human, result.bias.length_bins))
-    rundir.write_leaderboard_md(run_dir, result.markdown)
-    return result
+    ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
+    rundir.write_leaderboard(run_dir, ratings)
+    return Rated(tuple(battles), {j: tuple(bs) for j, bs in by_judge.items()}, tuple(ratings),
+                 tuple(pair_records(battles, models)), tuple(judge_stats(judgments)))
 
 
 def run(config: RunConfig) -> RunResult:
     """The whole pipeline for one config; re-running it makes no model call that already ran.
 
-    One session spans both stages, so ``--max-cost`` and the endpoint limits cover the whole run.
+    One endpoint session spans both stages, so ``--max-cost`` and the endpoint limits cover the
+    whole run.
     """
     with endpoints.session(config.api):
-        result = generate(config)
-        return judge(config.run_dir, config.judges, select_tasks(config), config.prompts_dirs,
-                     [m.name for m in config.models], config.elo_rounds, config.seed,
-                     config.progress, result, config.bootstrap, config.api, config.report)
+        generated = generate(config)
+        judged = judge(config.run_dir, judges=config.judges, tasks=select_tasks(config),
+                       prompts_dirs=config.prompts_dirs, models=[m.name for m in config.models],
+                       bootstrap=config.bootstrap, elo_rounds=config.elo_rounds, seed=config.seed,
+                       progress=config.progress, api=config.api, report=config.report,
+                       tasks_dirs=config.tasks_dirs)
+    return RunResult(judged.run_dir, judged.ratings, judged.records, judged.stats,
+                     generated.calls + judged.calls, generated.hits + judged.hits, judged.usage,
+                     judged.bias, judged.markdown, judged.report)

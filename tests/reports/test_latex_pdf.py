@@ -15,7 +15,7 @@ TEX = "Debian: texlive-xetex texlive-latex-recommended texlive-lang-chinese lmod
 
 def _compile(run: Path, out: Path, engine: str = "xelatex") -> Path:
     need(engine, TEX)
-    files = write_report(run, ["latex"], out)
+    files = write_report(run, formats=["latex"], out=out)
     assert files.latex == out / "latex" / "report.tex"
     pdf = compile_pdf(files.latex, engine)
     log = pdf.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
@@ -48,7 +48,7 @@ def test_chinese_report_compiles_with_ctex(zh_run: Path, tmp_path: Path) -> None
 
 
 def test_cjk_flag_turns_on_chinese_support_for_an_english_run(en_run: Path, tmp_path: Path) -> None:
-    write_report(en_run, ["latex"], tmp_path, cjk=True)
+    write_report(en_run, formats=["latex"], out=tmp_path, cjk=True)
     assert r"\usepackage[UTF8]{ctex}" in (tmp_path / "latex" / "report.tex").read_text(encoding="utf-8")
 
 
@@ -67,7 +67,7 @@ def test_first_page_renders_to_png(en_run: Path, tmp_path: Path) -> None:
 
 def test_a_failed_compile_is_one_error_naming_the_log(en_run: Path, tmp_path: Path) -> None:
     need("xelatex", TEX)
-    files = write_report(en_run, ["latex"], tmp_path)
+    files = write_report(en_run, formats=["latex"], out=tmp_path)
     assert files.latex is not None
     (files.latex.parent / "pairs.tex").write_text(r"\undefinedmacro", encoding="utf-8")
     from harness.core.errors import HarnessError

@@ -102,6 +102,9 @@ def test_the_leaderboard_in_every_format_is_leaderboard_csv(en_run: Path) -> Non
     assert _html_tables(en_run)["table-leaderboard"] == expected
     md = (en_run / "report" / "report.md").read_text(encoding="utf-8")
     assert _md_rows(md, "Leaderboard") == expected
+    # leaderboard.md (printed by harness run / judge) shows the same rows in the same format.
+    summary = (en_run / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
+    assert _md_rows(summary, "Leaderboard") == expected
     tex = [[escape(c) for c in row] for row in expected]
     assert _tex_rows(en_run / "report" / "latex" / "leaderboard.tex") == tex
 
@@ -180,8 +183,10 @@ def test_bad_input_is_one_line_and_exit_2(en_run: Path, tmp_path: Path, capsys: 
 def test_report_to_another_folder_with_one_format(en_run: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(en_run), "--format", "md", "--out", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.md"]
-    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'out' / 'report.md'}"
+    # report.json (every table as data) comes with any format.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.json", "report.md"]
+    assert capsys.readouterr().out.splitlines() == [f"wrote {tmp_path / 'out' / 'report.md'}",
+                                                    f"wrote {tmp_path / 'out' / 'report.json'}"]
 
 
 def test_probe_figures_from_harness_bias_reach_the_html_report(tmp_path: Path) -> None:
@@ -266,3 +271,52 @@ def test_each_judged_pair_shows_the_outcome_battles_jsonl_counts(en_run: Path) -
         expected[(b["task"], b["question_id"], a, o)] = {"model_a": f"{a} wins", "model_b": f"{o} wins"}.get(
             b["winner"], "tie")
     assert len(shown) == 18 and shown == expected
+
+
+def test_report_json_holds_leaderboard_csv_digit_for_digit(en_run: Path) -> None:
+    text = (en_run / "report" / "report.json").read_text(encoding="utf-8")
+    exact = json.loads(text, parse_float=str, parse_int=str)
+    assert exact["leaderboard"] == _csv(en_run)  # every field spelled as the CSV spells it
+    typed = json.loads(text)
+    assert all(isinstance(r["bt"], float) and isinstance(r["wins"], int) for r in typed["leaderboard"])
+    tables = {t["key"]: t for t in typed["tables"]}
+    assert {"leaderboard", "pairs", "tasks", "judges", "significance", "usage", "finetune"} <= set(tables)
+    assert tables["leaderboard"]["rows"] == _expected_leaderboard(en_run)
+    # Bold cells are listed, and each is the best of its column.
+    for i, j in tables["tasks"]["bold"]:
+        column = [float(row[j]) for row in tables["tasks"]["rows"] if row[j] != "n/a"]
+        assert float(tables["tasks"]["rows"][i][j]) == max(column)
+
+
+def test_pair_numbers_agree_between_leaderboard_md_and_report_md(en_run: Path) -> None:
+    summary = (en_run / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
+    report = (en_run / "report" / "report.md").read_text(encoding="utf-8")
+    pairs = {row[0]: row[1:] for row in _md_rows(report, "Win / tie / lose per model pair")}
+    tests = _md_rows(summary, "Sign tests per model pair")
+    assert tests and len(pairs) == len(tests) // 2
+    for model, opponent, win, tie, lose, rate, *_ in tests:
+        key = f"{model} vs. {opponent}"
+        if key in pairs:  # the report lists each pair once, the better-ranked model first
+            assert pairs[key] == [win, tie, lose, rate.split(" [")[0]]
+    # One warning wording, printed once, and no second threshold.
+    assert summary.count("> **Warning:**") == len(json.loads(
+        (en_run / "report" / "report.json").read_text(encoding="utf-8"))["warnings"])
+
+
+def test_bias_figures_are_computed_once_per_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.stats import bias as bias_stats
+
+    counted: list[str] = []
+    real = bias_stats.summarise
+
+    def counting(*args: object, **kwargs: object) -> object:
+        counted.append("summarise")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bias_stats, "summarise", counting)
+    run = write_answers(tmp_path)
+    with ScriptedServer(judge_reply) as server:
+        judge(run, server)  # leaderboard.md and every report format
+    assert counted == ["summarise"]
+    assert main(["report", str(run), "--format", "md", "--out", str(tmp_path / "again")]) == 0
+    assert counted == ["summarise"] * 2

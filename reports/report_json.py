@@ -1,0 +1,53 @@
+"""``report/report.json``: every table of the report as data, for scripts and other tools.
+
+The tables are the ones every other format renders (cells as they print, bold cells listed), and
+the leaderboard is also given as records whose numbers are ``leaderboard.csv``'s digits exactly
+(``0.5000`` stays ``0.5000`` in the file; ``json.loads(..., parse_float=str)`` reads it back so).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from harness.core import rundir
+from harness.reports.data import ReportData
+from harness.reports.tables import Bold, Table
+
+SCHEMA_VERSION = 1
+JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _table(t: Table) -> dict[str, Any]:
+    return {"key": t.key, "title": t.title, "caption": t.caption, "columns": list(t.header),
+            "rows": [[c.text if isinstance(c, Bold) else c for c in row] for row in t.rows],
+            "bold": [[i, j] for i, row in enumerate(t.rows) for j, c in enumerate(row)
+                     if isinstance(c, Bold)]}
+
+
+def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:
+    # The CSV's numbers go in as JSON numbers spelled exactly as the CSV spells them: each is put
+    # in as a marked string, then unquoted; a fresh random marker keeps run text from matching it.
+    mark = f"num-{secrets.token_hex(8)}:"
+    leaderboard = [{k: f"{mark}{v}" if k != "model" and JSON_NUMBER.fullmatch(v) else v
+                    for k, v in ((k, r[k]) for k in rundir.LEADERBOARD_HEADER)}
+                   for r in data.leaderboard]
+    doc = {"schema_version": SCHEMA_VERSION, "title": title, "run_dir": str(data.run_dir),
+           "warnings": list(data.bias.warnings), "leaderboard": leaderboard,
+           "tables": [_table(t) for t in tables]}
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    return _unquote(text, mark) + "\n"
+
+
+def _unquote(text: str, mark: str) -> str:
+    """``"<mark>0.5000"`` -> ``0.5000``."""
+    out, start = [], 0
+    token = f'"{mark}'
+    while (i := text.find(token, start)) != -1:
+        end = text.index('"', i + len(token))
+        out += [text[start:i], text[i + len(token):end]]
+        start = end + 1
+    return "".join([*out, text[start:]])
