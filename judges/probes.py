@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.core.types import Answer, BiasCheck, DecodingParams, Perturbation, Task
+from harness.core.types import Answer, BiasCheck, CheckKind, DecodingParams, Perturbation, Task
 from harness.judges.asking import Ask, JudgeSettings, ask_judge
 from harness.judges.perturb import PROBES, perturb
 from harness.judges.prompts import JudgePrompt
@@ -132,8 +132,9 @@ def probe_checks(rows: Sequence[dict], judge: str) -> list[BiasCheck]:
         hits = sum(r["prefers"] == "perturbed" for r in valid)
         low, high = wilson_interval(hits, len(valid))
         errors = sum(r["probe"] == probe for r in rows) - len(valid)
-        out.append(BiasCheck(judge, f"probe: {probe}", hits / len(valid) if valid else float("nan"),
+        out.append(BiasCheck(judge, CheckKind.PROBE, hits / len(valid) if valid else float("nan"),
                              low, high, len(valid),
                              f"verdicts for the copy with {NOTES[probe]}; a judge that is not fooled "
-                             f"is near 0%" + (f" ({errors} replies had no valid label)" if errors else "")))
+                             f"is near 0%" + (f" ({errors} replies had no valid label)" if errors else ""),
+                             probe))
     return out

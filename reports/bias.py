@@ -12,7 +12,7 @@ def bias_share(x: float) -> str:
 
 
 def bias_value(c: BiasCheck) -> str:
-    if "slope" in c.check:
+    if not c.kind.is_share:
         return "n/a" if math.isnan(c.value) else f"{c.value:+.2f}"
     return bias_share(c.value)
 
@@ -20,6 +20,6 @@ def bias_value(c: BiasCheck) -> str:
 def bias_interval(c: BiasCheck) -> str:
     if math.isnan(c.lower):
         return "n/a"
-    if "slope" in c.check:
+    if not c.kind.is_share:
         return f"[{c.lower:+.2f}, {c.upper:+.2f}]"
     return f"[{bias_share(c.lower)}, {bias_share(c.upper)}]"

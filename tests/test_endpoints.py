@@ -367,3 +367,17 @@ def test_an_api_key_in_a_run_config_is_refused(api: dict[str, Any], tmp_path: Pa
     assert "do not put an API key in a run config" in err and "api_key_file" in err
     assert SECRET not in err
     assert not (tmp_path / "leaky-run").exists()
+
+
+def test_a_nested_session_joins_with_the_same_settings_and_refuses_others() -> None:
+    from harness.core.errors import HarnessError
+    from harness.models.endpoints import current
+
+    api = ApiConfig(default=EndpointSettings(concurrency=3), max_cost=1.0)
+    with session(api) as outer:
+        with session(api) as same, session(None) as unspecified:
+            assert same is outer is unspecified is current()
+        with pytest.raises(HarnessError, match="other settings"), session(ApiConfig(max_cost=2.0)):
+            pass
+        assert current() is outer and outer.budget.max_cost == 1.0
+    assert current() is not outer

@@ -15,6 +15,7 @@ from harness.core.types import (
     Answer,
     Battle,
     BiasCheck,
+    CheckKind,
     Grade,
     HumanLabel,
     Judgment,
@@ -45,7 +46,7 @@ def test_every_file_round_trips_and_records_the_version(tmp_path: Path) -> None:
     rundir.write_usage(run, [UsageLine("judge", "j", "openai:x", 4, 100, 20, 0.0125, 1),
                              UsageLine("generate", "a", "embedded", 2, 0, 0, None)])
     rundir.write_human(run, [HumanLabel("en_x", "q1", "a", "b", "tie", "ann")])
-    rundir.write_bias(run, [BiasCheck("j", "probe: rich_content", 0.25, math.nan, 0.5, 4, "note")])
+    rundir.write_bias(run, [BiasCheck("j", CheckKind.PROBE, 0.25, math.nan, 0.5, 4, "note", "rich_content")])
     rundir.write_perturbations(run, [Perturbation("rich_content", "en_x", "q1", "a", "en", "x", "**x**")])
     assert rundir.read_questions(run) == [Task("en_x", "en", "law", "", TASK.questions, str(run / rundir.QUESTIONS))]
     assert rundir.read_answers(run) == ANSWERS
@@ -59,6 +60,7 @@ def test_every_file_round_trips_and_records_the_version(tmp_path: Path) -> None:
     assert rundir.read_human(run)[0].annotator == "ann"
     (check,) = rundir.read_bias(run)
     assert math.isnan(check.lower) and check.value == 0.25
+    assert (check.kind, check.subject, check.check) == (CheckKind.PROBE, "rich_content", "probe: rich_content")
     assert json.loads((run / rundir.FORMAT).read_text()) == {"format": "harness run directory",
                                                               "version": rundir.FORMAT_VERSION}
 
@@ -103,3 +105,16 @@ def test_cli_on_a_newer_run_says_so_in_one_line(tmp_path: Path, capsys: pytest.C
     assert main(["report", str(tmp_path), "--format", "md"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "newer than this harness reads" in err and rundir.FORMAT in err
+
+
+def test_bias_csv_checks_read_back_by_kind(tmp_path: Path) -> None:
+    kinds = [BiasCheck("j", CheckKind.SWAP_CONSISTENCY, 0.5, 0.4, 0.6, 10),
+             BiasCheck("j", CheckKind.LENGTH_SLOPE, -0.2, -1.0, 0.5, 10),
+             BiasCheck("j", CheckKind.LC_WIN_RATE, 0.3, 0.1, 0.5, 10, "", "a (v2)"),
+             BiasCheck("j", CheckKind.SELF_PREFERENCE, 0.7, 0.5, 0.9, 10, "", "gpt: mini")]
+    rundir.write_bias(tmp_path, kinds)
+    assert rundir.read_bias(tmp_path) == kinds
+    assert [c.kind.is_share for c in kinds] == [True, False, True, True]
+    (tmp_path / rundir.BIAS_CSV).write_text("judge,check,value,lower,upper,n,note\nj,position: mood,0.5,0,1,3,\n")
+    with pytest.raises(HarnessError, match=r"bias.csv:2: unknown check 'position: mood'"):
+        rundir.read_bias(tmp_path)

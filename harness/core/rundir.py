@@ -305,8 +305,8 @@ def read_bias(run_dir: Path) -> list[BiasCheck]:
     checks = []
     for lineno, r in enumerate(read_csv(path, BIAS_HEADER), 2):
         with row_errors(f"{path}:{lineno}"):
-            checks.append(BiasCheck(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
-                                    float(r["upper"]), int(r["n"]), r["note"]))
+            checks.append(BiasCheck.named(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
+                                          float(r["upper"]), int(r["n"]), r["note"]))
     return checks
 
 

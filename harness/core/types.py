@@ -7,6 +7,7 @@ Every record is a frozen dataclass that round-trips through one JSON line (``to_
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -277,19 +278,68 @@ class HumanLabel(RowRecord):
     annotator: str = ""
 
 
+class CheckKind(enum.Enum):
+    """What a bias figure measures; its value is the figure's name in tables and ``bias.csv``."""
+
+    SWAP_CONSISTENCY = "position: swap consistency"
+    FIRST_SLOT = "position: prefers first slot"
+    LONGER_WINS = "length: longer answer wins"
+    LENGTH_SLOPE = "length: slope per 100 chars"
+    LC_WIN_RATE = "length: LC win rate"
+    SELF_PREFERENCE = "self-preference"
+    PROBE = "probe"
+
+    @property
+    def is_share(self) -> bool:
+        """A share in [0, 1] (printed as a percentage); the length slope is a log-odds change."""
+        return self is not CheckKind.LENGTH_SLOPE
+
+
+# How a subject (a model, a probe) joins the kind's name: "length: LC win rate (a)", "probe: x".
+_SUBJECT_FORMS = {CheckKind.LC_WIN_RATE: "{kind} ({subject})", CheckKind.SELF_PREFERENCE: "{kind}: {subject}",
+                  CheckKind.PROBE: "{kind}: {subject}"}
+
+
 @dataclass(frozen=True)
-class BiasCheck(RowRecord):
+class BiasCheck:
     """One bias figure for one judge, with its 95% interval and the number of items behind it."""
 
     judge: str
-    check: str
-    """E.g. ``position: swap consistency``, ``length: LC win rate (a)``, ``probe: fake_references``."""
+    kind: CheckKind
     value: float
     lower: float
     upper: float
     n: int
     note: str = ""
     """What the figure means, in words a student understands."""
+    subject: str = ""
+    """The model (LC win rate, self-preference) or the probe the figure is about; empty otherwise."""
+
+    @property
+    def check(self) -> str:
+        """The figure's name, e.g. ``position: swap consistency`` or ``probe: fake_references``."""
+        if not self.subject:
+            return self.kind.value
+        return _SUBJECT_FORMS[self.kind].format(kind=self.kind.value, subject=self.subject)
+
+    @classmethod
+    def named(cls, judge: str, check: str, value: float, lower: float, upper: float, n: int,
+              note: str = "") -> BiasCheck:
+        """A figure read back by its name (``bias.csv``); an unknown name is a ValueError.
+
+        >>> BiasCheck.named("j", "length: LC win rate (a (b))", 0.5, 0.4, 0.6, 9).subject
+        'a (b)'
+        """
+        for kind in CheckKind:
+            if check == kind.value:
+                return cls(judge, kind, value, lower, upper, n, note)
+            form = _SUBJECT_FORMS.get(kind)
+            if form is not None:
+                prefix, suffix = form.format(kind=kind.value, subject="\0").split("\0")
+                subject = check[len(prefix):len(check) - len(suffix)]
+                if check.startswith(prefix) and check.endswith(suffix) and subject:
+                    return cls(judge, kind, value, lower, upper, n, note, subject)
+        raise ValueError(f"unknown check {check!r}")
 
 
 @dataclass(frozen=True)

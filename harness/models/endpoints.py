@@ -174,12 +174,16 @@ _LOCK = threading.Lock()
 def session(api: ApiConfig | None = None) -> Iterator[Session]:
     """Make ``api`` the settings of every remote call inside the block.
 
-    Nested calls join the session already open, so ``harness run`` keeps one budget across its
-    generation and judging stages.
+    A nested call with the same settings (or none) joins the session already open, so ``harness
+    run`` keeps one budget across its generation and judging stages; one with other settings is
+    an error rather than settings silently ignored.
     """
     global _ACTIVE
     with _LOCK:
         outer = _ACTIVE
+        if outer is not None and api is not None and api != outer.api:
+            raise HarnessError("an endpoint session with other settings (limits, keys or budget) is "
+                               "already open; finish it before starting one with new settings")
         mine = outer or Session(api or ApiConfig())
         _ACTIVE = mine
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.core.types import Answer, Battle, BiasCheck, HumanLabel, Judgment
+from harness.core.types import Answer, Battle, BiasCheck, CheckKind, HumanLabel, Judgment
 from harness.stats.human import HumanAgreement, human_agreement
 from harness.stats.length import length_checks, win_by_length_bins
 from harness.stats.position import position_checks, unusable
@@ -34,7 +34,7 @@ def report_checks(judgments: Sequence[Judgment], answers: Sequence[Answer],
                   stored: Sequence[BiasCheck]) -> BiasResult:
     """The bias section of a run report: the run's own figures plus the probe figures in ``stored``
     (``bias.csv``) for the judges of ``by_judge``."""
-    probes = [c for c in stored if c.check.startswith("probe:") and c.judge in by_judge]
+    probes = [c for c in stored if c.kind is CheckKind.PROBE and c.judge in by_judge]
     return summarise(judgments, answers, by_judge, labels, probes)
 
 

@@ -23,19 +23,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import expit
-from scipy.stats import chi2, norm
 
-from harness.core.types import Answer, BiasCheck, Judgment
+from harness.core.types import Answer, BiasCheck, CheckKind, Judgment
 from harness.stats.length_control import LC_WIN_RATE as LC_WIN_RATE
 from harness.stats.length_control import MAX_ITER as MAX_ITER
 from harness.stats.length_control import PENALTY as PENALTY
-from harness.stats.length_control import _fit, _lc_win_rates, _left_out, _Rows
+from harness.stats.length_control import Rows, fit, lc_win_rates, left_out, logistic
 from harness.stats.position import proportion_check
 
-LONGER_WINS = "length: longer answer wins"
-SLOPE = "length: slope per 100 chars"
+LONGER_WINS = CheckKind.LONGER_WINS.value
+SLOPE = CheckKind.LENGTH_SLOPE.value
 PER_CHARS = 100.0
 SLOPE_CAP = 50.0
 """Shown for a slope the data cannot bound (the verdicts are perfectly sorted by length)."""
@@ -63,7 +60,7 @@ def length_checks(judgments: Sequence[Judgment], answers: Sequence[Answer], resa
         rows = _rows(js, texts)
         out.append(_longer_wins(judge, rows))
         out.append(_slope(judge, rows))
-        out.extend(_lc_win_rates(judge, rows, resamples, seed))
+        out.extend(lc_win_rates(judge, rows, resamples, seed))
     return out
 
 
@@ -98,7 +95,7 @@ def _texts(answers: Sequence[Answer]) -> dict[AnswerKey, str]:
     return {(a.model, a.task, a.question_id): a.answer for a in answers}
 
 
-def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, str]) -> _Rows:
+def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, str]) -> Rows:
     outcome = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
     model_a, model_b, d, y, comparison = [], [], [], [], []
     ids: dict[tuple[str, str, str, str], int] = {}
@@ -115,26 +112,26 @@ def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, str]) -> _Rows:
         d.append(len(a) - len(b))
         y.append(outcome[j.winner])
         comparison.append(ids.setdefault((j.task, j.question_id, j.model_a, j.model_b), len(ids)))
-    return _Rows(tuple(model_a), tuple(model_b), np.asarray(d, dtype=float), np.asarray(y, dtype=float),
+    return Rows(tuple(model_a), tuple(model_b), np.asarray(d, dtype=float), np.asarray(y, dtype=float),
                  np.asarray(comparison, dtype=int), missing)
 
 
-def _longer_wins(judge: str, rows: _Rows) -> BiasCheck:
+def _longer_wins(judge: str, rows: Rows) -> BiasCheck:
     decisive = (rows.y != 0.5) & (rows.d != 0)
     longer = (rows.y[decisive] == 1) == (rows.d[decisive] > 0)
-    return proportion_check(judge, LONGER_WINS, int(longer.sum()), int(decisive.sum()),
+    return proportion_check(judge, CheckKind.LONGER_WINS, int(longer.sum()), int(decisive.sum()),
                             "share of decisive verdicts (answers of different length) won by the longer "
                             "answer; a length-neutral judge is near 50% when quality is not tied to length"
-                            + _left_out(rows))
+                            + left_out(rows))
 
 
-def _slope(judge: str, rows: _Rows) -> BiasCheck:
+def _slope(judge: str, rows: Rows) -> BiasCheck:
     n = len(rows)
     x = rows.d / PER_CHARS
     if n == 0 or np.ptp(x) == 0:
         why = "no judgments" if n == 0 else "every comparison had the same length difference"
-        return BiasCheck(judge, SLOPE, math.nan, math.nan, math.nan, n,
-                         f"cannot be measured: {why}" + _left_out(rows))
+        return BiasCheck(judge, CheckKind.LENGTH_SLOPE, math.nan, math.nan, math.nan, n,
+                         f"cannot be measured: {why}" + left_out(rows))
     side = _separation(x, rows.y)
     if side:
         bound = side * _profile_bound(side * x, rows.y)
@@ -142,20 +139,22 @@ def _slope(judge: str, rows: _Rows) -> BiasCheck:
         lower, upper = ((min(bound, SLOPE_CAP), SLOPE_CAP) if side > 0
                         else (-SLOPE_CAP, max(bound, -SLOPE_CAP)))
         which = "larger" if side > 0 else "smaller"
-        return BiasCheck(judge, SLOPE, side * SLOPE_CAP, lower, upper, n,
+        return BiasCheck(judge, CheckKind.LENGTH_SLOPE, side * SLOPE_CAP, lower, upper, n,
                          f"length alone sorts the verdicts perfectly (every verdict for model_a came at a "
                          f"{which} length difference than every verdict against it), so the slope has no "
                          f"finite estimate: shown as "
                          f"the cap {side * SLOPE_CAP:+g}, with the other end of its 95% profile-likelihood "
-                         f"interval" + _left_out(rows))
+                         f"interval" + left_out(rows))
+    from scipy.stats import norm  # scipy loads in ~0.3 s: only when a slope is fitted
+
     design = np.column_stack([np.ones(n), x])
-    beta, hessian = _fit(design, rows.y)
+    beta, hessian = fit(design, rows.y)
     half = float(norm.ppf(0.975)) * math.sqrt(float(np.linalg.inv(hessian)[1, 1]))
     slope = float(beta[1])
-    return BiasCheck(judge, SLOPE, slope, slope - half, slope + half, n,
+    return BiasCheck(judge, CheckKind.LENGTH_SLOPE, slope, slope - half, slope + half, n,
                      f"change in the log-odds of a verdict for model_a per {PER_CHARS:g} characters its "
                      f"answer is longer than model_b's (odds x{math.exp(slope):.2f}); 0 means length does "
-                     f"not sway the judge" + _left_out(rows))
+                     f"not sway the judge" + left_out(rows))
 
 
 def _separation(x: np.ndarray, y: np.ndarray) -> int:
@@ -184,6 +183,9 @@ def _profile_bound(x: np.ndarray, y: np.ndarray) -> float:
     The profile log-likelihood rises toward its supremum as the slope grows; the bound is where it
     sits chi2(1)/2 below it.
     """
+    from scipy.optimize import brentq
+    from scipy.stats import chi2
+
     gaps = np.diff(np.unique(x))
     far = 50.0 / float(gaps.min())  # each distinct x is then 50 log-odds from the next: the limit, in effect
     drop = float(chi2.ppf(0.95, 1)) / 2
@@ -201,11 +203,13 @@ def _profile_bound(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _profile_loglik(slope: float, x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.optimize import brentq
+
     # the intercept's score is decreasing in the intercept, and these ends give it both signs
     reach = abs(slope) * float(np.abs(x).max()) + 50.0
 
     def score(alpha: float) -> float:
-        return float(np.sum(y - expit(alpha + slope * x)))
+        return float(np.sum(y - logistic(alpha + slope * x)))
 
     eta = brentq(score, -reach, reach) + slope * x
     return float(np.sum(y * eta - np.logaddexp(0.0, eta)))

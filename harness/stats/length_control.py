@@ -2,7 +2,7 @@
 2024): per model, fit ``logit P(model_a wins) = theta_a - theta_b + phi * tanh(d / sigma)``, predict with
 the length term removed, and bootstrap the comparisons for an interval.
 
-Also the pieces the slope in :mod:`judges.length` shares with it: the judgments as arrays (``_Rows``),
+Also the pieces the slope in :mod:`judges.length` shares with it: the judgments as arrays (``Rows``),
 the lightly penalised logistic fit (``_fit``) and the note on judgments left out (``_left_out``).
 """
 
@@ -12,17 +12,25 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
-from harness.core.types import BiasCheck
+from harness.core.types import BiasCheck, CheckKind
 
-LC_WIN_RATE = "length: LC win rate ({model})"
+LC_WIN_RATE = CheckKind.LC_WIN_RATE.value + " ({model})"
 PENALTY = 1e-6  # a whisper of L2, as in FastChat's C=1e6: keeps every fit finite without moving it
 MAX_ITER = 100
 
 
+def logistic(x: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + e^-x), without overflow for large |x|.
+
+    >>> [round(float(v), 6) for v in logistic(np.array([-800.0, 0.0, 2.0]))]
+    [0.0, 0.5, 0.880797]
+    """
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
 @dataclass(frozen=True)
-class _Rows:
+class Rows:
     """Usable judgments as arrays, one entry per judgment (both orders of a comparison are two rows)."""
 
     model_a: tuple[str, ...]
@@ -39,16 +47,16 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.y)
 
-    def take(self, index: np.ndarray) -> _Rows:
-        return _Rows(tuple(self.model_a[i] for i in index), tuple(self.model_b[i] for i in index),
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(tuple(self.model_a[i] for i in index), tuple(self.model_b[i] for i in index),
                      self.d[index], self.y[index], self.comparison[index], self.missing)
 
 
-def _left_out(rows: _Rows) -> str:
+def left_out(rows: Rows) -> str:
     return f" ({rows.missing} judgments left out: an answer's text was not found)" if rows.missing else ""
 
 
-def _lc_win_rates(judge: str, rows: _Rows, resamples: int, seed: int) -> list[BiasCheck]:
+def lc_win_rates(judge: str, rows: Rows, resamples: int, seed: int) -> list[BiasCheck]:
     if len(rows) == 0:
         return []
     models = tuple(sorted(set(rows.model_a) | set(rows.model_b)))
@@ -68,15 +76,15 @@ def _lc_win_rates(judge: str, rows: _Rows, resamples: int, seed: int) -> list[Bi
         column = draws[:, k][~np.isnan(draws[:, k])]
         lower, upper = (np.percentile(column, [2.5, 97.5]) if len(column) else (math.nan, math.nan))
         out.append(BiasCheck(
-            judge, LC_WIN_RATE.format(model=model), float(lc[k]), float(lower), float(upper), int(mine.sum()),
+            judge, CheckKind.LC_WIN_RATE, float(lc[k]), float(lower), float(upper), int(mine.sum()),
             f"win rate against its opponents with the judge's taste for length taken out: raw win rate "
             f"{raw:.0%}; with length removed {lc[k]:.0%} (a tie counts half; length weight "
             f"phi = {phi:.2f} on tanh(length difference / {sigma:.0f} chars); interval from {resamples} "
-            f"bootstrap resamples of the comparisons)" + _left_out(rows)))
+            f"bootstrap resamples of the comparisons)" + left_out(rows), model))
     return out
 
 
-def _length_controlled(rows: _Rows, models: tuple[str, ...]) -> tuple[np.ndarray, float, float]:
+def _length_controlled(rows: Rows, models: tuple[str, ...]) -> tuple[np.ndarray, float, float]:
     """LC win rate per model (nan where absent), the length weight phi and the scale sigma.
 
     One theta per model, the first fixed at 0 (only differences are identified), and one shared phi.
@@ -90,25 +98,25 @@ def _length_controlled(rows: _Rows, models: tuple[str, ...]) -> tuple[np.ndarray
     np.add.at(design, (np.arange(n), a), 1.0)
     np.add.at(design, (np.arange(n), b), -1.0)
     design[:, 0] = np.tanh(rows.d / sigma)  # the first model's theta column becomes phi's
-    beta, _ = _fit(design, rows.y)
+    beta, _ = fit(design, rows.y)
     theta = np.concatenate([[0.0], beta[1:]])
     lc = np.full(len(models), math.nan)
     for k in range(len(models)):
         mine = (a == k) | (b == k)
         if mine.any():
             opponent = np.where(a[mine] == k, b[mine], a[mine])
-            lc[k] = float(expit(theta[k] - theta[opponent]).mean())
+            lc[k] = float(logistic(theta[k] - theta[opponent]).mean())
     return lc, float(beta[0]), sigma
 
 
-def _fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and observed information of a lightly penalised logistic regression (Newton's method).
 
     ``y`` may be fractional (a tie is 0.5). A backtracking line search keeps Newton's method safe when
     a coefficient runs off toward infinity, where the penalty stops it.
 
-    >>> beta, _ = _fit(np.ones((4, 1)), np.array([1.0, 1.0, 1.0, 0.0]))
-    >>> round(float(expit(beta[0])), 6)
+    >>> beta, _ = fit(np.ones((4, 1)), np.array([1.0, 1.0, 1.0, 0.0]))
+    >>> round(float(logistic(beta[0])), 6)
     0.75
     """
     k = design.shape[1]
@@ -118,7 +126,7 @@ def _fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return float(np.sum(np.logaddexp(0.0, eta) - y * eta) + PENALTY / 2 * b @ b)
 
     def information(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = expit(design @ b)
+        p = logistic(design @ b)
         grad = design.T @ (p - y) + PENALTY * b
         return grad, (design.T * (p * (1 - p))) @ design + PENALTY * np.eye(k)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from harness.core.types import BiasCheck, Judgment
+from harness.core.types import BiasCheck, CheckKind, Judgment
 from harness.stats.battles import judge_stats
 from harness.stats.significance import wilson_interval
 
-SWAP_CONSISTENCY = "position: swap consistency"
-FIRST_SLOT = "position: prefers first slot"
+SWAP_CONSISTENCY = CheckKind.SWAP_CONSISTENCY.value
+FIRST_SLOT = CheckKind.FIRST_SLOT.value
 USABLE_CONSISTENCY = 0.6
 """Below this swap consistency a judge's verdicts track the order more than a leaderboard can bear."""
 
@@ -25,20 +25,21 @@ SWAP_NOTE = "verdict unchanged when the answers swap places; a trustworthy judge
 FIRST_SLOT_NOTE = "share of decisive verdicts won by the answer shown first; 50% means no position bias"
 
 
-def proportion_check(judge: str, check: str, successes: float, n: int, note: str) -> BiasCheck:
+def proportion_check(judge: str, kind: CheckKind, successes: float, n: int, note: str,
+                     subject: str = "") -> BiasCheck:
     """A share with its Wilson 95% interval; all three are nan when there is nothing to count.
 
-    >>> c = proportion_check("j", "c", 15, 20, "")
+    >>> c = proportion_check("j", CheckKind.LONGER_WINS, 15, 20, "")
     >>> c.value, round(c.lower, 4), round(c.upper, 4), c.n
     (0.75, 0.5313, 0.8881, 20)
-    >>> proportion_check("j", "c", 0, 0, "").value
+    >>> proportion_check("j", CheckKind.LONGER_WINS, 0, 0, "").value
     nan
     """
     if n == 0:
         # wilson_interval answers (0, 1) for n == 0; an empty count has no figure, not a vague one
-        return BiasCheck(judge, check, math.nan, math.nan, math.nan, 0, note)
+        return BiasCheck(judge, kind, math.nan, math.nan, math.nan, 0, note, subject)
     low, high = wilson_interval(successes, n)
-    return BiasCheck(judge, check, successes / n, low, high, n, note)
+    return BiasCheck(judge, kind, successes / n, low, high, n, note, subject)
 
 
 def position_checks(judgments: Sequence[Judgment]) -> list[BiasCheck]:
@@ -55,8 +56,8 @@ def position_checks(judgments: Sequence[Judgment]) -> list[BiasCheck]:
     """
     out = []
     for s in judge_stats(judgments):
-        out.append(proportion_check(s.judge, SWAP_CONSISTENCY, s.consistent, s.pairs, SWAP_NOTE))
-        out.append(proportion_check(s.judge, FIRST_SLOT, s.first_slot, s.decisive, FIRST_SLOT_NOTE))
+        out.append(proportion_check(s.judge, CheckKind.SWAP_CONSISTENCY, s.consistent, s.pairs, SWAP_NOTE))
+        out.append(proportion_check(s.judge, CheckKind.FIRST_SLOT, s.first_slot, s.decisive, FIRST_SLOT_NOTE))
     return out
 
 
@@ -65,14 +66,14 @@ def unusable(checks: Sequence[BiasCheck], threshold: float = USABLE_CONSISTENCY)
 
     Other checks in ``checks`` are ignored, so the whole bias table can be passed in.
 
-    >>> low = BiasCheck("J", SWAP_CONSISTENCY, 0.36, 0.2, 0.55, 25)
-    >>> unusable([low, BiasCheck("K", SWAP_CONSISTENCY, 0.9, 0.8, 0.95, 25)])  # doctest: +ELLIPSIS
+    >>> low = BiasCheck("J", CheckKind.SWAP_CONSISTENCY, 0.36, 0.2, 0.55, 25)
+    >>> unusable([low, BiasCheck("K", CheckKind.SWAP_CONSISTENCY, 0.9, 0.8, 0.95, 25)])  # doctest: +ELLIPSIS
     ['Judge J changed its verdict in 64% of 25 comparisons when the two answers swapped places ...]
     """
     out = []
     for c in checks:
         # nan (no comparison in both orders) says nothing either way, and nan < threshold is False
-        if c.check != SWAP_CONSISTENCY or not c.value < threshold:
+        if c.kind is not CheckKind.SWAP_CONSISTENCY or not c.value < threshold:
             continue
         changed = 1 - c.value
         # "mostly" is only true past one half; between that and the threshold the order still sways it

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from harness.core.types import Answer, Battle, BiasCheck, HumanLabel
+from harness.core.types import Answer, Battle, BiasCheck, CheckKind, HumanLabel
 from harness.stats.significance import wilson_interval
 
 
@@ -46,9 +46,9 @@ def self_preference(by_judge: Mapping[str, Sequence[Battle]], answers: Sequence[
                          for h in labels]
                 others.append(f"{_pct(*win_share(human, model))} by the human labels")
             compare = "; ".join(others) if others else "no other judge or human labels to compare with"
-            out.append(BiasCheck(judge, f"self-preference: {model}", score / n if n else float("nan"),
+            out.append(BiasCheck(judge, CheckKind.SELF_PREFERENCE, score / n if n else float("nan"),
                                  low, high, n, f"win rate of the judge's own model as judged by itself; "
-                                 f"compare: {compare}"))
+                                 f"compare: {compare}", model))
     return out
 
 
