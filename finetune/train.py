@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def encode(tok: Any, example: Example, max_len: int) -> dict[str, list[int]]:
     return {"input_ids": ids, "labels": [IGNORE] * len(prompt_ids) + reply_ids}
 
 
-def collate(pad_id: int):  # -> Callable[[list[dict]], dict[str, Tensor]]
+def collate(pad_id: int) -> Callable[[list[dict[str, list[int]]]], dict[str, Any]]:
+    """A batch padder for transformers' Trainer: token ids, labels and attention mask as tensors."""
     import torch
 
     def pad(batch: list[dict[str, list[int]]]) -> dict[str, Any]:

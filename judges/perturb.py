@@ -33,7 +33,7 @@ import random
 import re
 from collections.abc import Callable
 
-from harness.judges.perturb_facts import Edit, _apply, _factual_error, _match_case
+from harness.judges.perturb_facts import Edit, apply_edit, factual_error, match_case
 
 PROBES = ("factual_error", "gender_bias", "fake_references", "rich_content", "repetitive_list")
 LANGUAGES = ("en", "zh")
@@ -148,14 +148,14 @@ _BLOCK_START = re.compile(r"(?:#+|[-*+>•]|[0-9]+[.)])\s+|[0-9]+、\s*")
 def _gender_bias(answer: str, language: str, question: str, rng: random.Random) -> str | None:
     nouns = _role_edits(answer)
     if nouns and rng.random() < 0.5:
-        return _apply(answer, rng.choice(nouns))
+        return apply_edit(answer, rng.choice(nouns))
     sentence = rng.choice(_STEREOTYPES[language])
     at = rng.choice(_insertion_points(answer))
     if at == 0 and _BLOCK_START.match(answer):
         sentence += "\n\n"  # before a heading or list the sentence needs its own paragraph
     elif language == "en" or answer[at - 1:at].isspace():
         sentence += " "
-    return _apply(answer, (at, at, sentence))
+    return apply_edit(answer, (at, at, sentence))
 
 
 def _role_edits(text: str) -> list[Edit]:
@@ -168,10 +168,10 @@ def _role_edits(text: str) -> list[Edit]:
     edits = []
     for m in _EN_ROLE.finditer(text):
         article = "a" if m.group(1).lower() == "an" else m.group(1).lower()
-        new = f"{_match_case(m.group(1), article)} {_EN_ROLES[m.group(2).lower()]} {m.group(2)}"
+        new = f"{match_case(m.group(1), article)} {_EN_ROLES[m.group(2).lower()]} {m.group(2)}"
         edits.append((m.start(), m.end(), new))
     for m in _EN_PERSON.finditer(text):
-        edits.append((m.start(), m.end(), _match_case(m.group(), _EN_MAN[m.group().lower()])))
+        edits.append((m.start(), m.end(), match_case(m.group(), _EN_MAN[m.group().lower()])))
     edits += [(m.start(), m.end(), _ZH_ROLES[m.group()] + m.group()) for m in _ZH_ROLE.finditer(text)]
     return sorted(edits)
 
@@ -270,7 +270,7 @@ def _without_marker(sentence: str) -> str:
 
 
 _RULES: dict[str, Callable[[str, str, str, random.Random], str | None]] = {
-    "factual_error": _factual_error,
+    "factual_error": factual_error,
     "gender_bias": _gender_bias,
     "fake_references": _fake_references,
     "rich_content": _rich_content,

@@ -1,7 +1,7 @@
-"""The ``factual_error`` rule of :mod:`judges.perturb`: one number changed, or failing that one claim
+"""The ``factual_error`` rule of :mod:`harness.judges.perturb`: one number changed, or failing that one claim
 word flipped, with the number patterns and the table of claim words and their opposites.
 
-Also the span edit (``Edit``, ``_apply``) and ``_match_case``, which the ``gender_bias`` rule reuses.
+Also the span edit (``Edit``, ``apply_edit``) and ``match_case``, which the ``gender_bias`` rule reuses.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ Edit = tuple[int, int, str]
 """Replace ``text[start:end]`` with the string."""
 
 
-def _apply(text: str, edit: Edit) -> str:
+def apply_edit(text: str, edit: Edit) -> str:
     start, end, new = edit
     return text[:start] + new + text[end:]
 
@@ -33,7 +33,7 @@ _ZH_NUMBER = re.compile(
 _LIANG_BEFORE = "个倍次岁条项年天小分"  # measure words that take 两, not 二, for the number 2
 
 
-def _factual_error(answer: str, language: str, question: str, rng: random.Random) -> str | None:
+def factual_error(answer: str, language: str, question: str, rng: random.Random) -> str | None:
     numbers = _number_spans(answer)
     if numbers:
         asked = {question[s:e] for s, e in _number_spans(question)}
@@ -42,9 +42,9 @@ def _factual_error(answer: str, language: str, question: str, rng: random.Random
         up = rng.random() < 0.5
         token = answer[start:end]
         new = _shift_arabic(token, up) if token[0].isdigit() else _shift_chinese(answer, start, end, up)
-        return _apply(answer, (start, end, new))
+        return apply_edit(answer, (start, end, new))
     flips = _flip_edits(answer)
-    return _apply(answer, rng.choice(flips)) if flips else None
+    return apply_edit(answer, rng.choice(flips)) if flips else None
 
 
 def _number_spans(text: str) -> list[tuple[int, int]]:
@@ -179,12 +179,12 @@ def _flip_edits(text: str) -> list[Edit]:
         if _NEGATED.search(text, max(0, m.start() - 12), m.start()):
             continue  # "is not allowed" flips through "is not"; "not not allowed" would be a double negative
         key = " ".join(m.group().lower().replace("’", "'").split())
-        edits.append((m.start(), m.end(), _match_case(m.group(), _FLIPS[key])))
+        edits.append((m.start(), m.end(), match_case(m.group(), _FLIPS[key])))
     edits += [(m.start(), m.end(), _FLIPS[m.group()]) for m in _ZH_FLIP.finditer(text)]
     return sorted(edits)
 
 
-def _match_case(source: str, word: str) -> str:
+def match_case(source: str, word: str) -> str:
     if len(source) > 1 and source.isupper():
         return word.upper()
     return word[:1].upper() + word[1:] if source[:1].isupper() else word

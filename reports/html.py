@@ -30,8 +30,9 @@ def _csp_hash(text: str) -> str:
 def _view(t: Table | None) -> dict[str, object] | None:
     if t is None:
         return None
-    return {"key": t.key, "caption": t.caption, "header": t.header, "align": t.align,
-            "rows": [[(c.text, True) if isinstance(c, Bold) else (c, False) for c in row] for row in t.rows]}
+    header, rows = t.with_notes
+    return {"key": t.key, "caption": t.caption, "header": header, "align": t.align + "l" * len(t.notes[:1]),
+            "rows": [[(c.text, True) if isinstance(c, Bold) else (c, False) for c in row] for row in rows]}
 
 
 def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None],

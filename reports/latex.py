@@ -51,11 +51,6 @@ def _cell(c: Cell) -> str:
     return rf"\textbf{{{escape(c.text)}}}" if isinstance(c, Bold) else escape(c)
 
 
-def _columns(align: str) -> str:
-    """``p`` is a wrapped text column (notes in words); l, r and c are LaTeX's own."""
-    return "".join(r"p{0.3\linewidth}" if a == "p" else a for a in align)
-
-
 def render_table(t: Table) -> str:
     body = [" & ".join(_cell(c) for c in row) + r" \\" for row in t.rows]
     if not body:
@@ -69,7 +64,7 @@ def render_table(t: Table) -> str:
         rf"  \label{{tab:{t.key}}}",
         # shrink a table wider than the text, never enlarge a narrow one
         r"  \resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-        rf"  \begin{{tabular}}{{{_columns(t.align)}}}",
+        rf"  \begin{{tabular}}{{{t.align}}}",
         r"    \toprule",
         "    " + " & ".join(escape(h) for h in t.header) + r" \\",
         r"    \midrule",

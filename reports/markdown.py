@@ -20,8 +20,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
 
 def render_table(t: Table, level: int = 2) -> list[str]:
     """A heading, the caption and the table (best cells in bold)."""
-    rows = [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in t.rows]
-    return [f"{'#' * level} {t.title}", "", t.caption, "", *markdown_table(t.header, rows)]
+    header, cells = t.with_notes
+    rows = [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in cells]
+    return [f"{'#' * level} {t.title}", "", t.caption, "", *markdown_table(header, rows)]
 
 
 def warning_lines(warnings: Sequence[str]) -> list[str]:
@@ -48,7 +49,7 @@ def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
     lines += warning_lines(bias.warnings) if warnings else []
     for t in tables:
         # The section's heading and words introduce the checks table; the others get their own.
-        lines += [*(markdown_table(t.header, t.rows) if t.key == "bias" else render_table(t, level=3)), ""]
+        lines += [*(markdown_table(*t.with_notes) if t.key == "bias" else render_table(t, level=3)), ""]
     return lines
 
 

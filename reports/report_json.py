@@ -25,7 +25,7 @@ def _table(t: Table) -> dict[str, Any]:
     return {"key": t.key, "title": t.title, "caption": t.caption, "columns": list(t.header),
             "rows": [[c.text if isinstance(c, Bold) else c for c in row] for row in t.rows],
             "bold": [[i, j] for i, row in enumerate(t.rows) for j, c in enumerate(row)
-                     if isinstance(c, Bold)]}
+                     if isinstance(c, Bold)], "notes": list(t.notes)}
 
 
 def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:

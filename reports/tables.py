@@ -36,6 +36,9 @@ class Bold:
 Cell = Union[str, Bold]  # noqa: UP007 (a runtime alias: X | Y needs Python 3.10 objects here)
 
 
+NOTES_HEADER = "What it means"
+
+
 @dataclass(frozen=True)
 class Table:
     key: str
@@ -44,8 +47,18 @@ class Table:
     caption: str
     header: tuple[str, ...]
     align: str
-    """One of ``l``/``r``/``c`` per column, or ``p`` for wrapped text."""
+    """One of ``l``/``r``/``c`` per column."""
     rows: tuple[tuple[Cell, ...], ...]
+    notes: tuple[str, ...] = ()
+    """What each row's figure means, in words: Markdown, HTML and JSON show it beside the row;
+    LaTeX (a paper's table) leaves it out."""
+
+    @property
+    def with_notes(self) -> tuple[tuple[str, ...], tuple[tuple[Cell, ...], ...]]:
+        """Header and rows with the notes as a last column (none when the table has no notes)."""
+        if not self.notes:
+            return self.header, self.rows
+        return (*self.header, NOTES_HEADER), tuple((*row, note) for row, note in zip(self.rows, self.notes))
 
 
 def percent(share: str) -> str:
@@ -137,11 +150,12 @@ def tasks_table(data: ReportData) -> Table:
 
 
 def bias_table(bias: BiasResult) -> Table:
-    rows = tuple((c.judge, c.check, bias_value(c), bias_interval(c), str(c.n), c.note) for c in bias.checks)
+    rows = tuple((c.judge, c.check, bias_value(c), bias_interval(c), str(c.n)) for c in bias.checks)
     return Table("bias", "Judge bias checks",
                  "Position, length, self-preference and perturbation-probe checks of each judge "
                  "(95% intervals; n is the number of items behind each figure).",
-                 ("Judge", "Check", "Value", "95% CI", "n", "What it means"), "llrcrp", rows)
+                 ("Judge", "Check", "Value", "95% CI", "n"), "llrcr", rows,
+                 notes=tuple(c.note for c in bias.checks))
 
 
 def _fmt(value: Any) -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+import yaml
 
 from harness.core.errors import HarnessError
 
@@ -72,8 +75,6 @@ def row_errors(where: str) -> Iterator[None]:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    import io
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -103,8 +104,6 @@ def read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
 
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; any problem is one line naming the file (and the line, if known)."""
-    import yaml
-
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

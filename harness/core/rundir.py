@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.core.errors import HarnessError
 from harness.core.files import (
     atomic_write,
@@ -128,8 +130,6 @@ def _write_text(run_dir: Path, name: str, text: str) -> Path:
 
 def write_config(run_dir: Path, row: Mapping[str, Any]) -> Path:
     """The resolved run configuration (``RunConfig.to_row()``), as YAML."""
-    import yaml
-
     return _write_text(run_dir, CONFIG, yaml.safe_dump(dict(row), allow_unicode=True, sort_keys=False))
 
 

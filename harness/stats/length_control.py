@@ -1,8 +1,8 @@
-"""The length-controlled win rate of :mod:`judges.length`, in the spirit of AlpacaEval 2.0 (Dubois et al.,
-2024): per model, fit ``logit P(model_a wins) = theta_a - theta_b + phi * tanh(d / sigma)``, predict with
-the length term removed, and bootstrap the comparisons for an interval.
+"""The length-controlled win rate of :mod:`harness.stats.length`, in the spirit of AlpacaEval 2.0
+(Dubois et al., 2024): per model, fit ``logit P(model_a wins) = theta_a - theta_b + phi * tanh(d / sigma)``,
+predict with the length term removed, and bootstrap the comparisons for an interval.
 
-Also the pieces the slope in :mod:`judges.length` shares with it: the judgments as arrays (``Rows``),
+Also the pieces the slope in :mod:`harness.stats.length` shares with it: the judgments as arrays (``Rows``),
 the lightly penalised logistic fit (``_fit``) and the note on judgments left out (``_left_out``).
 """
 

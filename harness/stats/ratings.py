@@ -6,6 +6,8 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
+
 from harness.core.errors import HarnessError
 from harness.core.types import Battle, PairRecord, Rating
 from harness.stats.bradley_terry import RatingResult, bradley_terry, with_intervals
@@ -96,8 +98,6 @@ def elo_with_ci(battles: Sequence[Battle], models: Sequence[str], bootstrap: int
                 anchor: tuple[str, float] | None = None, **elo_kwargs: float) -> RatingResult:
     """Shuffle-averaged online Elo, with percentile intervals from ``bootstrap`` rounds of online
     Elo on battles resampled with replacement (FastChat's bootstrap of ``compute_elo``)."""
-    import numpy as np
-
     if not battles:
         raise HarnessError("no battles to rate")
     initial = float(elo_kwargs.get("initial", 1000))

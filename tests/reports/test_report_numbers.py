@@ -320,3 +320,14 @@ def test_bias_figures_are_computed_once_per_report(tmp_path: Path, monkeypatch: 
     assert counted == ["summarise"]
     assert main(["report", str(run), "--format", "md", "--out", str(tmp_path / "again")]) == 0
     assert counted == ["summarise"] * 2
+
+
+def test_bias_notes_beside_the_rows_in_markdown_and_json_not_in_latex(en_run: Path) -> None:
+    summary = (en_run / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
+    header = next(line for line in summary.splitlines() if line.startswith("| Judge | Check |"))
+    assert header.endswith("| n | What it means |")
+    bias = next(t for t in json.loads((en_run / "report" / "report.json").read_text(encoding="utf-8"))["tables"]
+                if t["key"] == "bias")
+    assert len(bias["notes"]) == len(bias["rows"]) and all(bias["notes"])
+    tex = (en_run / "report" / "latex" / "bias.tex").read_text(encoding="utf-8")
+    assert "What it means" not in tex and r"\begin{tabular}{llrcr}" in tex
