@@ -30,6 +30,8 @@ class Item:
     """The better answer (or one of two equal answers)."""
     second: str
     equal: bool
+    kind: str = ""
+    """How the worse answer was made worse (sanity set items), reported as its own group."""
 
 
 def load_items(path: Path = CALIBRATION_FILE) -> list[Item]:
@@ -91,8 +93,9 @@ def calibrate(prompt: JudgePrompt, backend: Backend, settings: JudgeSettings, ca
     _, verdicts = ask_judge(asks, backend, prompt, settings, cache)
     meanings = [v[0] for v in verdicts]
     rows = []
-    for group in ["all", *sorted({it.language for it in items})]:
-        chosen = [k for k, it in enumerate(items) if group in ("all", it.language)]
+    kinds = list(dict.fromkeys(it.kind for it in items if it.kind))
+    for group in ["all", *sorted({it.language for it in items}), *kinds]:
+        chosen = [k for k, it in enumerate(items) if group in ("all", it.language, it.kind)]
         rows.append(_score(group, [items[k] for k in chosen],
                            [(meanings[2 * k], meanings[2 * k + 1]) for k in chosen], prompt.pairwise))
     return rows

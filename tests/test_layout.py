@@ -36,6 +36,7 @@ def test_wheel_installs_exactly_one_top_level_package(tmp_path: Path) -> None:
             "/__init__.py" if source.name == "__init__.py" else ".py") in names, module
     for data in ("harness/tasks/en_law.yaml", "harness/tasks/train/en_law.jsonl",
                  "harness/judges/prompts/assignment_en.yaml", "harness/judges/calibration.yaml",
+                 "harness/judges/sanity.yaml",
                  "harness/models/prices.yaml", "harness/reports/templates/report.html.j2",
                  "harness/py.typed"):
         assert data in names, data

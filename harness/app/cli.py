@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--judge", nargs=1, required=True, metavar="SPEC", help="the judge to test with")
     pt.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
     pt.add_argument("--prompts-dir", type=Path, action="append", default=[])
+    pt.add_argument("--set", dest="item_set", choices=("calibration", "sanity"), default="calibration",
+                    help="calibration: clear-cut and equal pairs (default); sanity: coherent answers against "
+                    "gibberish, truncated, off-topic, wrong-language and question-only copies")
     pt.add_argument("--out", type=Path, default=Path("runs") / "prompt-tests",
                     help="folder for the call cache (runs/prompt-tests)")
     return parser

@@ -21,6 +21,7 @@ from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings
 from harness.judges.bias import bias
 from harness.judges.calibration import calibrate
+from harness.judges.sanity import load_sanity_items
 from harness.models.backends import load_backend
 from harness.models.budget import load_prices
 from harness.models.cache import CallCache
@@ -251,8 +252,9 @@ def _prompts_test(args: argparse.Namespace) -> int:
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
     settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
     with CallCache(args.out / rundir.CACHE) as cache:
-        rows = calibrate(prompt, load_backend(settings.spec), settings, cache)
-    print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}\n")
+        items = load_sanity_items() if args.item_set == "sanity" else None
+        rows = calibrate(prompt, load_backend(settings.spec), settings, cache, items)
+    print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec} on the {args.item_set} set\n")
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
                  [(r.group, str(r.judgments), _percent(r.parse_rate), _percent(r.accuracy),
                    _percent(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
