@@ -21,7 +21,7 @@ from harness.reports.pairs import case_studies, judged_pairs
 from harness.reports.report_json import render_json
 from harness.reports.stamp import fingerprint as stamp_of
 from harness.reports.stamp import record, unchanged
-from harness.reports.tables import all_tables, bias_section, every_table, usage_table
+from harness.reports.tables import all_tables, every_table
 
 REPORT_FORMATS = ("html", "latex", "md")
 
@@ -109,10 +109,10 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         return planned
     data = data if data is not None else report_data.load(run_dir, tasks_dirs)
     title = f"harness report: {run_dir.resolve().name}"
-    tables = all_tables(data)
+    tables, everything = all_tables(data), every_table(data)
     pdf_file = None
     assert planned.json is not None
-    atomic_write(planned.json, render_json(data, title, every_table(data)))
+    atomic_write(planned.json, render_json(data, title, everything))
     if planned.markdown is not None:
         atomic_write(planned.markdown, render_markdown_report(
             title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
@@ -126,8 +126,7 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
             if pdf:
                 pdf_file = compile_pdf(planned.latex)
         if planned.html is not None:
-            extra = [*bias_section(data.bias), usage_table(data) if data.usage else None]
-            by_key = {t.key: t for t in [*tables, *(t for t in extra if t is not None)]}
+            by_key = {t.key: t for t in everything}
             named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
                                                 "finetune", "length_bins", "human", "usage")}
             uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}

@@ -15,9 +15,10 @@ from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError, SpecError
-from harness.core.types import Answer, Battle, Grade, Judgment, Task, UsageLine
+from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
+from harness.stats.ratings import leaderboard as rate_battles
 from harness.tasks import answered_tasks
 
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -66,10 +67,9 @@ class ReportData:
     """Single-answer grades (runs judged with a grading prompt)."""
     by_judge: Mapping[str, tuple[Battle, ...]] = field(default_factory=dict)
     """Each judge's own battles (with one judge, the run's battles)."""
-    bootstrap: int = 1000
-    """Bootstrap rounds for intervals computed here (each judge of a panel), as the run used."""
-    elo_rounds: int = 100
-    seed: int = 0
+    panel: Mapping[str, tuple[Rating, ...]] = field(default_factory=dict)
+    """With several judges, each judge's own ratings (the run's bootstrap rounds and seed); empty
+    with one judge."""
 
     @property
     def models(self) -> list[str]:
@@ -148,10 +148,13 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir), rundir.read_bias(run_dir))
     finetunes, missing = _finetunes(answers)
     grades = rundir.read_grades(run_dir)
+    panel: dict[str, tuple[Rating, ...]] = {}
+    if len(by_judge) > 1:
+        models, settings = [r.model for r in leaderboard], _rating_settings(run_dir)
+        panel = {j: tuple(rate_battles(bs, models, **settings)) for j, bs in by_judge.items()}
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
-                      tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()},
-                      **_rating_settings(run_dir))
+                      tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel)
 
 
 def _rating_settings(run_dir: Path) -> dict[str, int]:

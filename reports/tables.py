@@ -22,7 +22,7 @@ from harness.stats.bias import BiasResult
 from harness.stats.grades import mean_scores
 from harness.stats.human import HumanAgreement
 from harness.stats.panel import agreements
-from harness.stats.ratings import leaderboard, pair_records
+from harness.stats.ratings import pair_records
 from harness.stats.significance import pair_tests
 
 
@@ -241,18 +241,15 @@ def significance_table(data: ReportData) -> Table:
 
 def panel_tables(data: ReportData) -> list[Table]:
     """With several judges: each judge's own leaderboard, and how far the judges agree."""
-    if len(data.by_judge) < 2:
+    if not data.panel:
         return []
-    rows = []
-    for judge, battles in data.by_judge.items():
-        for r in leaderboard(battles, data.models, bootstrap=data.bootstrap, elo_rounds=data.elo_rounds,
-                             seed=data.seed):
-            rows.append((judge, r.model, f"{r.bt:.1f}", f"[{r.bt_lower:.1f}, {r.bt_upper:.1f}]",
-                         str(r.wins), str(r.ties), str(r.losses), rate(r.win_rate)))
+    rows = tuple((judge, r.model, f"{r.bt:.1f}", f"[{r.bt_lower:.1f}, {r.bt_upper:.1f}]", str(r.wins),
+                  str(r.ties), str(r.losses), rate(r.win_rate))
+                 for judge, ratings in data.panel.items() for r in ratings)
     each = Table("panel", "Judge panel",
                  "The leaderboard uses the panel's majority verdict; here is each judge alone.",
                  ("Judge", "Model", "BT", "BT 95% CI", "Win", "Tie", "Lose", "Win rate (%)"), "llrcrrrr",
-                 tuple(rows))
+                 rows)
     agree = tuple((a.judge_1, a.judge_2, str(a.n), rate(a.rate),
                    "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}") for a in agreements(data.by_judge))
     return [each, Table("agreement", "Agreement between judges",
