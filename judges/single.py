@@ -1,7 +1,7 @@
-"""Single-answer grading: each answer scored alone (e.g. 1-10), averaged per model.
+"""Single-answer grading: each answer scored alone (e.g. 1-10) by a judge.
 
-Grades also yield battles (on each question, the higher score wins), so the same Bradley-Terry
-and Elo leaderboard works for graded runs.
+Averaging the grades and turning them into battles (so the same Bradley-Terry and Elo
+leaderboard works for graded runs) is arithmetic: ``harness.stats.grades``.
 """
 
 from __future__ import annotations

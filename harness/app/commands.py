@@ -131,7 +131,6 @@ def cmd_human(args: argparse.Namespace) -> int:
 
 def _run_api(run_dir: Path) -> ApiConfig | None:
     """The api section (keys' sources, limits, budget) of the run that wrote ``run_dir``."""
-
     data = rundir.read_config(run_dir)
     raw = data.get("api") if data is not None else None
     return parse_api(raw, f"{run_dir / rundir.CONFIG}: api") if raw is not None else None

@@ -114,8 +114,6 @@ def select_tasks(config: RunConfig) -> list[Task]:
             for t in loaded]
 
 
-
-
 def check(config: RunConfig) -> None:
     """Fail fast, before any model is loaded, on unknown names and malformed specs."""
     select_tasks(config)

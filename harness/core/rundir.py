@@ -120,6 +120,12 @@ def _write_rows(run_dir: Path, name: str, rows: Iterable[Mapping[str, Any]]) -> 
     return run_dir / name
 
 
+def _write_table(run_dir: Path, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    _mark(run_dir)
+    write_csv(run_dir / name, header, rows)
+    return run_dir / name
+
+
 def _write_text(run_dir: Path, name: str, text: str) -> Path:
     _mark(run_dir)
     atomic_write(run_dir / name, text)
@@ -235,9 +241,7 @@ def leaderboard_row(r: Rating) -> tuple[str, ...]:
 
 
 def write_leaderboard(run_dir: Path, ratings: Sequence[Rating]) -> Path:
-    _mark(run_dir)
-    write_csv(run_dir / LEADERBOARD_CSV, LEADERBOARD_HEADER, (leaderboard_row(r) for r in ratings))
-    return run_dir / LEADERBOARD_CSV
+    return _write_table(run_dir, LEADERBOARD_CSV, LEADERBOARD_HEADER, (leaderboard_row(r) for r in ratings))
 
 
 def read_leaderboard(run_dir: Path) -> list[dict[str, str]]:
@@ -264,11 +268,9 @@ def write_leaderboard_md(run_dir: Path, text: str) -> Path:
 # --- usage.csv ------------------------------------------------------------------------------
 
 def write_usage(run_dir: Path, lines: Sequence[UsageLine]) -> Path:
-    _mark(run_dir)
-    write_csv(run_dir / USAGE_CSV, USAGE_HEADER, [
+    return _write_table(run_dir, USAGE_CSV, USAGE_HEADER, [
         (u.stage, u.name, u.spec, u.calls, u.prompt_tokens, u.completion_tokens,
          "" if u.cost is None else f"{u.cost:.6f}", u.unreported) for u in lines])
-    return run_dir / USAGE_CSV
 
 
 def read_usage(run_dir: Path) -> list[UsageLine]:
@@ -311,10 +313,8 @@ def read_bias(run_dir: Path) -> list[BiasCheck]:
 
 
 def write_bias(run_dir: Path, checks: Sequence[BiasCheck]) -> Path:
-    _mark(run_dir)
-    write_csv(run_dir / BIAS_CSV, BIAS_HEADER, [
+    return _write_table(run_dir, BIAS_CSV, BIAS_HEADER, [
         (c.judge, c.check, _num(c.value), _num(c.lower), _num(c.upper), c.n, c.note) for c in checks])
-    return run_dir / BIAS_CSV
 
 
 def _num(x: float) -> str:
