@@ -56,13 +56,14 @@ def generate(backend: Backend, requests: Sequence[Request], params: DecodingPara
 
 
 def label_logprobs(backend: LabelScorer, request: Request, labels: Sequence[str], *, cache: CallCache,
-                   kind: str, spec: str, name: str = "") -> list[float]:
-    """The log-probability of each label as the whole reply to ``request["messages"]``, cached."""
+                   kind: str, spec: str) -> list[float]:
+    """The log-probability of each label as the whole reply to ``request["messages"]``, cached
+    (booked to ``spec``, the scoring model's spec, in the usage report)."""
     hit = cache.get(kind, dict(request))
     if hit is not None:
         return list(hit)
     scores = backend.label_logprobs(list(request["messages"]), list(labels))
-    _commit(cache, kind, request, scores, name or spec, spec, None)
+    _commit(cache, kind, request, scores, spec, spec, None)
     return scores
 
 
