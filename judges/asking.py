@@ -3,6 +3,8 @@
 ``generate`` judges write a reply whose last label is the verdict; a reply with no label is
 re-asked (bounded) and, failing that, recorded as an error with its raw text. ``likelihood``
 judges (small local models) pick the most likely label, so they always give a valid one.
+``reference`` judges call no model: :mod:`harness.judges.reference` compares each answer with the
+question's reference answer.
 Used by pairwise judging and by single-answer grading alike.
 """
 
@@ -15,12 +17,16 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, Message
 from harness.judges.prompts import JudgePrompt
+from harness.judges.reference import METHOD as REFERENCE_METHOD
+from harness.judges.reference import ReferenceJudge, is_reference
+from harness.judges.reference import create as create_reference
 from harness.judges.verdict import parse_verdict
 from harness.models import calls
-from harness.models.backends import Backend, LabelScorer
+from harness.models.backends import Backend, LabelScorer, load_backend
 from harness.models.cache import CallCache
 
 METHODS = ("auto", "generate", "likelihood")
+"""What a user may ask for; a reference judge's verdicts are recorded with method ``reference``."""
 CHUNK = 16  # conversations per local batch: progress and cache commits stay frequent
 
 
@@ -28,8 +34,10 @@ CHUNK = 16  # conversations per local batch: progress and cache commits stay fre
 class JudgeSettings:
     """How to judge: which model, which prompt, and how to read its verdict."""
 
-    spec: str = "embedded"
-    """Backend spec of the judge model."""
+    spec: str = "reference:chrf"
+    """Backend spec of the judge model, or ``reference[:METRIC]`` for a judge with no model. The
+    default compares each answer with the task's reference answer (chrF): offline, instant, and
+    right about gibberish; an API judge is the one to trust on correctness."""
     prompt: str = "assignment_en"
     """Name of the judge prompt."""
     method: str = "auto"
@@ -52,15 +60,46 @@ class Ask:
     """Asks sharing this key share one content-free prompt (likelihood calibration)."""
     neutral_messages: list[Message]
     """The same prompt with the answers left empty."""
+    answers: tuple[str, ...] = ()
+    """The answers shown, in slot order (what a reference judge compares without a prompt)."""
+    reference: str | None = None
+    """The question's reference answer, if the task has one."""
 
 
 Verdict = tuple[Any, str, int]
 """(meaning or score, or None on error; raw reply; attempts)."""
 
 
-def resolve_method(settings: JudgeSettings, backend: Backend) -> str:
+Judge = Backend | ReferenceJudge
+"""A judge model's backend, or a reference judge (no model)."""
+
+
+def load_judge(spec: str) -> Judge:
+    """The judge a spec names: ``reference[:METRIC]``, else a model backend spec."""
+    return create_reference(spec) if is_reference(spec) else load_backend(spec)
+
+
+def check_judge_spec(spec: str) -> None:
+    """Raise :class:`SpecError` early (before any work) if a judge spec cannot be used."""
+    load_judge(spec)
+
+
+def recorded_prompt(judge: Judge, prompt: JudgePrompt) -> tuple[str, str]:
+    """The name and hash a verdict is recorded under: the prompt's, or the reference metric's
+    (a reference judge never reads the prompt)."""
+    if isinstance(judge, ReferenceJudge):
+        return judge.name, judge.hash
+    return prompt.name, prompt.hash
+
+
+def resolve_method(settings: JudgeSettings, backend: Judge) -> str:
     if settings.method not in METHODS:
         raise HarnessError(f"judge method {settings.method!r}: use one of {', '.join(METHODS)}")
+    if isinstance(backend, ReferenceJudge):
+        if settings.method != "auto":
+            raise HarnessError(f"judge {settings.spec!r} compares answers with the reference; "
+                               f"--judge-method {settings.method} does not apply to it")
+        return REFERENCE_METHOD
     if settings.method == "auto":
         return "likelihood" if isinstance(backend, LabelScorer) else "generate"
     if settings.method == "likelihood" and not isinstance(backend, LabelScorer):
@@ -68,11 +107,13 @@ def resolve_method(settings: JudgeSettings, backend: Backend) -> str:
     return settings.method
 
 
-def ask_judge(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, settings: JudgeSettings,
+def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings: JudgeSettings,
               cache: CallCache, progress: Callable[[int], None] = lambda n: None
               ) -> tuple[str, list[Verdict]]:
     """The method used and one verdict per ask, reading from and writing to ``cache``."""
     method = resolve_method(settings, backend)
+    if isinstance(backend, ReferenceJudge):
+        return method, list(backend.verdicts([(a.answers, a.reference) for a in asks], progress))
     base = _base(settings, prompt, method)
     if method == "likelihood":
         return method, _by_likelihood(asks, backend, prompt, base, cache, progress)
@@ -98,6 +139,8 @@ def planned_requests(asks: Sequence[Ask], settings: JudgeSettings, prompt: Judge
                      method: str) -> list[dict[str, Any]]:
     """The first-attempt requests :func:`ask_judge` would send (re-asks not included), for
     ``--dry-run``; a likelihood judge adds one content-free request per neutral key."""
+    if method == REFERENCE_METHOD:
+        return []  # no model is called
     base = _base(settings, prompt, method)
     if method != "likelihood":
         return [_request(base, a.messages, a.slot, None) for a in asks]

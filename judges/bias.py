@@ -15,11 +15,11 @@ from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.types import Task
 from harness.judges import prompts as prompt_plugins
+from harness.judges.asking import load_judge
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.perturb import PROBES
 from harness.judges.probes import choose_answers, llm_perturbations, rule_perturbations, run_probes
 from harness.models import endpoints
-from harness.models.backends import load_backend
 from harness.models.cache import CallCache
 from harness.stats.battles import combine
 from harness.stats.bias import BiasResult, summarise
@@ -40,7 +40,7 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
         raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
                            f"(models: {', '.join(models)})")
     prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-    backend = load_backend(settings.spec)
+    backend = load_judge(settings.spec)
     labels = rundir.read_human(run_dir)
     with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
         judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)

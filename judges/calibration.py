@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.files import read_yaml
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
 from harness.judges.pairwise import winner_for
 from harness.judges.prompts import JudgePrompt
-from harness.models.backends import Backend
 from harness.models.cache import CallCache
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
@@ -69,7 +68,7 @@ class CalibrationResult:
         return self.consistent / self.pairs if self.pairs else float("nan")
 
 
-def calibrate(prompt: JudgePrompt, backend: Backend, settings: JudgeSettings, cache: CallCache,
+def calibrate(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cache: CallCache,
               items: Sequence[Item] | None = None) -> list[CalibrationResult]:
     """Judge every calibration item (both orders, or each answer alone) and score the judge.
 
@@ -83,13 +82,13 @@ def calibrate(prompt: JudgePrompt, backend: Backend, settings: JudgeSettings, ca
         neutral = prompt.render(it.question, "", "", reference=it.reference)
         if prompt.pairwise:
             asks.append(Ask(prompt.render(it.question, it.first, it.second, reference=it.reference),
-                            "ab", it.id, neutral))
+                            "ab", it.id, neutral, (it.first, it.second), it.reference))
             asks.append(Ask(prompt.render(it.question, it.second, it.first, reference=it.reference),
-                            "ba", it.id, neutral))
+                            "ba", it.id, neutral, (it.second, it.first), it.reference))
         else:
             for answer in (it.first, it.second):
                 asks.append(Ask(prompt.render(it.question, reference=it.reference, answer=answer),
-                                "single", it.id, neutral))
+                                "single", it.id, neutral, (answer,), it.reference))
     _, verdicts = ask_judge(asks, backend, prompt, settings, cache)
     meanings = [v[0] for v in verdicts]
     rows = []

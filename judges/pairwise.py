@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, JudgmentWinner, Order, Task
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge, recorded_prompt
 from harness.judges.prompts import JudgePrompt
-from harness.models.backends import Backend
 from harness.models.cache import CallCache
 
 __all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pair_asks"]
@@ -58,19 +57,20 @@ def winner_for(meaning: str, order: Order) -> JudgmentWinner:
     return "model_a" if first_wins == (order == "ab") else "model_b"
 
 
-def judge_jobs(jobs: Sequence[Job], backend: Backend, prompt: JudgePrompt,
+def judge_jobs(jobs: Sequence[Job], backend: Judge, prompt: JudgePrompt,
                settings: JudgeSettings, cache: CallCache,
                progress: Callable[[int], None] = lambda n: None) -> list[Judgment]:
     """Judge every job, reading from and writing to ``cache``; results in job order."""
     if not prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} grades single answers; it cannot compare pairs")
     method, verdicts = ask_judge(pair_asks(prompt, jobs), backend, prompt, settings, cache, progress)
+    name, digest = recorded_prompt(backend, prompt)
     return [
         Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
                  model_a=j.model_a, model_b=j.model_b, order=j.order,
                  winner=winner_for(meaning, j.order) if meaning else "error", label=meaning or "",
-                 judge=settings.spec, method=method, prompt=prompt.name, prompt_hash=prompt.hash,
-                 raw=raw, attempts=attempts)
+                 judge=settings.spec, method=method, prompt=name, prompt_hash=digest, raw=raw,
+                 attempts=attempts)
         for j, (meaning, raw, attempts) in zip(jobs, verdicts)
     ]
 
@@ -85,5 +85,6 @@ def pair_asks(prompt: JudgePrompt, jobs: Sequence[Job]) -> list[Ask]:
         asks.append(Ask(
             prompt.render(q.question, job.answer_1, job.answer_2, input=q.input, reference=q.reference),
             job.order, (job.task.id, job.question_index),
-            prompt.render(q.question, "", "", input=q.input, reference=q.reference)))
+            prompt.render(q.question, "", "", input=q.input, reference=q.reference),
+            (job.answer_1, job.answer_2), q.reference))
     return asks

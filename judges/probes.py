@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.core.types import Answer, BiasCheck, CheckKind, DecodingParams, Perturbation, Task
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
 from harness.judges.perturb import PROBES, perturb
 from harness.judges.prompts import JudgePrompt
 from harness.models import calls
-from harness.models.backends import Backend, load_backend
+from harness.models.backends import load_backend
 from harness.models.cache import CallCache
 from harness.stats.significance import wilson_interval
 
@@ -98,11 +98,11 @@ def probe_asks(perturbations: Sequence[Perturbation], tasks: Sequence[Task],
         neutral = prompt.render(q.question, "", "", input=q.input, reference=q.reference)
         for slot, first, second in (("ab", p.original, p.perturbed), ("ba", p.perturbed, p.original)):
             asks.append(Ask(prompt.render(q.question, first, second, input=q.input, reference=q.reference),
-                            slot, (p.task, qi), neutral))
+                            slot, (p.task, qi), neutral, (first, second), q.reference))
     return asks
 
 
-def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], backend: Backend,
+def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], backend: Judge,
                prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
                progress: Callable[[int], None] = lambda n: None) -> tuple[list[dict], list[BiasCheck]]:
     """Judge every perturbation in both orders; the verdict rows and one check per probe."""

@@ -10,14 +10,13 @@ from collections.abc import Callable, Sequence
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Grade, Task
-from harness.judges.asking import Ask, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
 from harness.judges.prompts import JudgePrompt
-from harness.models.backends import Backend
 from harness.models.cache import CallCache
 
 
 def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
-                  backend: Backend, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
+                  backend: Judge, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
                   progress: Callable[[int], None] = lambda n: None) -> list[Grade]:
     """One grade per model and question, in task, question, model order."""
     keys, asks = grade_asks(tasks, models, answers, prompt)
@@ -45,5 +44,6 @@ def grade_asks(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[A
                 asks.append(Ask(prompt.render(q.question, input=q.input, reference=q.reference,
                                               answer=by_key[(model, task.id, q.id)]),
                                 "single", (task.id, qi),
-                                prompt.render(q.question, input=q.input, reference=q.reference)))
+                                prompt.render(q.question, input=q.input, reference=q.reference),
+                                (by_key[(model, task.id, q.id)],), q.reference))
     return keys, asks

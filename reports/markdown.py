@@ -53,11 +53,17 @@ def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
     return lines
 
 
+def _prompt_line(prompt: str, method: str) -> str:
+    if method == "reference":  # recorded under the metric's name: no prompt is shown to anything
+        return f"none ({prompt} scores each answer against the reference answer)"
+    return f"{prompt} ({method})"
+
+
 def render_summary(data: ReportData) -> str:
     """``leaderboard.md``: what the run used, then the leaderboard and everything that qualifies it."""
     judges = list(data.by_judge)
-    prompts = sorted({f"{j.prompt} ({j.method})" for j in data.judgments}
-                     | {f"{g.prompt} ({g.method})" for g in data.grades})
+    prompts = sorted({_prompt_line(j.prompt, j.method) for j in data.judgments}
+                     | {_prompt_line(g.prompt, g.method) for g in data.grades})
     tasks = sorted({j.task for j in data.judgments} | {g.task for g in data.grades})
     lines = ["# harness leaderboard", "",
              f"- run directory: `{data.run_dir}`", f"- tasks: {', '.join(tasks)}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
+from harness.core.methods import method_note
 from harness.core.types import Battle, PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
 from harness.reports.data import ReportData
@@ -187,6 +188,10 @@ def finetune_table(data: ReportData) -> Table:
 def reliability_table(data: ReportData) -> Table:
     """Judge errors (replies with no valid label: counted, never turned into ties) and swap consistency."""
     stats = judge_stats(data.judgments)
+    methods: dict[str, list[str]] = defaultdict(list)
+    for j in data.judgments:
+        if j.method not in methods[j.judge]:
+            methods[j.judge].append(j.method)
     rows = tuple((s.judge, str(s.judgments), str(s.errors), str(s.pairs),
                   f"{bias_share(s.consistency)} ({s.consistent})",
                   f"{bias_share(s.first_slot_rate)} of {s.decisive}") for s in stats)
@@ -194,7 +199,8 @@ def reliability_table(data: ReportData) -> Table:
                  "Judgments with no valid label after all attempts are kept as errors and left out of the "
                  "battles (never counted as ties).",
                  ("Judge", "Judgments", "Errors (no valid label)", "Both orders valid", "Swap-consistent",
-                  "Prefers first slot"), "lrrrrr", rows)
+                  "Prefers first slot"), "lrrrrr", rows,
+                 tuple(method_note(methods[s.judge]) for s in stats))
 
 
 def grades_table(data: ReportData) -> Table:

@@ -39,7 +39,7 @@ def test_command_line_overrides_the_config(tmp_path: Path) -> None:
 
 def test_default_config_is_the_decoding_experiment() -> None:
     config = RunConfig()
-    assert config.tasks == () and config.judges[0].spec == "embedded"
+    assert config.tasks == () and config.judges[0].spec == "reference:chrf"
     assert len({m.decoding for m in config.models}) == len(config.models) >= 3
     assert {m.spec for m in config.models} == {"embedded"}
 

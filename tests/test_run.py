@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.app.cli import main
 from harness.app.config import RunConfig
 from harness.app.pipeline import run
 from harness.core import rundir
 from harness.core.types import DecodingParams, ModelConfig
+from harness.judges.asking import JudgeSettings
+from harness.stats.battles import judge_stats
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +32,9 @@ MODELS = (
 
 
 def _config(out: Path, limit: int = 2) -> RunConfig:
+    # The embedded LLM judge (not the default reference judge): its calls go through the cache.
     return RunConfig(tasks=("en_finance", "zh_law"), models=MODELS, limit=limit, out=out,
-                     progress=False)
+                     judges=(JudgeSettings(spec="embedded"),), progress=False)
 
 
 def test_run_writes_the_run_directory_and_reruns_from_cache(tmp_path: Path) -> None:
@@ -100,3 +104,19 @@ def test_a_killed_run_resumes_without_losing_or_repeating_calls(tmp_path: Path) 
     assert sum(resumed.calls.values()) + sum(resumed.hits.values()) == total
     for name in (rundir.ANSWERS, rundir.JUDGMENTS, rundir.BATTLES, rundir.LEADERBOARD_CSV):
         assert (out / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), name
+
+
+def test_the_default_run_ranks_the_unreadable_hot_variant_last(tmp_path: Path) -> None:
+    """`harness run --limit 5`: the default experiment and judge (issue 14: the embedded LLM judge
+    ranked temperature 1.6's gibberish first)."""
+    out = tmp_path / "default"
+    assert main(["run", "--limit", "5", "--out", str(out), "--no-progress", "--report", "none"]) == 0
+    rows = [line.split(",") for line in (out / rundir.LEADERBOARD_CSV).read_text().splitlines()[1:]]
+    by_model = {r[1]: r for r in rows}
+    assert set(by_model) == {"greedy", "nucleus", "hot"} and rows[-1][1] == "hot"
+    assert all(float(by_model["hot"][2]) < float(by_model[m][2]) for m in ("greedy", "nucleus"))
+    assert int(by_model["hot"][0]) == 3  # ranked alone in last place, not tied with the others
+    judgments = rundir.read_judgments(out)
+    assert len(judgments) == 6 * 5 * 3 * 2 and {j.judge for j in judgments} == {"reference:chrf"}
+    stats = judge_stats(judgments)[0]
+    assert stats.errors == 0 and stats.consistency >= 0.9

@@ -74,7 +74,9 @@ def _add_api_options(p: argparse.ArgumentParser) -> None:
 def _add_judge_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("judging")
     g.add_argument("--judge", nargs="+", metavar="SPEC",
-                   help="judge model spec (default: embedded); several make a panel (majority verdict)")
+                   help="judge spec (default: reference:chrf, each answer's chrF against the reference "
+                   "answer, no model); a model spec (embedded, openai:MODEL...) asks that model; "
+                   "several make a panel (majority verdict)")
     g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en); "
                    "see `harness prompts list`")
     g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),

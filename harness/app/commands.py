@@ -18,11 +18,10 @@ from harness.app.labels import read_labels
 from harness.core import files, rundir
 from harness.core.errors import HarnessError
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import JudgeSettings, load_judge, recorded_prompt
 from harness.judges.bias import bias
 from harness.judges.calibration import calibrate
 from harness.judges.sanity import load_sanity_items
-from harness.models.backends import load_backend
 from harness.models.budget import load_prices
 from harness.models.cache import CallCache
 from harness.models.endpoints import ApiConfig
@@ -250,10 +249,14 @@ def _prompts_new(args: argparse.Namespace) -> int:
 def _prompts_test(args: argparse.Namespace) -> int:
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
     settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
+    judge = load_judge(settings.spec)
     with CallCache(args.out / rundir.CACHE) as cache:
         items = load_sanity_items() if args.item_set == "sanity" else None
-        rows = calibrate(prompt, load_backend(settings.spec), settings, cache, items)
-    print(f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec} on the {args.item_set} set\n")
+        rows = calibrate(prompt, judge, settings, cache, items)
+    name, _ = recorded_prompt(judge, prompt)
+    what = (f"prompt {prompt.name} ({prompt.mode}) with judge {settings.spec}" if name == prompt.name
+            else f"judge {settings.spec} (no prompt: each answer is scored against the reference answer)")
+    print(f"{what} on the {args.item_set} set\n")
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
                  [(r.group, str(r.judgments), _percent(r.parse_rate), _percent(r.accuracy),
                    _percent(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])

@@ -17,10 +17,9 @@ from harness.app.config import RunConfig
 from harness.core import rundir
 from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import JudgeSettings, planned_requests, resolve_method
+from harness.judges.asking import JudgeSettings, load_judge, planned_requests, resolve_method
 from harness.judges.pairwise import make_jobs, pair_asks
 from harness.judges.single import grade_asks
-from harness.models.backends import load_backend
 from harness.models.budget import Prices, estimate_tokens, load_prices
 from harness.models.cache import CallCache
 from harness.models.generate import generation_request, question_messages
@@ -48,8 +47,9 @@ def _line(stage: str, name: str, spec: str, requests: Sequence[dict[str, Any]], 
     todo = [r for r in requests if cache is None or not cache.has(kind, r)]
     prompt = sum(estimate_tokens(r["messages"]) for r in todo)
     reply = sum(0 if "labels" in r else max_reply for r in todo)  # likelihood judges write nothing
-    return PlanLine(stage, name, spec, len(requests), len(requests) - len(todo), prompt, reply,
-                    cost_of(spec, prompt, reply, prices))
+    # Nothing to send costs nothing, priced or not (a reference judge calls no model).
+    cost = cost_of(spec, prompt, reply, prices) if todo else 0.0
+    return PlanLine(stage, name, spec, len(requests), len(requests) - len(todo), prompt, reply, cost)
 
 
 def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
@@ -100,7 +100,7 @@ def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], mod
     lines = []
     for settings in judges:
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-        method = resolve_method(settings, load_backend(settings.spec))
+        method = resolve_method(settings, load_judge(settings.spec))
         if prompt.pairwise:
             asks = pair_asks(prompt, make_jobs(task_list, models, answers))
         else:

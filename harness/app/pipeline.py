@@ -20,11 +20,11 @@ from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import resolve_method
+from harness.judges.asking import check_judge_spec, load_judge, resolve_method
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
 from harness.models import endpoints
-from harness.models.backends import Streamer, check_spec, load_backend
+from harness.models.backends import Streamer, check_spec
 from harness.models.budget import load_prices, no_price
 from harness.models.cache import CallCache
 from harness.models.generate import generate_answers
@@ -120,7 +120,7 @@ def check(config: RunConfig) -> None:
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
-        check_spec(settings.spec)
+        check_judge_spec(settings.spec)
         prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
     check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
 
@@ -132,7 +132,7 @@ def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
     prices = load_prices(api.prices)
     for spec in specs:
         model = model_price_name(spec)
-        if model is not None and isinstance(load_backend(spec), Streamer) and prices.lookup(model) is None:
+        if model is not None and isinstance(load_judge(spec), Streamer) and prices.lookup(model) is None:
             raise no_price(spec, f"model {model!r}")
 
 
@@ -178,7 +178,7 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
     if len(set(specs)) != len(specs):
         raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
     prompts = [prompt_plugins.load_prompt(s.prompt, prompts_dirs) for s in judges]
-    backends = [load_backend(s.spec) for s in judges]
+    backends = [load_judge(s.spec) for s in judges]
     for settings, backend in zip(judges, backends):
         resolve_method(settings, backend)
     make_bar = _progress_factory(progress)
