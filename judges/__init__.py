@@ -2,7 +2,8 @@
 
 Holds the judge prompts (``prompts/``, one YAML file each), verdict parsing (``verdict``), asking
 with retries and likelihood calibration (``asking``), pairwise and single-answer judging
-(``pairwise``, ``single``), prompt calibration (``calibration``), and the bias probes with their
+(``pairwise``, ``single``), the judge with no model (``reference``: chrF against the reference
+answer), prompt calibration (``calibration``), and the bias probes with their
 rule-based perturbations (``probes``, ``perturb``, ``perturb_facts``, ``bias``).
 
 Imports core, models, stats and tasks; not finetune or reports (its siblings), nor the app.

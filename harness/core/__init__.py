@@ -1,8 +1,9 @@
 """Floor 1, core: what every other floor builds on.
 
 Holds the records (``types``: frozen dataclasses for tasks, answers, judgments, battles...), the
-user-facing errors (``errors``), plugin discovery by file name (``plugins``), and the run
-directory's files (``storage``, ``questions``).
+user-facing errors (``errors``), plugin discovery by file name (``plugins``), safe file writing
+and reading (``files``), the run directory's files (``rundir``), and what each way of reaching a
+verdict measures, in words for the reports (``methods``).
 
 Must not import any other ``harness`` package: everything imports core, core imports nothing.
 """
