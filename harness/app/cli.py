@@ -39,7 +39,7 @@ def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
     p.add_argument("--out", type=Path, metavar="DIR", help="run directory (default runs/<name>)")
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of task files (repeatable)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="questions per generation batch (16)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="questions per generation batch (64)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     g = p.add_argument_group("decoding (applies to --models)")
     for name, kind in (("max-new-tokens", int), ("temperature", float), ("top-k", int),

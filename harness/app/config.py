@@ -46,8 +46,9 @@ class RunConfig:
     """The run directory; default ``runs/<name>``."""
     tasks_dirs: tuple[Path, ...] = ()
     prompts_dirs: tuple[Path, ...] = ()
-    batch_size: int = 16
-    """Questions per generation batch (local models batch them; endpoints get them concurrently)."""
+    batch_size: int = 64
+    """Questions per generation batch (local models batch them; endpoints get them concurrently).
+    A local model on a CPU generates faster in larger batches (``benchmarks/bench_generation.py``)."""
     elo_rounds: int = 100
     """Shuffled orders averaged by the Elo rating."""
     bootstrap: int = 1000

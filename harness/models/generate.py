@@ -30,7 +30,7 @@ def generation_request(model: ModelConfig, messages: list[Message]) -> dict:
 
 
 def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache: CallCache,
-                     batch_size: int = 16, progress: ProgressFactory | None = None) -> list[Answer]:
+                     batch_size: int = 64, progress: ProgressFactory | None = None) -> list[Answer]:
     """Answers of every model to every question, in model, task, question order.
 
     Cached answers are reused. The rest are generated in batches by local models and concurrently
