@@ -84,6 +84,14 @@ def check_judge_spec(spec: str) -> None:
     load_judge(spec)
 
 
+def check_judge(settings: JudgeSettings, prompt: JudgePrompt) -> None:
+    """Raise before any work when the judge cannot judge with this prompt and method."""
+    judge = load_judge(settings.spec)
+    resolve_method(settings, judge)
+    if isinstance(judge, ReferenceJudge) and not prompt.pairwise:
+        raise judge.cannot_grade()
+
+
 def recorded_prompt(judge: Judge, prompt: JudgePrompt) -> tuple[str, str]:
     """The name and hash a verdict is recorded under: the prompt's, or the reference metric's
     (a reference judge never reads the prompt)."""

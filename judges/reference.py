@@ -95,14 +95,18 @@ class ReferenceJudge:
                f"Assistant 1: {one:.2f}; Assistant 2: {two:.2f}; tie margin {self.margin:g}")
         return meaning, raw, 1
 
+    def cannot_grade(self) -> HarnessError:
+        """The error for single-answer grading, which a reference judge does not do."""
+        return HarnessError(f"judge {self.spec!r} compares two answers; it cannot grade single "
+                            "answers (use a pairwise judge prompt)")
+
     def verdicts(self, shown: Sequence[tuple[tuple[str, ...], str | None]],
                  progress: Callable[[int], None] = lambda n: None) -> list[Verdict]:
         """One verdict per ``(answers in slot order, reference)``."""
         out = []
         for answers, reference in shown:
             if len(answers) != 2:
-                raise HarnessError(f"judge {self.spec!r} compares two answers; it cannot grade single "
-                                   "answers (use a pairwise judge prompt)")
+                raise self.cannot_grade()
             out.append(self.compare(answers[0], answers[1], reference))
             progress(1)
         return out

@@ -17,7 +17,7 @@ def test_bias_on_the_embedded_judge_runs_offline_and_reaches_the_report(tmp_path
     run = tmp_path / "run"
     assert main(["run", "--tasks", "en_law", "zh_law", "--limit", "1", "--out", str(run), "--no-progress",
                  "--models", "greedy=embedded", "hot=embedded", "--temperature", "1.2",
-                 "--max-new-tokens", "24"]) == 0
+                 "--max-new-tokens", "24", "--judge", "embedded"]) == 0
     report = (run / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
     assert "## Judge bias checks" in report and "position: swap consistency" in report
     assert "length: LC win rate (greedy)" in report
@@ -36,7 +36,7 @@ def test_bias_on_the_embedded_judge_runs_offline_and_reaches_the_report(tmp_path
     assert {p["language"] for p in perturbed} == {"en", "zh"} and len(perturbed) == 6
 
     # Re-rating the run (all cached) puts the probe figures into the report.
-    assert main(["judge", str(run), "--no-progress"]) == 0
+    assert main(["judge", str(run), "--no-progress", "--judge", "embedded"]) == 0
     report = (run / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
     for probe in ("rich_content", "fake_references", "repetitive_list"):
         assert f"probe: {probe}" in report

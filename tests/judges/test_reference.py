@@ -115,3 +115,12 @@ def test_a_panel_of_the_reference_judge_and_an_api_judge_shows_their_agreement(
     reliability = md.split("## Judge reliability", 1)[1]
     assert "| reference:chrf | 8 | 0 | 4 | 100% (4) |" in reliability
     assert "It cannot see whether a fluent answer is correct" in reliability
+
+
+def test_a_single_grading_prompt_is_refused_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--tasks", "en_law", "--limit", "1", "--prompt", "single_1to10", "--out", str(out),
+                 "--no-progress"]) == 2
+    assert "cannot grade single answers" in capsys.readouterr().err
+    assert not (out / rundir.ANSWERS).exists()  # refused before a single answer was generated
