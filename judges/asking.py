@@ -79,14 +79,9 @@ def load_judge(spec: str) -> Judge:
     return create_reference(spec) if is_reference(spec) else load_backend(spec)
 
 
-def check_judge_spec(spec: str) -> None:
-    """Raise :class:`SpecError` early (before any work) if a judge spec cannot be used."""
-    load_judge(spec)
-
-
-def check_judge(settings: JudgeSettings, prompt: JudgePrompt) -> None:
-    """Raise before any work when the judge cannot judge with this prompt and method."""
-    judge = load_judge(settings.spec)
+def check_judge(settings: JudgeSettings, judge: Judge, prompt: JudgePrompt) -> None:
+    """Raise before any work when ``judge`` (:func:`load_judge` of ``settings.spec``) cannot
+    judge with this prompt and method."""
     resolve_method(settings, judge)
     if isinstance(judge, ReferenceJudge) and not prompt.pairwise:
         raise judge.cannot_grade()

@@ -20,7 +20,7 @@ from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import check_judge, check_judge_spec, load_judge, resolve_method
+from harness.judges.asking import check_judge, load_judge, resolve_method
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
 from harness.models import endpoints
@@ -120,8 +120,8 @@ def check(config: RunConfig) -> None:
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
-        check_judge_spec(settings.spec)
-        check_judge(settings, prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs))
+        judge = load_judge(settings.spec)  # a bad spec is reported before a bad prompt name
+        check_judge(settings, judge, prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs))
     check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
 
 
