@@ -13,6 +13,18 @@ _MARKUP = re.compile(r"[*_`\"'“”‘’「」]")
 _TOKENS = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?|\S")
 
 
+def label_tokens(label: str) -> tuple[str, ...]:
+    """What of ``label`` a reply must contain: its words, numbers and signs, without markup, case
+    or a final full stop. Empty for a label that would match anywhere (prompts refuse it).
+
+    >>> label_tokens("**Assistant 1** is better.")
+    ('assistant', '1', 'is', 'better')
+    >>> label_tokens("  ** ")
+    ()
+    """
+    return tuple(t.lower() for t in _TOKENS.findall(_MARKUP.sub("", label).rstrip(".。!！")))
+
+
 @functools.lru_cache(maxsize=256)
 def _pattern(label: str) -> re.Pattern[str]:
     """A pattern for ``label`` that tolerates case, markup and spacing, but not a longer word.

@@ -10,6 +10,13 @@ A prompt file holds Jinja2 templates (``system``, ``user``, ``retry``), optional
   template uses ``question`` and ``answer``.
 
 Every template may also use ``input`` (the question's optional context) and ``reference``.
+
+Prompt files are shared between people, so they are untrusted: templates render in Jinja2's
+immutable sandbox (no attribute starting with ``_``, no calls that change objects, no ``include`` or
+``import`` of other files, bounded ``*`` and ``**``), and every template is rendered once against a
+sample comparison when the file is loaded, so a template that fails fails there, naming the file and
+field, not in the middle of a paid run. Not handled: a template that renders but reads badly (that
+is what ``harness prompts test`` measures).
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from typing import Any
 
 import jinja2
 import jinja2.meta
+import jinja2.nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from harness.core.errors import HarnessError
 from harness.core.files import check_fields, read_yaml
 from harness.core.plugins import discover, unknown
 from harness.core.types import Message
+from harness.judges.verdict import label_tokens
 
 BUILTIN_DIR = Path(__file__).parent
 MEANINGS = ("better", "worse", "equal")
@@ -43,8 +53,39 @@ MODES = tuple(PLACEHOLDERS)
 VARIABLES = frozenset({"question", "input", "reference", "answer_1", "answer_2", "answer"})
 DEFAULT_RETRY = "Reply with exactly one line containing only one of: {{ labels }}."
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
-                          autoescape=False)
+MAX_RESULT = 1_000_000
+"""Longest string or list one ``*`` in a template may make."""
+MAX_BITS = 65_536
+"""Largest number (in bits, about 20,000 digits) one ``**`` in a template may make."""
+SAMPLE = dict(question="What is a bond?", input="", reference="A loan to the issuer.",
+              answer_1="A debt security.", answer_2="A share of a company.", answer="A debt security.")
+"""The comparison every template is rendered against when its file is loaded."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with ``*`` and ``**`` bounded so a template cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _is_number(left) and _is_number(right) and abs(left) > 1 \
+                and abs(right) * int(abs(left)).bit_length() > MAX_BITS:
+            raise SecurityError(f"{left!r} ** {right!r}: result too large")
+        if operator == "*":
+            sized, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(sized, (str, list, tuple)) and _is_number(times) and len(sized) * times > MAX_RESULT:
+                raise SecurityError(f"repeating a sequence {times!r} times: result too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+_ENV = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+_ENV.globals.clear()  # cycler, joiner, namespace, lipsum, range, dict: nothing a judge prompt needs
+_FORBIDDEN = {jinja2.nodes.Include: "include", jinja2.nodes.Import: "import",
+              jinja2.nodes.FromImport: "import", jinja2.nodes.Extends: "extends"}
 
 
 @dataclass(frozen=True)
@@ -102,8 +143,13 @@ def _compiled(template: str) -> jinja2.Template:
 def _render(template: str, values: Mapping[str, Any], prompt: JudgePrompt) -> str:
     try:
         return _compiled(template).render(**values).strip()
-    except jinja2.TemplateError as exc:
-        raise HarnessError(f"{prompt.source}: cannot render: {exc}") from None
+    except Exception as exc:  # any failure of a user's template is theirs to fix, named in one line
+        raise HarnessError(f"{prompt.source}: cannot render: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {text}"
 
 
 def available(prompts_dirs: Sequence[Path] = ()) -> dict[str, Any]:
@@ -140,10 +186,23 @@ def load_prompt_file(path: Path, name: str | None = None) -> JudgePrompt:
         if key in data:
             _check_template(source, key, data[key], required=(),
                             extra={"labels"} if key == "retry" else set())
-    return JudgePrompt(name=name or path.stem, language=data["language"], mode=data["mode"],
-                       user=data["user"], labels=labels, system=data.get("system", ""),
-                       retry=data.get("retry", DEFAULT_RETRY), description=data.get("description", ""),
-                       examples=_check_examples(source, data.get("examples", [])), source=source)
+    prompt = JudgePrompt(name=name or path.stem, language=data["language"], mode=data["mode"],
+                         user=data["user"], labels=labels, system=data.get("system", ""),
+                         retry=data.get("retry", DEFAULT_RETRY), description=data.get("description", ""),
+                         examples=_check_examples(source, data.get("examples", [])), source=source)
+    _check_renders(prompt)
+    return prompt
+
+
+def _check_renders(prompt: JudgePrompt) -> None:
+    """Render every template once against the sample comparison, so a broken one fails at load."""
+    labels = ", ".join(f"'{label}'" for label in prompt.labels)
+    for field, template, values in (("system", prompt.system, SAMPLE), ("user", prompt.user, SAMPLE),
+                                    ("retry", prompt.retry, {"labels": labels})):
+        try:
+            _compiled(template).render(**values)
+        except Exception as exc:  # see _render
+            raise HarnessError(f"{prompt.source}: field {field!r}: cannot render: {_reason(exc)}") from None
 
 
 def _check_labels(source: str, mode: str, labels: Any) -> dict[str, Any]:
@@ -151,6 +210,16 @@ def _check_labels(source: str, mode: str, labels: Any) -> dict[str, Any]:
         raise HarnessError(f"{source}: field 'labels' must map each label to "
                            + ("a score" if mode == "single" else f"one of {MEANINGS}"))
     out = {str(k): v for k, v in labels.items()}
+    seen: dict[tuple[str, ...], str] = {}
+    for label in out:
+        tokens = label_tokens(label)
+        if not tokens:
+            # An empty pattern matches every reply: each verdict would silently be this label's.
+            raise HarnessError(f"{source}: label {label!r} is empty once markup and spacing are ignored")
+        if tokens in seen:
+            raise HarnessError(f"{source}: labels {seen[tokens]!r} and {label!r} read the same (case, "
+                               "markup and spacing are ignored when reading a reply); make them differ")
+        seen[tokens] = label
     if mode == "single":
         for label, score in out.items():
             if isinstance(score, bool) or not isinstance(score, (int, float)):
@@ -184,10 +253,16 @@ def _check_examples(source: str, examples: Any) -> tuple[tuple[str, str], ...]:
 def _check_template(source: str, field: str, text: str, required: Sequence[str],
                     extra: set[str] | frozenset[str] = frozenset()) -> None:
     try:
-        used = jinja2.meta.find_undeclared_variables(_ENV.parse(text))
+        tree = _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise HarnessError(f"{source}: field {field!r}: template error line {exc.lineno}: "
                            f"{exc.message}") from None
+    for kind, word in _FORBIDDEN.items():
+        node = tree.find(kind)
+        if node is not None:
+            raise HarnessError(f"{source}: field {field!r}: template line {node.lineno}: "
+                               f"{{% {word} %}} is not allowed; a prompt file holds its whole text")
+    used = jinja2.meta.find_undeclared_variables(tree)
     for name in required:
         if name not in used:
             raise HarnessError(f"{source}: field {field!r} lacks the placeholder {{{{ {name} }}}}")
