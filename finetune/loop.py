@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError
-from harness.core.files import atomic_write
+from harness.core.files import atomic_write, read_jsonl, row_errors
 from harness.core.types import Task
 from harness.finetune.contamination import Overlap, find_overlaps
 from harness.finetune.data import Example
@@ -115,10 +115,10 @@ def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[E
 
 
 def _first_eval(log_path: Path) -> float:
-    for line in log_path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(log_path, lambda r: r):  # a hand-edited log is one error naming its line
         if "eval_loss" in row:
-            return float(row["eval_loss"])
+            with row_errors(f"{log_path}: field 'eval_loss'"):
+                return float(row["eval_loss"])
     return float("nan")
 
 

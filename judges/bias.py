@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.core import rundir
+from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.types import Task
 from harness.judges import prompts as prompt_plugins
@@ -29,30 +29,31 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
          prompts_dirs: Sequence[Path] = (), perturber: str | None = None, model: str | None = None,
          seed: int = 0, api: endpoints.ApiConfig | None = None) -> BiasResult:
     """Every check for one judge on ``run_dir``; writes the probe files and ``bias.csv``."""
-    unknown = sorted(set(probes) - set(PROBES))
-    if unknown:
-        raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
-    answers = rundir.read_answers(run_dir)
-    models = list(dict.fromkeys(a.model for a in answers))
-    if len(models) < 2:
-        raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models")
-    if model is not None and model not in models:
-        raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
-                           f"(models: {', '.join(models)})")
-    prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-    backend = load_judge(settings.spec)
-    labels = rundir.read_human(run_dir)
-    with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
-        judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)
-        chosen = choose_answers(task_list, answers, model)
-        perturbations = rule_perturbations(chosen, task_list, probes, seed)
-        if perturber:
-            perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
-        rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
-    result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
-                        len(perturbations))
-    rundir.write_perturbations(run_dir, perturbations)
-    rundir.write_probe_judgments(run_dir, rows)
-    kept = [c for c in rundir.read_bias(run_dir) if c.judge != settings.spec]
-    rundir.write_bias(run_dir, kept + list(result.checks))
-    return result
+    with runlock.hold(run_dir, command="bias"):
+        unknown = sorted(set(probes) - set(PROBES))
+        if unknown:
+            raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
+        answers = rundir.read_answers(run_dir)
+        models = list(dict.fromkeys(a.model for a in answers))
+        if len(models) < 2:
+            raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models")
+        if model is not None and model not in models:
+            raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
+                               f"(models: {', '.join(models)})")
+        prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+        backend = load_judge(settings.spec)
+        labels = rundir.read_human(run_dir)
+        with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
+            judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)
+            chosen = choose_answers(task_list, answers, model)
+            perturbations = rule_perturbations(chosen, task_list, probes, seed)
+            if perturber:
+                perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
+            rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
+        result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
+                            len(perturbations))
+        rundir.write_perturbations(run_dir, perturbations)
+        rundir.write_probe_judgments(run_dir, rows)
+        kept = [c for c in rundir.read_bias(run_dir) if c.judge != settings.spec]
+        rundir.write_bias(run_dir, kept + list(result.checks))
+        return result

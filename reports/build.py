@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core import rundir
+from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.files import atomic_write
 from harness.reports import data as report_data
@@ -96,43 +96,44 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
     ``cjk`` forces Chinese support in LaTeX; it is switched on anyway when the run has Chinese text.
     A report whose inputs and options are unchanged is not rebuilt.
     """
-    formats = check_formats(formats)
-    if pdf and "latex" not in formats:
-        raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
-    out = out if out is not None else run_dir / rundir.REPORT_DIR
-    planned = ReportFiles(out / "report.html" if "html" in formats else None,
-                          out / "latex" / "report.tex" if "latex" in formats else None,
-                          out / "report.md" if "md" in formats else None, out / "report.json")
-    outputs = [p for p in (planned.html, planned.latex, planned.markdown, planned.json) if p is not None]
-    stamp = None if pdf else stamp_of(run_dir, f"{sorted(formats)} cjk={cjk} out={out.resolve()}")
-    if unchanged(out, stamp, outputs):
-        return planned
-    data = data if data is not None else report_data.load(run_dir, tasks_dirs)
-    title = f"harness report: {run_dir.resolve().name}"
-    tables, everything = all_tables(data), every_table(data)
-    pdf_file = None
-    assert planned.json is not None
-    atomic_write(planned.json, render_json(data, title, everything))
-    if planned.markdown is not None:
-        atomic_write(planned.markdown, render_markdown_report(
-            title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
-    if planned.html is not None or planned.latex is not None:
-        figures, pairs = plots.figures(data), judged_pairs(data)
-        if planned.latex is not None:
-            for stem, fig in figures.items():
-                plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
-            write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
-                        cjk or data.has_cjk())
-            if pdf:
-                pdf_file = compile_pdf(planned.latex)
-        if planned.html is not None:
-            by_key = {t.key: t for t in everything}
-            named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges", "bias",
-                                                "finetune", "length_bins", "human", "usage")}
-            uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
-            atomic_write(planned.html, render_html(data, title, named, uris, pairs))
-    record(out, stamp)
-    return dataclasses.replace(planned, pdf=pdf_file)
+    with runlock.hold(run_dir, command="report"):
+        formats = check_formats(formats)
+        if pdf and "latex" not in formats:
+            raise HarnessError("--pdf compiles the LaTeX report: add latex to --format")
+        out = out if out is not None else run_dir / rundir.REPORT_DIR
+        planned = ReportFiles(out / "report.html" if "html" in formats else None,
+                              out / "latex" / "report.tex" if "latex" in formats else None,
+                              out / "report.md" if "md" in formats else None, out / "report.json")
+        outputs = [p for p in (planned.html, planned.latex, planned.markdown, planned.json) if p is not None]
+        stamp = None if pdf else stamp_of(run_dir, f"{sorted(formats)} cjk={cjk} out={out.resolve()}")
+        if unchanged(out, stamp, outputs):
+            return planned
+        data = data if data is not None else report_data.load(run_dir, tasks_dirs)
+        title = f"harness report: {run_dir.resolve().name}"
+        tables, everything = all_tables(data), every_table(data)
+        pdf_file = None
+        assert planned.json is not None
+        atomic_write(planned.json, render_json(data, title, everything))
+        if planned.markdown is not None:
+            atomic_write(planned.markdown, render_markdown_report(
+                title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades")]))
+        if planned.html is not None or planned.latex is not None:
+            figures, pairs = plots.figures(data), judged_pairs(data)
+            if planned.latex is not None:
+                for stem, fig in figures.items():
+                    plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
+                write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
+                            cjk or data.has_cjk())
+                if pdf:
+                    pdf_file = compile_pdf(planned.latex)
+            if planned.html is not None:
+                by_key = {t.key: t for t in everything}
+                named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges",
+                                                    "bias", "finetune", "length_bins", "human", "usage")}
+                uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
+                atomic_write(planned.html, render_html(data, title, named, uris, pairs))
+        record(out, stamp)
+        return dataclasses.replace(planned, pdf=pdf_file)
 
 
 def compile_pdf(tex: Path, engine: str = "xelatex") -> Path:

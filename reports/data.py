@@ -6,18 +6,19 @@ prints exactly what the CSV says; counts per pair and per task come from ``battl
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError, SpecError
+from harness.core.files import NestedTooDeeply, parse_json
 from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
+from harness.stats.bradley_terry import pair_counts, separation
 from harness.stats.ratings import leaderboard as rate_battles
 from harness.tasks import answered_tasks
 
@@ -116,7 +117,9 @@ def _finetunes(answers: Sequence[Answer]) -> tuple[list[Finetune], list[str]]:
 
 def _json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = parse_json(path.read_text(encoding="utf-8-sig"))
+    except NestedTooDeeply as exc:
+        raise HarnessError(f"{path}:{exc.line}: {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise HarnessError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
@@ -146,6 +149,11 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
     # The one place a report computes the bias figures.
     bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir), rundir.read_bias(run_dir))
+    # A leaderboard whose BT gaps the battles do not bound says so where every format puts its
+    # warnings (once, at the top of leaderboard.md), rather than printing the figures bare.
+    unbounded = separation(pair_counts(battles)).note() if battles else ""
+    if unbounded:
+        bias = replace(bias, warnings=(unbounded, *bias.warnings))
     finetunes, missing = _finetunes(answers)
     grades = rundir.read_grades(run_dir)
     panel: dict[str, tuple[Rating, ...]] = {}

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.core.text import md_cell
 from harness.reports.data import ReportData
 from harness.reports.tables import Bold, Table, bias_section, summary_tables
 from harness.stats.bias import BiasResult
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    """A pipe table; ``|`` inside a cell is escaped."""
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"
-            for row in rows]
+    """A pipe table; every cell goes through :func:`md_cell`, so a model named ``<img ...>`` or
+    ``a|b\\nc`` is shown as text and cannot add a column, a row or HTML."""
+    out = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return out
 
 
@@ -26,7 +27,8 @@ def render_table(t: Table, level: int = 2) -> list[str]:
 
 
 def warning_lines(warnings: Sequence[str]) -> list[str]:
-    return [line for w in warnings for line in (f"> **Warning:** {w}", "")]
+    # Warnings name judges, whose names are the user's text.
+    return [line for w in warnings for line in (f"> **Warning:** {md_cell(w)}", "")]
 
 
 def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
@@ -65,10 +67,12 @@ def render_summary(data: ReportData) -> str:
     prompts = sorted({_prompt_line(j.prompt, j.method) for j in data.judgments}
                      | {_prompt_line(g.prompt, g.method) for g in data.grades})
     tasks = sorted({j.task for j in data.judgments} | {g.task for g in data.grades})
+    # Paths, task ids, judge specs and prompt names are the user's text: escaped like table cells.
     lines = ["# harness leaderboard", "",
-             f"- run directory: `{data.run_dir}`", f"- tasks: {', '.join(tasks)}",
-             f"- judges: {', '.join(judges)}" + (" (panel: majority verdict)" if len(judges) > 1 else ""),
-             f"- judge prompt: {', '.join(prompts)}", ""]
+             f"- run directory: `{md_cell(data.run_dir)}`", f"- tasks: {md_cell(', '.join(tasks))}",
+             f"- judges: {md_cell(', '.join(judges))}"
+             + (" (panel: majority verdict)" if len(judges) > 1 else ""),
+             f"- judge prompt: {md_cell(', '.join(prompts))}", ""]
     lines += warning_lines(data.bias.warnings)
     for t in summary_tables(data):
         lines += [*render_table(t), ""]

@@ -115,6 +115,11 @@ def answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:
     task_list = []
     for task_id in dict.fromkeys(a.task for a in answers):
         task = load_task(task_id, tasks_dirs)
+        known = {q.id for q in task.questions}
+        stray = next((a for a in answers if a.task == task_id and a.question_id not in known), None)
+        if stray is not None:  # judging around it would silently leave the answer out
+            raise HarnessError(f"{run_dir / rundir.ANSWERS}: model {stray.model!r} answered question "
+                               f"{stray.question_id!r}, which task {task_id!r} ({task.source}) does not have")
         qs = tuple(q for q in task.questions if (task.id, q.id) in answered)
         task_list.append(Task(task.id, task.language, task.domain, task.description, qs, task.source))
     return task_list

@@ -43,7 +43,7 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, tmp_pat
     [
         ("modles: []\n", "unknown field 'modles'"),
         ("models:\n  - name: a\n    spec: embedded\n    decoding: {temprature: 0.5}\n", "unknown field 'temprature'"),
-        ("models:\n  - name: a\n    spec: embedded\n    decoding: {num_beams: two}\n", "decoding.num_beams must be a number"),
+        ("models:\n  - name: a\n    spec: embedded\n    decoding: {num_beams: two}\n", "decoding.num_beams must be a whole number"),
         ("models:\n  - name: a\n", "models[0]: field 'spec' must be a non-empty string"),
         ("judge: {spec: embedded, promt: x}\n", "unknown field 'promt'"),
         ("limit: five\n", "field 'limit' must be a whole number"),

@@ -6,25 +6,41 @@ import argparse
 import dataclasses
 from typing import Any
 
-from harness.app.config import RunConfig, check_decoding, load_config
+from harness.app.config import RunConfig, check_value, load_config
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.asking import JudgeSettings
 from harness.models.endpoints import ApiConfig
 
+DECODING_FLAGS = ("max-new-tokens", "temperature", "top-k", "top-p", "num-beams", "seed")
+RUN_FLAGS = ("limit", "batch-size")
+API_FLAGS = ("concurrency", "rpm", "tpm", "timeout", "max-retries", "max-cost", "max-tokens")
+
+
+def checked_flags(args: argparse.Namespace, flags: tuple[str, ...]) -> dict[str, Any]:
+    """The given ``flags`` by config field name, each checked as its YAML field is, naming the flag.
+
+    Every given value is checked, even one that will not be used (``--temperature`` without
+    ``--models``), so a typo never waits for the day it matters.
+    """
+    values = {}
+    for flag in flags:
+        key = flag.replace("-", "_")
+        if getattr(args, key, None) is not None:
+            values[key] = check_value(getattr(args, key), field=key, where=f"--{flag}")
+    return values
+
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Merge a YAML config (if any) with the command-line options; options win."""
+    decoding = checked_flags(args, DECODING_FLAGS)
+    run = checked_flags(args, RUN_FLAGS)
     config = load_config(args.config) if args.config else RunConfig()
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = {**run}
     if args.tasks:
         changes["tasks"] = tuple(args.tasks)
     if args.models:
-        overrides = {k.replace("-", "_"): getattr(args, k.replace("-", "_"))
-                     for k in ("max-new-tokens", "temperature", "top-k", "top-p", "num-beams", "seed")}
-        params = dataclasses.replace(DecodingParams(),
-                                     **{k: v for k, v in overrides.items() if v is not None})
-        check_decoding(params, "command line")
+        params = dataclasses.replace(DecodingParams(), **decoding)
         models = []
         for item in args.models:
             name, eq, spec = item.partition("=")
@@ -34,9 +50,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 raise HarnessError(f"--models {item!r}: expected NAME=SPEC, e.g. base=embedded")
             models.append(ModelConfig(name, spec, params))
         changes["models"] = tuple(models)
-    for key in ("limit", "out", "batch_size"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
+    if args.out is not None:
+        changes["out"] = args.out
     if args.tasks_dir:
         changes["tasks_dirs"] = config.tasks_dirs + tuple(args.tasks_dir)
     if hasattr(args, "prompt"):
@@ -61,14 +76,12 @@ def judge_settings(args: argparse.Namespace, base: tuple[JudgeSettings, ...] = (
 def api_from_args(args: argparse.Namespace, base: ApiConfig | None = None) -> ApiConfig:
     """The run config's api section with the command-line options applied."""
     api = base or ApiConfig()
-    limits = {k: getattr(args, k) for k in ("concurrency", "rpm", "tpm", "timeout", "max_retries")
-              if getattr(args, k) is not None}
+    given = checked_flags(args, API_FLAGS)
+    budget: dict[str, Any] = {k: given.pop(k) for k in ("max_cost", "max_tokens") if k in given}
     changes: dict[str, Any] = {
-        "default": dataclasses.replace(api.default, **limits),
-        "endpoints": {u: dataclasses.replace(s, **limits) for u, s in api.endpoints.items()}}
-    for key in ("max_cost", "max_tokens"):
-        if getattr(args, key) is not None:
-            changes[key] = getattr(args, key)
+        "default": dataclasses.replace(api.default, **given),
+        "endpoints": {u: dataclasses.replace(s, **given) for u, s in api.endpoints.items()},
+        **budget}
     if args.prices is not None:
         changes["prices"] = args.prices.resolve()
     return dataclasses.replace(api, **changes)

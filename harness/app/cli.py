@@ -7,13 +7,15 @@ so ``harness --help`` and cached re-runs start instantly.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness.app import commands
 from harness.app import finetune_command as finetune_cli
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, redact
 from harness.judges.perturb import PROBES
 from harness.reports.build import parse_report_formats
 
@@ -138,8 +140,16 @@ def _add_report_parser(sub: Any) -> None:
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its mistakes reported like every other: one ``harness: error:`` line, exit 2
+    (argparse's own usage block would be a second and third line; ``--help`` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"harness: error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Benchmark fine-tuned LLMs with pairwise LLM judging and Elo leaderboards.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -199,15 +209,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one boundary between harness and its user: a user's mistake or the machine's refusal
+    (a full disk, a read-only folder, a corrupt cache) is one ``harness: error:`` line and exit 2;
+    only a bug in harness shows a traceback, with a line asking for a report, and exit 1."""
     args = build_parser().parse_args(argv)
     try:
         return commands.dispatch(args)
     except HarnessError as exc:
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(describe_os_error(exc))
+    except sqlite3.Error as exc:  # the cache wraps its own; this is any other database a command opened
+        return _fail(f"database error: {exc}")
+    except RecursionError:
+        return _fail("input nested too deeply to read")
     except KeyboardInterrupt:
         print("harness: interrupted; finished calls are cached, re-run to resume", file=sys.stderr)
         return 130
+    except Exception:
+        text = redact(traceback.format_exc())
+        print(f"{text}harness: internal error: this is a bug in harness, not in your input; please "
+              "report it to harness's issue tracker with the traceback above", file=sys.stderr)
+        return 1
+
+
+def _fail(message: str) -> int:
+    line = " ".join(redact(message).split())  # one line, whatever the message carried
+    print(f"harness: error: {line}", file=sys.stderr)
+    return 2
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: cause`` for an operating-system refusal (no space, read-only, permission, ...).
+
+    >>> describe_os_error(OSError(28, "No space left on device", "runs/x/answers.jsonl"))
+    'runs/x/answers.jsonl: No space left on device'
+    """
+    cause = exc.strerror or str(exc)
+    where = ": ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    return f"{where}: {cause}" if where else cause
 
 
 if __name__ == "__main__":

@@ -9,14 +9,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from harness import tasks as task_plugins
 from harness.app import finetune_command, pipeline
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
 from harness.app.dryrun import plan_judging, plan_run, render_plan
 from harness.app.labels import read_labels
-from harness.core import files, rundir
+from harness.core import files, rundir, runlock
 from harness.core.errors import HarnessError
+from harness.core.numbers import SEED_MAX, Bounds, check_number
+from harness.core.text import csv_text, terminal_text
+from harness.core.types import Battle
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, load_judge, recorded_prompt
 from harness.judges.bias import bias
@@ -27,6 +32,7 @@ from harness.models.cache import CallCache
 from harness.models.endpoints import ApiConfig
 from harness.reports.build import parse_report_formats, write_report
 from harness.reports.markdown import bias_markdown
+from harness.stats.bradley_terry import RatingResult
 from harness.stats.ratings import pair_records, parse_battle, rate_battles
 from harness.stats.significance import pair_tests
 from harness.tasks import answered_tasks
@@ -62,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           max(j.max_attempts for j in config.judges)))
         return 0
     result = pipeline.run(config)
-    print(result.markdown)
+    print(terminal_text(result.markdown))  # names in it are the user's text
     _summary(result)
     return 0
 
@@ -86,7 +92,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     result = pipeline.judge(args.run_dir, judges=judges, tasks=task_list, prompts_dirs=args.prompts_dir,
                             progress=not args.no_progress, api=api, tasks_dirs=args.tasks_dir,
                             **({} if args.report is None else {"report": args.report}))
-    print(result.markdown)
+    print(terminal_text(result.markdown))  # names in it are the user's text
     _summary(result)
     return 0
 
@@ -97,7 +103,7 @@ def cmd_bias(args: argparse.Namespace) -> int:
     result = bias(args.run, settings, answered_tasks(args.run, args.tasks_dir), args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
-    print("\n".join(bias_markdown(result)))
+    print(terminal_text("\n".join(bias_markdown(result))))
     print(f"\n{result.perturbations} altered answers in {args.run / rundir.PERTURBATIONS}; figures "
           f"in {args.run / rundir.BIAS_CSV}; `harness report {args.run}` puts them in the reports",
           file=sys.stderr)
@@ -115,6 +121,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_human(args: argparse.Namespace) -> int:
+    with runlock.hold(args.run, command="human import"):
+        return _human_import(args)
+
+
+def _human_import(args: argparse.Namespace) -> int:
     answers = rundir.read_answers(args.run)
     labels = read_labels(args.file, answers)
     # Add to the labels already imported (say, another annotator's file); importing a file twice
@@ -122,6 +133,13 @@ def cmd_human(args: argparse.Namespace) -> int:
     existing = rundir.read_human(args.run)
     seen = set(existing)
     new = [h for h in labels if h not in seen]
+    held = {rundir.human_key(h): h for h in existing if rundir.human_key(h) is not None}
+    for h in new:
+        before = held.get(rundir.human_key(h))
+        if before is not None:  # the same person, the same comparison, another verdict: which is meant?
+            raise HarnessError(f"{args.file}: {h.annotator!r} labelled {h.task}/{h.question_id} "
+                               f"({h.model_a} vs {h.model_b}) {h.winner}, but {args.run / rundir.HUMAN} "
+                               f"already holds their label {before.winner}; nothing was imported")
     rundir.write_human(args.run, existing + new)
     print(f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
           f"{args.run / rundir.HUMAN}; it holds {len(existing) + len(new)}")
@@ -140,18 +158,22 @@ def cmd_rate(args: argparse.Namespace) -> int:
     if args.anchor:
         name, eq, value = args.anchor.rpartition("=")
         try:
-            anchor = (name, float(value))
+            anchor = (name, check_number(float(value), bounds=Bounds(float), field="anchor",
+                                         where=f"--anchor {args.anchor!r}"))
         except ValueError:
             eq = ""
         if not eq or not name:
             raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
     if args.bootstrap < 0:
         raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    for option, bounds in _RATE_BOUNDS.items():
+        check_number(getattr(args, option), bounds=bounds, field=option, where=f"--{option}")
     battles = files.read_jsonl(args.battles, parse_battle)
     if not battles:
         raise HarnessError(f"{args.battles}: no battles")
-    result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed, anchor=anchor,
-                          k=args.k, base=args.base, scale=args.scale, initial=args.initial)
+    result = _rate(battles, args, anchor)
+    if result.separation:  # on stderr: the table and the JSON stay as they are for scripts
+        print(f"note: {terminal_text(result.separation.note(), keep_newlines=False)}", file=sys.stderr)
     tests = pair_tests(pair_records(battles, list(result.models)))
     ranks = result.rank()
     order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
@@ -159,17 +181,18 @@ def cmd_rate(args: argparse.Namespace) -> int:
              "lower": round(float(result.lower[k]), 2), "upper": round(float(result.upper[k]), 2)}
             for k in order]
     if args.format == "json":
-        wm = result.win_matrix(args.scale, args.base)
+        with np.errstate(over="ignore"):  # a win probability past float range is 0 or 1, as it should be
+            wm = result.win_matrix(args.scale, args.base)
+        # allow_nan=False: the ratings were checked finite, and JSON has no NaN or Infinity.
         print(json.dumps({"method": args.method, "bootstrap": args.bootstrap, "ratings": rows,
                           "win_matrix": {a: {b: round(float(wm[i, j]), 4)
                                              for j, b in enumerate(result.models)}
                                          for i, a in enumerate(result.models)},
                           "pairs": [t.__dict__ | {"separable": t.separable} for t in tests]},
-                         ensure_ascii=False, indent=2))
+                         ensure_ascii=False, indent=2, allow_nan=False))
     elif args.format == "csv":
-        print("rank,model,rating,lower,upper")
-        for row in rows:
-            print(",".join(str(v) for v in row.values()))
+        sys.stdout.write(csv_text([("rank", "model", "rating", "lower", "upper"),
+                                   *(tuple(row.values()) for row in rows)]))
     else:
         _print_table(("rank", "model", "rating", "95% CI"),
                      [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
@@ -179,6 +202,31 @@ def cmd_rate(args: argparse.Namespace) -> int:
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
                        "yes" if t.separable else "no") for t in tests])
     return 0
+
+
+# base: 1 has no logarithm, and below 1 a stronger model would get a lower rating.
+_RATE_BOUNDS = {"seed": Bounds(int, low=0, high=SEED_MAX), "k": Bounds(float, low=0, low_open=True),
+                "base": Bounds(float, low=1, low_open=True), "scale": Bounds(float, low=0, low_open=True),
+                "initial": Bounds(float)}
+
+
+def _rate(battles: Sequence[Battle], args: argparse.Namespace, anchor: tuple[str, float] | None
+          ) -> RatingResult:
+    """``rate_battles`` with the command's options; ratings that leave float range (a huge --k or
+    --initial, a tiny --scale) are one error naming the options, not an OverflowError or NaN."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below, once, for the user
+            result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed,
+                                  anchor=anchor, k=args.k, base=args.base, scale=args.scale,
+                                  initial=args.initial)
+    except OverflowError:  # online Elo's base ** (difference / scale), in Python floats
+        result = None
+    if result is None or not all(np.isfinite(x).all() for x in (result.ratings, result.lower, result.upper)):
+        used = " ".join(f"--{o} {float(getattr(args, o))!r}" for o in ("k", "base", "scale", "initial")
+                        if o != "k" or args.method == "elo")
+        raise HarnessError(f"--method {args.method}: the ratings overflow (not finite numbers) with {used}"
+                           f"{f' --anchor {args.anchor!r}' if anchor else ''}; use smaller values")
+    return result
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -226,8 +274,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     if not rows:
         raise HarnessError("nothing to list")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
+    # Cells hold the user's text (model names, descriptions): one line each, no terminal escapes.
+    lines = [tuple(terminal_text(c, keep_newlines=False) for c in row) for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header) - 1)]
+    for row in lines:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
 
 
@@ -250,7 +300,8 @@ def _prompts_test(args: argparse.Namespace) -> int:
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
     settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
     judge = load_judge(settings.spec)
-    with CallCache(args.out / rundir.CACHE) as cache:
+    with runlock.hold(args.out, command="prompts test", create=True), \
+            CallCache(args.out / rundir.CACHE) as cache:
         items = load_sanity_items() if args.item_set == "sanity" else None
         rows = calibrate(prompt, judge, settings, cache, items)
     name, _ = recorded_prompt(judge, prompt)

@@ -13,9 +13,10 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.files import check_fields, read_yaml
+from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.pairwise import JudgeSettings
-from harness.models.endpoints import ApiConfig, EndpointSettings
+from harness.models.endpoints import API_BOUNDS, ENDPOINT_BOUNDS, ApiConfig, EndpointSettings
 from harness.reports.build import REPORT_FORMATS, check_report_formats
 
 
@@ -27,6 +28,50 @@ def default_models() -> tuple[ModelConfig, ...]:
                     DecodingParams(max_new_tokens=96, temperature=0.7, top_p=0.9, top_k=50)),
         ModelConfig("hot", "embedded", DecodingParams(max_new_tokens=96, temperature=1.6)),
     )
+
+
+RUN_BOUNDS: Mapping[str, Bounds] = {
+    "limit": Bounds(int, low=1),
+    "batch_size": Bounds(int, low=1),
+    # 0 rounds would leave every Elo at its initial value, outside its own bootstrap interval.
+    "elo_rounds": Bounds(int, low=1),
+    "bootstrap": Bounds(int, low=0),  # 0: no intervals (each is the point itself)
+    "seed": Bounds(int, low=0, high=SEED_MAX),  # numpy refuses negative seeds
+}
+DECODING_BOUNDS: Mapping[str, Bounds] = {
+    "max_new_tokens": Bounds(int, low=1),
+    "temperature": Bounds(float, low=0),
+    "top_k": Bounds(int, low=0),
+    "top_p": Bounds(float, low=0, high=1, low_open=True),
+    "num_beams": Bounds(int, low=1),
+    "seed": Bounds(int, low=0, high=SEED_MAX),
+}
+JUDGE_BOUNDS: Mapping[str, Bounds] = {
+    # 0 attempts would ask nothing and record every judgment as an error.
+    "max_attempts": Bounds(int, low=1),
+}
+BOUNDS: Mapping[str, Bounds] = {**RUN_BOUNDS, **DECODING_BOUNDS, **JUDGE_BOUNDS, **ENDPOINT_BOUNDS,
+                                **API_BOUNDS}
+"""Every numeric setting of a run, by its config field name; flags use the same entries. A name
+in two sections (``seed``) has one range in both."""
+
+
+def check_value(value: Any, *, field: str, where: str) -> Any:
+    """``value`` checked against the range of setting ``field``, however it was given: ``where``
+    names it for the user (``run.yaml: field 'seed'`` or ``--seed``)."""
+    return check_number(value, bounds=BOUNDS[field], field=field, where=where)
+
+
+def check_run_name(name: Any, *, where: str) -> str:
+    """``name`` if it can be the one folder ``runs/<name>``, so that no name writes elsewhere."""
+    plain = (isinstance(name, str) and name != "" and not name.startswith(".")
+             and not any(c in name for c in "/\\") and name.isprintable()
+             and len(name.encode("utf-8", "surrogatepass")) <= 255)
+    if not plain:
+        raise HarnessError(f"{where}: {name!r} is not a plain name; the run folder runs/<name> needs a "
+                           "non-empty name of printable characters, at most 255 bytes, with no '/' or "
+                           "'\\', not starting with '.'")
+    return name
 
 
 @dataclass(frozen=True)
@@ -66,6 +111,15 @@ class RunConfig:
         return self.out if self.out is not None else Path("runs") / self.name
 
     def __post_init__(self) -> None:
+        check_run_name(self.name, where="run config: name")
+        for key in RUN_BOUNDS:
+            if getattr(self, key) is not None:
+                check_value(getattr(self, key), field=key, where=f"run config: {key}")
+        for model in self.models:
+            check_decoding(model.decoding, where=f"model {model.name!r}")
+        for judge in self.judges:
+            check_value(judge.max_attempts, field="max_attempts", where=f"judge {judge.spec!r}: max_attempts")
+            check_decoding(judge.decoding, where=f"judge {judge.spec!r}")
         names = [m.name for m in self.models]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -74,12 +128,6 @@ class RunConfig:
             raise HarnessError("no models to evaluate")
         if not self.judges:
             raise HarnessError("no judge given")
-        if self.limit is not None and self.limit < 1:
-            raise HarnessError(f"limit must be at least 1, got {self.limit}")
-        if self.bootstrap < 0:
-            raise HarnessError(f"bootstrap must be 0 or more, got {self.bootstrap}")
-        if self.batch_size < 1:
-            raise HarnessError(f"batch_size must be at least 1, got {self.batch_size}")
         check_report_formats(self.report)
 
     def to_row(self) -> dict[str, Any]:
@@ -110,7 +158,11 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
         raise HarnessError(f"{where}: expected a mapping")
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     _check_keys(data, (set(fields) - {"progress", "judges"}) | {"judge"}, where)
-    kw: dict[str, Any] = {"name": str(data.get("name", default_name))}
+    name = data.get("name", default_name)
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)  # `name: 2024` is a fine folder name
+    given = "field 'name'" if "name" in data else "the run name (from the file name)"
+    kw: dict[str, Any] = {"name": check_run_name(name, where=f"{where}: {given}")}
     if "tasks" in data:
         kw["tasks"] = tuple(_str_list(data["tasks"], f"{where}: field 'tasks'"))
     if "models" in data:
@@ -123,9 +175,9 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
         if not raw:
             raise HarnessError(f"{where}: field 'judge' is an empty list")
         kw["judges"] = tuple(_judge(j, f"{where}: judge[{i}]") for i, j in enumerate(raw))
-    for key in ("limit", "batch_size", "elo_rounds", "bootstrap", "seed"):
+    for key in RUN_BOUNDS:
         if data.get(key) is not None:
-            kw[key] = _int(data[key], f"{where}: field {key!r}")
+            kw[key] = check_value(data[key], field=key, where=f"{where}: field {key!r}")
     if data.get("out") is not None:
         kw["out"] = base / str(data["out"])
     for key in ("tasks_dirs", "prompts_dirs"):
@@ -155,10 +207,10 @@ def parse_api(raw: Any, where: str, base: Path = Path(".")) -> ApiConfig:
         raise HarnessError(f"{where}: field 'endpoints' must map base URLs to settings")
     endpoints = {str(url).rstrip("/"): _endpoint(v, default, f"{where}: endpoints[{url!r}]", base)
                  for url, v in per_url.items()}
-    return ApiConfig(default, endpoints, _number(raw.get("max_cost"), f"{where}: max_cost"),
-                     _int(raw["max_tokens"], f"{where}: max_tokens") if raw.get("max_tokens") is not None
-                     else None,
-                     (base / str(raw["prices"])).resolve() if raw.get("prices") else None)
+    budget = {key: check_value(raw[key], field=key, where=f"{where}: {key}")
+              for key in API_BOUNDS if raw.get(key) is not None}
+    return ApiConfig(default, endpoints, **budget,
+                     prices=(base / str(raw["prices"])).resolve() if raw.get("prices") else None)
 
 
 def _endpoint(raw: Any, defaults: EndpointSettings, where: str, base: Path) -> EndpointSettings:
@@ -178,10 +230,10 @@ def _endpoint(raw: Any, defaults: EndpointSettings, where: str, base: Path) -> E
                 # Absolute, so that the copy of the config in the run directory still finds it.
                 value = str((base / Path(value).expanduser()).resolve())
             values[key] = value
-        elif key in ("concurrency", "max_retries"):
-            values[key] = _int(value, f"{where}: {key}")
+        elif value is None and key in ("rpm", "tpm"):
+            values[key] = None  # no limit
         else:
-            values[key] = _number(value, f"{where}: {key}")
+            values[key] = check_value(value, field=key, where=f"{where}: {key}")
     try:
         return dataclasses.replace(defaults, **values)
     except HarnessError as exc:
@@ -213,7 +265,8 @@ def _judge(raw: Any, where: str) -> JudgeSettings:
     _check_keys(raw, {f.name for f in dataclasses.fields(JudgeSettings)}, where)
     kw: dict[str, Any] = {k: str(raw[k]) for k in ("spec", "prompt", "method") if k in raw}
     if "max_attempts" in raw:
-        kw["max_attempts"] = _int(raw["max_attempts"], f"{where}.max_attempts")
+        kw["max_attempts"] = check_value(raw["max_attempts"], field="max_attempts",
+                                         where=f"{where}.max_attempts")
     if "decoding" in raw:
         kw["decoding"] = decoding(raw["decoding"], where, JudgeSettings().decoding)
     return JudgeSettings(**kw)
@@ -225,30 +278,16 @@ def decoding(raw: Mapping[str, Any], where: str,
     if not isinstance(raw, Mapping):
         raise HarnessError(f"{where}: field 'decoding' must be a mapping")
     base = defaults or DecodingParams()
-    kinds = {f.name: type(getattr(base, f.name)) for f in dataclasses.fields(DecodingParams)}
-    _check_keys(raw, set(kinds), f"{where}: decoding")
-    values = {}
-    for key, value in raw.items():
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or (kinds[key] is int and not float(value).is_integer()):
-            raise HarnessError(f"{where}: decoding.{key} must be a number, got {value!r}")
-        values[key] = kinds[key](value)
-    params = dataclasses.replace(base, **values)
-    check_decoding(params, where)
-    return params
+    _check_keys(raw, set(DECODING_BOUNDS), f"{where}: decoding")
+    values = {key: check_value(value, field=key, where=f"{where}: decoding.{key}")
+              for key, value in raw.items()}
+    return dataclasses.replace(base, **values)
 
 
-def check_decoding(p: DecodingParams, where: str) -> None:
-    problems = [
-        (p.max_new_tokens < 1, "max_new_tokens must be at least 1"),
-        (p.temperature < 0, "temperature must be >= 0"),
-        (not 0 < p.top_p <= 1, "top_p must be in (0, 1]"),
-        (p.top_k < 0, "top_k must be >= 0"),
-        (p.num_beams < 1, "num_beams must be at least 1"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise HarnessError(f"{where}: decoding: {message}")
+def check_decoding(p: DecodingParams, *, where: str) -> None:
+    """Every decoding parameter of ``p`` in its range (for parameters built in Python)."""
+    for key in DECODING_BOUNDS:
+        check_value(getattr(p, key), field=key, where=f"{where}: decoding.{key}")
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -260,18 +299,4 @@ def _str_list(value: Any, where: str) -> list[str]:
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise HarnessError(f"{where} must be a list of strings")
-    return value
-
-
-def _number(value: Any, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HarnessError(f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise HarnessError(f"{where} must be a whole number, got {value!r}")
     return value

@@ -7,17 +7,17 @@ A label file is CSV (with a header) or JSONL with ``task, question_id, model_a, 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.core import files
+from harness.core import files, rundir
 from harness.core.errors import HarnessError
-from harness.core.types import Answer, HumanLabel
+from harness.core.types import Answer, HumanLabel, HumanWinner
 
 FIELDS = ("task", "question_id", "model_a", "model_b", "winner")
-WINNERS = {"model_a": "model_a", "model_b": "model_b", "tie": "tie", "tie (bothbad)": "tie"}
+WINNERS: dict[str, HumanWinner] = {"model_a": "model_a", "model_b": "model_b", "tie": "tie",
+                                   "tie (bothbad)": "tie"}
 
 
 def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
@@ -27,21 +27,28 @@ def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
     known = {(a.task, a.question_id, a.model) for a in answers}
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        labels = files.read_jsonl(path, lambda row: _label(row, known))
+        labels = files.read_jsonl(path, lambda row: _label(row, known), key=rundir.human_key, what=_LABEL)
     elif suffix == ".csv":
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise HarnessError(f"{path}: not UTF-8 text") from None
+        # Excel's "CSV UTF-8" starts with a byte-order mark; read_csv_table accepts it, and makes
+        # a short or long row an error rather than a label with a missing or shifted field.
         labels = []
-        for i, row in enumerate(csv.DictReader(text.splitlines()), 2):
+        seen: dict[object, int] = {}
+        for i, row in files.read_csv_table(path)[1]:
             with files.row_errors(f"{path}:{i}"):
-                labels.append(_label(row, known))
+                label = _label(row, known)
+            key = rundir.human_key(label)
+            if key is not None and key in seen:
+                raise HarnessError(f"{path}:{i}: duplicate {_LABEL}; line {seen[key]} has the same")
+            seen.setdefault(key, i)
+            labels.append(label)
     else:
         raise HarnessError(f"{path}: expected a .csv or .jsonl file")
     if not labels:
         raise HarnessError(f"{path}: no labels in the file")
     return labels
+
+
+_LABEL = "label (annotator, task, question_id, models)"
 
 
 def _label(row: Mapping[str, Any], known: set[tuple[str, str, str]]) -> HumanLabel:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import tasks as task_plugins
 from harness.app.config import RunConfig
-from harness.core import rundir
+from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
@@ -141,15 +141,15 @@ def generate(config: RunConfig) -> Generated:
     ``questions.jsonl`` and ``answers.jsonl`` into ``config.run_dir``."""
     check(config)
     run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_config(run_dir, config.to_row())
-    task_list = select_tasks(config)
-    rundir.write_questions(run_dir, task_list)
-    with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
-        answers = generate_answers(task_list, config.models, cache, config.batch_size,
-                                   _progress_factory(config.progress))
-        calls, hits = Counter(cache.calls), Counter(cache.hits)
-    rundir.write_answers(run_dir, answers)
+    with runlock.hold(run_dir, command="generate", create=True):
+        rundir.write_config(run_dir, config.to_row())
+        task_list = select_tasks(config)
+        rundir.write_questions(run_dir, task_list)
+        with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
+            answers = generate_answers(task_list, config.models, cache, config.batch_size,
+                                       _progress_factory(config.progress))
+            calls, hits = Counter(cache.calls), Counter(cache.hits)
+        rundir.write_answers(run_dir, answers)
     return Generated(run_dir, tuple(answers), calls, hits)
 
 
@@ -167,8 +167,21 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
         tasks: the questions to judge (the answers' tasks, possibly limited).
         models: whose answers to compare (default: every model in ``answers.jsonl``).
         api: limits, retries, keys and budget for remote judges.
+
+    Holds the run directory's lock (``harness.core.runlock``) throughout.
     """
+    with runlock.hold(run_dir, command="judge"):
+        return _judge(run_dir, judges=judges, tasks=tasks, prompts_dirs=prompts_dirs, models=models,
+                      bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed, progress=progress, api=api,
+                      report=report, tasks_dirs=tasks_dirs)
+
+
+def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Task],
+           prompts_dirs: Sequence[Path], models: Sequence[str] | None, bootstrap: int,
+           elo_rounds: int, seed: int, progress: bool, api: endpoints.ApiConfig | None,
+           report: Sequence[str], tasks_dirs: Sequence[Path]) -> RunResult:
     answers = rundir.read_answers(run_dir)
+    rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
     if models is None:
         models = list(dict.fromkeys(a.model for a in answers))
     if len(models) < 2:
@@ -244,7 +257,8 @@ def run(config: RunConfig) -> RunResult:
     One endpoint session spans both stages, so ``--max-cost`` and the endpoint limits cover the
     whole run.
     """
-    with endpoints.session(config.api):
+    check(config)  # before the lock makes the run directory
+    with runlock.hold(config.run_dir, command="run", create=True), endpoints.session(config.api):
         generated = generate(config)
         judged = judge(config.run_dir, judges=config.judges, tasks=select_tasks(config),
                        prompts_dirs=config.prompts_dirs, models=[m.name for m in config.models],

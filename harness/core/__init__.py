@@ -2,8 +2,9 @@
 
 Holds the records (``types``: frozen dataclasses for tasks, answers, judgments, battles...), the
 user-facing errors (``errors``), plugin discovery by file name (``plugins``), safe file writing
-and reading (``files``), the run directory's files (``rundir``), and what each way of reaching a
-verdict measures, in words for the reports (``methods``).
+and reading (``files``), the run directory's files (``rundir``), what each way of reaching a
+verdict measures, in words for the reports (``methods``), the one range check of a numeric
+setting (``numbers``), and the user's text made safe for CSV, Markdown and the terminal (``text``).
 
 Must not import any other ``harness`` package: everything imports core, core imports nothing.
 """

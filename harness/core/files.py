@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from harness.core.errors import HarnessError
+from harness.core.text import csv_text
 
 T = TypeVar("T")
 
@@ -34,8 +34,11 @@ def atomic_write(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write() names no file; the one line the user sees must (the old file is kept).
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -43,24 +46,93 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
     atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T]) -> list[T]:
-    """Read one record per line; a bad line is an error naming the file and line."""
+def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
+               key: Callable[[T], Hashable | None] | None = None, what: str = "row") -> list[T]:
+    """Read one record per line; a bad line is an error naming the file and line.
+
+    With ``key``, two records with the same key (say, two answers to one question by one model)
+    are an error naming both lines, because whichever one a later stage picked would silently
+    win; a key of None is never a duplicate. ``what`` names the record in that error.
+    """
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark.
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise HarnessError(f"{path}: not UTF-8 text") from None
     out: list[T] = []
+    seen: dict[Hashable, int] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         with row_errors(f"{path}:{lineno}"):
-            row = json.loads(line)
+            row = parse_json(line)
             if not isinstance(row, dict):
                 raise ValueError("expected a JSON object")
-            out.append(parse(row))
+            record = parse(row)
+        k = key(record) if key is not None else None
+        if k is not None:
+            if k in seen:
+                raise HarnessError(f"{path}:{lineno}: duplicate {what} {_show_key(k)}; line {seen[k]} "
+                                   "has the same")
+            seen[k] = lineno
+        out.append(record)
     return out
+
+
+def _show_key(key: Hashable) -> str:
+    parts = key if isinstance(key, tuple) else (key,)
+    return "(" + ", ".join(_short(p) for p in parts) + ")"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` cut to ``limit`` characters: one error line stays one line for any input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class NestedTooDeeply(ValueError):
+    """JSON or YAML nested deeper than the parser's recursion allows; ``line`` is where it got so."""
+
+    def __init__(self, line: int = 1) -> None:
+        super().__init__("nested too deeply")
+        self.line = line
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads``, but nesting too deep for Python's recursion limit is a ValueError
+    (:class:`NestedTooDeeply`) rather than a RecursionError and its thousands of traceback lines."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply(_deepest_line(text)) from None
+
+
+def _deepest_line(text: str) -> int:
+    """The line on which JSON brackets first reach their greatest depth (strings skipped)."""
+    depth = deepest = 0
+    line = where = 1
+    in_string = escaped = False
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, line
+        elif ch in "]}":
+            depth -= 1
+    return where
 
 
 @contextlib.contextmanager
@@ -72,32 +144,55 @@ def row_errors(where: str) -> Iterator[None]:
         raise HarnessError(f"{where}: missing field {exc.args[0]!r}") from None
     except (ValueError, TypeError) as exc:
         raise HarnessError(f"{where}: {exc}") from None
+    except RecursionError:  # a parser walking a record nested deeper than the stack allows
+        raise HarnessError(f"{where}: nested too deeply") from None
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    atomic_write(path, buf.getvalue())
+    """A CSV file whose text cells cannot run as spreadsheet formulas (:func:`harness.core.text.csv_cell`:
+    a ``'`` goes in front of ``=cmd...``); readers undo that with :func:`harness.core.text.csv_value`."""
+    atomic_write(path, csv_text([header, *rows]))
 
 
 def read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
     """Rows of a CSV file with a header; a missing column or a short row names the file and line."""
+    header, rows = read_csv_table(path)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise HarnessError(f"{path}: missing column {missing[0]!r}")
+    return [row for _, row in rows]
+
+
+def read_csv_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file's header, and each row with the line it ends on.
+
+    A byte-order mark (Excel's "CSV UTF-8") is accepted; a row with fewer or more fields than
+    the header, a column named twice or a malformed line is an error naming the file and line,
+    never a row with ``None`` in it or a field that silently moved to the next column.
+    """
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in columns if c not in (reader.fieldnames or ())]
-            if missing:
-                raise HarnessError(f"{path}: missing column {missing[0]!r}")
-            rows = []
-            for row in reader:
-                if any(row[c] is None for c in columns):
-                    raise HarnessError(f"{path}:{reader.line_num}: too few fields")
-                rows.append(row)
-            return rows
+            try:
+                header = list(reader.fieldnames or ())
+                twice = [c for i, c in enumerate(header) if c in header[:i]]
+                if twice:
+                    raise HarnessError(f"{path}:1: column {twice[0]!r} appears twice")
+                rows = []
+                for row in reader:
+                    if None in row:
+                        raise HarnessError(f"{path}:{reader.line_num}: too many fields "
+                                           f"({len(header) + len(row[None])}; the header has {len(header)})")
+                    short = [c for c in header if row[c] is None]
+                    if short:
+                        raise HarnessError(f"{path}:{reader.line_num}: too few fields (no {short[0]!r}; "
+                                           f"the header has {len(header)})")
+                    rows.append((reader.line_num, row))
+            except csv.Error as exc:  # a NUL byte, a field over the size limit
+                raise HarnessError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+            return header, rows
     except UnicodeDecodeError:
         raise HarnessError(f"{path}: not UTF-8 text") from None
 
@@ -105,7 +200,18 @@ def read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; any problem is one line naming the file (and the line, if known)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")
+        # The pure-Python SafeLoader (what yaml.safe_load uses) composes nested nodes recursively,
+        # so a few thousand nested brackets raise RecursionError; the loader's reader position
+        # then says on which line the nesting got too deep.
+        loader = yaml.SafeLoader(text)
+        try:
+            return loader.get_single_data()
+        except RecursionError:
+            lineno = loader.get_mark().line + 1
+            raise HarnessError(f"{path}:{lineno}: nested too deeply") from None
+        finally:
+            loader.dispose()
     except FileNotFoundError:
         raise HarnessError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -24,14 +24,17 @@ import yaml
 
 from harness.core.errors import HarnessError
 from harness.core.files import (
+    NestedTooDeeply,
     atomic_write,
-    read_csv,
+    parse_json,
+    read_csv_table,
     read_jsonl,
     read_yaml,
     row_errors,
     write_csv,
     write_jsonl,
 )
+from harness.core.text import csv_value
 from harness.core.types import (
     Answer,
     Battle,
@@ -65,6 +68,8 @@ BIAS_CSV = "bias.csv"
 PERTURBATIONS = "perturbations.jsonl"
 PROBE_JUDGMENTS = "probe_judgments.jsonl"
 CACHE = "cache.sqlite"
+LOCK = "run.lock"
+"""Held by the command writing the run (``harness.core.runlock``)."""
 REPORT_DIR = "report"
 
 # The files of a fine-tuned adapter folder (``harness finetune --out DIR``) that reports read.
@@ -87,10 +92,12 @@ def format_version(run_dir: Path) -> int:
     if not path.is_file():
         return FORMAT_VERSION
     try:
-        row = json.loads(path.read_text(encoding="utf-8"))
+        row = parse_json(path.read_text(encoding="utf-8-sig"))
         version = row["version"]
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ValueError(f"version {version!r}: expected a positive integer")
+    except NestedTooDeeply as exc:
+        raise HarnessError(f"{path}:{exc.line}: nested too deeply") from None
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         detail = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         raise HarnessError(f"{path}: not a harness run format file ({detail})") from None
@@ -176,9 +183,19 @@ def read_questions(run_dir: Path) -> list[Task] | None:
     if not path.is_file():
         return None
     tasks: dict[str, tuple[str, str, list[Question]]] = {}
-    for task, language, domain, q in read_jsonl(path, _question):
+    rows = read_jsonl(path, _question, key=lambda r: (r[0], r[3].id), what="question (task, id)")
+    for task, language, domain, q in rows:
         tasks.setdefault(task, (language, domain, []))[2].append(q)
     return [Task(t, lang, dom, "", tuple(qs), str(path)) for t, (lang, dom, qs) in tasks.items()]
+
+
+def check_inputs(run_dir: Path) -> None:
+    """Read every file besides ``answers.jsonl`` that a person may have edited and that the report
+    after judging reads (questions, human labels, bias figures), so that a mistake in one is an
+    error before the first judge call instead of after the last."""
+    read_questions(run_dir)
+    read_human(run_dir)
+    read_bias(run_dir)
 
 
 # --- answers, judgments, grades, battles ----------------------------------------------------
@@ -188,8 +205,36 @@ def write_answers(run_dir: Path, answers: Iterable[Answer]) -> Path:
 
 
 def read_answers(run_dir: Path) -> list[Answer]:
-    """Every answer; the file must exist (it is what a run judges)."""
-    return read_jsonl(_checked(run_dir, ANSWERS), Answer.from_row)
+    """Every answer; the file must exist (it is what a run judges). Two answers by one model to one
+    question are an error naming both lines."""
+    return read_jsonl(_checked(run_dir, ANSWERS), Answer.from_row,
+                      key=lambda a: (a.model, a.task, a.question_id),
+                      what="answer (model, task, question_id)")
+
+
+# What makes two rows of one file the same comparison: one verdict per judge, question, pair and
+# order; one battle per judge, question and pair, whichever model it names first.
+
+def _judgment_key(j: Judgment) -> tuple[str, ...]:
+    return (j.judge, j.task, j.question_id, j.model_a, j.model_b, j.order)
+
+
+def _battle_key(b: Battle) -> tuple[str, ...]:
+    return (b.judge, b.task, b.question_id, *sorted((b.model_a, b.model_b)))
+
+
+def _grade_key(g: Grade) -> tuple[str, ...]:
+    return (g.judge, g.task, g.question_id, g.model)
+
+
+def human_key(h: HumanLabel) -> tuple[str, ...] | None:
+    """What makes two labels one person's two verdicts on one comparison (None: unsigned labels,
+    which may come from different people, are never duplicates)."""
+    return (h.annotator, h.task, h.question_id, *sorted((h.model_a, h.model_b))) if h.annotator else None
+
+
+_JUDGMENT = "judgment (judge, task, question_id, model_a, model_b, order)"
+_BATTLE = "battle (judge, task, question_id, models)"
 
 
 def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
@@ -199,7 +244,7 @@ def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
 def read_judgments(run_dir: Path) -> list[Judgment]:
     """Every pairwise judgment (none for runs judged only by grading prompts)."""
     path = _checked(run_dir, JUDGMENTS)
-    return read_jsonl(path, Judgment.from_row) if path.is_file() else []
+    return read_jsonl(path, Judgment.from_row, key=_judgment_key, what=_JUDGMENT) if path.is_file() else []
 
 
 def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
@@ -208,7 +253,8 @@ def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
 
 def read_grades(run_dir: Path) -> list[Grade]:
     path = _checked(run_dir, GRADES)
-    return read_jsonl(path, Grade.from_row) if path.is_file() else []
+    return read_jsonl(path, Grade.from_row, key=_grade_key,
+                      what="grade (judge, task, question_id, model)") if path.is_file() else []
 
 
 def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
@@ -217,7 +263,7 @@ def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
 
 
 def read_battles(run_dir: Path) -> list[Battle]:
-    return read_jsonl(_checked(run_dir, BATTLES), Battle.from_row)
+    return read_jsonl(_checked(run_dir, BATTLES), Battle.from_row, key=_battle_key, what=_BATTLE)
 
 
 def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]]) -> Path:
@@ -228,7 +274,27 @@ def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]])
 def read_judge_battles(run_dir: Path) -> list[Battle] | None:
     """Each judge's own battles, or None when the run had one judge."""
     path = _checked(run_dir, JUDGE_BATTLES)
-    return read_jsonl(path, Battle.from_row) if path.is_file() else None
+    return read_jsonl(path, Battle.from_row, key=_battle_key, what=_BATTLE) if path.is_file() else None
+
+
+def _csv_rows(path: Path, columns: Sequence[str], unique: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """A run's CSV rows with their line numbers; a missing column, or two rows with the same
+    ``unique`` fields (say, one model twice on the leaderboard), is an error naming the lines."""
+    header, raw = read_csv_table(path)
+    # write_csv put a ' before cells a spreadsheet would run (=cmd...); a model's name must read back
+    # exactly as the run's other files spell it.
+    table = [(lineno, {k: csv_value(v) for k, v in row.items()}) for lineno, row in raw]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise HarnessError(f"{path}: missing column {missing[0]!r}")
+    seen: dict[tuple[str, ...], int] = {}
+    for lineno, row in table:
+        key = tuple(row[c] for c in unique)
+        if key in seen:
+            shown = ", ".join(f"{c} {v!r}" for c, v in zip(unique, key))
+            raise HarnessError(f"{path}:{lineno}: duplicate row ({shown}); line {seen[key]} has the same")
+        seen[key] = lineno
+    return table
 
 
 # --- leaderboard.csv / leaderboard.md -------------------------------------------------------
@@ -250,8 +316,16 @@ def read_leaderboard(run_dir: Path) -> list[dict[str, str]]:
     path = _checked(run_dir, LEADERBOARD_CSV)
     if not path.is_file():
         raise HarnessError(f"{path}: no such file (judge the run first: harness judge {run_dir})")
+    table = _csv_rows(path, LEADERBOARD_HEADER, unique=("model",))
+    if not table:  # a run always rates at least two models; a bare header was emptied by hand
+        raise HarnessError(f"{path}: no ratings, only a header (re-rate the run: harness judge {run_dir})")
     rows = []
-    for lineno, row in enumerate(read_csv(path, LEADERBOARD_HEADER), 2):
+    for lineno, row in table:
+        try:
+            int(row["rank"])
+        except ValueError:
+            raise HarnessError(f"{path}:{lineno}: field 'rank': not a whole number: {row['rank']!r}") \
+                from None
         for key in LEADERBOARD_HEADER[2:]:
             try:
                 float(row[key])
@@ -279,7 +353,7 @@ def read_usage(run_dir: Path) -> list[UsageLine]:
     if not path.is_file():
         return []
     out = []
-    for lineno, r in enumerate(read_csv(path, USAGE_HEADER[:7]), 2):
+    for lineno, r in _csv_rows(path, USAGE_HEADER[:7], unique=("stage", "name", "spec")):
         with row_errors(f"{path}:{lineno}"):
             out.append(UsageLine(r["stage"], r["name"], r["spec"], int(r["calls"]), int(r["prompt_tokens"]),
                                  int(r["completion_tokens"]), float(r["cost_usd"]) if r["cost_usd"] else None,
@@ -296,7 +370,8 @@ def write_human(run_dir: Path, labels: Iterable[HumanLabel]) -> Path:
 def read_human(run_dir: Path) -> list[HumanLabel]:
     """The run's human labels; none when nobody labelled yet."""
     path = _checked(run_dir, HUMAN)
-    return read_jsonl(path, HumanLabel.from_row) if path.is_file() else []
+    return read_jsonl(path, HumanLabel.from_row, key=human_key,
+                      what="label (annotator, task, question_id, models)") if path.is_file() else []
 
 
 def read_bias(run_dir: Path) -> list[BiasCheck]:
@@ -305,7 +380,7 @@ def read_bias(run_dir: Path) -> list[BiasCheck]:
     if not path.is_file():
         return []
     checks = []
-    for lineno, r in enumerate(read_csv(path, BIAS_HEADER), 2):
+    for lineno, r in _csv_rows(path, BIAS_HEADER, unique=("judge", "check")):
         with row_errors(f"{path}:{lineno}"):
             checks.append(BiasCheck.named(r["judge"], r["check"], float(r["value"]), float(r["lower"]),
                                           float(r["upper"]), int(r["n"]), r["note"]))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Message = dict[str, str]
 """One chat message, ``{"role": "system" | "user" | "assistant", "content": str}``."""
@@ -20,6 +21,55 @@ Order = Literal["ab", "ba"]
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 JudgmentWinner = Literal["model_a", "model_b", "tie", "error"]
+HumanWinner = Literal["model_a", "model_b", "tie"]
+
+
+# --- checking rows read back from files -------------------------------------------------------
+# Run files are plain text that people edit by hand, so every field read back is checked: a
+# number where text belongs would otherwise travel on to paid judge calls and fail later, or
+# compare unequal to the same id spelled as text. Each check raises ValueError naming the field;
+# the file readers add the file and line.
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr`` cut short, so that one error line stays short for any input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"field {key!r}: expected a string, got {_show(value)}")
+    return value
+
+
+def _count(value: Any, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"field {key!r}: expected a positive whole number, got {_show(value)}")
+    return value
+
+
+def _score(value: Any, key: str) -> float | None:
+    ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                           and math.isfinite(value))
+    if not ok:
+        raise ValueError(f"field {key!r}: expected a finite number or null, got {_show(value)}")
+    return None if value is None else float(value)
+
+
+def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
+    def check(value: Any, key: str) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise ValueError(f"{key} {_show(value)} is not one of {', '.join(allowed)}")
+        return value
+    return check
+
+
+# A field's annotation (a string under ``from __future__ import annotations``) picks its check.
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "str": _text, "int": _count, "float | None": _score,
+    "Order": _choice(get_args(Order)), "JudgmentWinner": _choice(get_args(JudgmentWinner)),
+    "Winner": _choice(get_args(Winner)), "HumanWinner": _choice(get_args(HumanWinner)),
+}
 
 
 class RowRecord:
@@ -30,7 +80,15 @@ class RowRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Any:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+        """The record of one row: every field type-checked (ValueError naming it); a field with a
+        default may be absent (rows written before it existed); other fields are ignored."""
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in row:
+                values[f.name] = _CHECKS[str(f.type)](row[f.name], f.name)
+            elif f.default is dataclasses.MISSING:
+                raise KeyError(f.name)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -129,8 +187,19 @@ class Answer:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Answer:
-        return cls(**{k: row[k] for k in ("model", "task", "question_id", "answer")},
-                   spec=row.get("spec", ""), decoding=row.get("decoding", {}))
+        """One ``answers.jsonl`` row; a missing or wrongly typed field is a KeyError / ValueError."""
+        texts = {k: _text(row[k], k) for k in ("model", "task", "question_id", "answer")}
+        decoding = row.get("decoding", {})
+        if not isinstance(decoding, dict):
+            raise ValueError(f"field 'decoding': expected an object, got {_show(decoding)}")
+        for name, value in decoding.items():
+            # Decoding settings are flat scalars; anything nested is not one (and deep nesting
+            # would reach the recursion limit when the record is copied).
+            if not (value is None or isinstance(value, (str, bool, int))
+                    or (isinstance(value, float) and math.isfinite(value))):
+                raise ValueError(f"field 'decoding': {name!r} must be a number, string, boolean or "
+                                 f"null, got {_show(value)}")
+        return cls(**texts, spec=_text(row.get("spec", ""), "spec"), decoding=decoding)
 
 
 @dataclass(frozen=True)
@@ -176,9 +245,21 @@ class Battle:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Battle:
-        return cls(model_a=row["model_a"], model_b=row["model_b"], winner=row["winner"],
-                   task=row.get("task", ""), question_id=str(row.get("question_id", "")),
-                   judge=row.get("judge", ""))
+        """One battle row (``battles.jsonl`` or a FastChat battle file): the one place that decides
+        what a valid battle is. Extra fields are ignored; FastChat's numeric question ids are kept
+        as text; anything else wrong is a KeyError / ValueError naming the field."""
+        for key in ("model_a", "model_b", "winner"):
+            if not isinstance(row[key], str) or not row[key]:
+                raise ValueError(f"field {key!r} must be a non-empty string")
+        winner = _choice(get_args(Winner))(row["winner"], "winner")
+        if row["model_a"] == row["model_b"]:
+            raise ValueError(f"a model cannot battle itself ({_show(row['model_a'])})")
+        qid = row.get("question_id", "")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
+        return cls(model_a=row["model_a"], model_b=row["model_b"], winner=winner,  # type: ignore[arg-type]
+                   task=_text(row.get("task", ""), "task"), question_id=_text(qid, "question_id"),
+                   judge=_text(row.get("judge", ""), "judge"))
 
 
 @dataclass(frozen=True)
@@ -273,7 +354,7 @@ class HumanLabel(RowRecord):
     question_id: str
     model_a: str
     model_b: str
-    winner: str
+    winner: HumanWinner
     """``model_a``, ``model_b`` or ``tie``."""
     annotator: str = ""
 

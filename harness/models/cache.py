@@ -7,15 +7,18 @@ calls in flight.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import HarnessError
 from harness.core.types import Completion
 
 SCHEMA = """
@@ -62,16 +65,17 @@ class CallCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared by the worker threads of the openai backend, guarded by a lock.
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
-        for column, decl in USAGE_COLUMNS.items():
-            if column not in have:
-                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {decl}")
         self._lock = threading.Lock()
+        with self._errors():
+            # One connection shared by the worker threads of the openai backend, guarded by a lock.
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+            for column, decl in USAGE_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {decl}")
         self.hits: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         """Requests that went to a model, by kind (``generate``, ``judge``)."""
@@ -86,7 +90,7 @@ class CallCache:
     def peek(self, kind: str, request: dict[str, Any]) -> Any | None:
         """Like :meth:`get`, without counting a hit (for planning)."""
         key = cache_key(kind, request)
-        with self._lock:
+        with self._lock, self._errors():
             row = self._db.execute("SELECT response FROM calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -103,7 +107,7 @@ class CallCache:
         req = json.dumps(request, sort_keys=True, ensure_ascii=False)
         resp = json.dumps(response, ensure_ascii=False)
         tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
-        with self._lock:
+        with self._lock, self._errors():
             self._db.execute(
                 "INSERT OR REPLACE INTO calls (key, kind, request, response, name, spec, prompt_tokens,"
                 " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -113,7 +117,7 @@ class CallCache:
 
     def usage(self) -> list[UsageRow]:
         """Every call this cache holds (this run's and earlier ones'), per stage and name."""
-        with self._lock:
+        with self._lock, self._errors():
             rows = self._db.execute(
                 "SELECT kind, name, spec, COUNT(*), COALESCE(SUM(prompt_tokens), 0),"
                 " COALESCE(SUM(completion_tokens), 0), SUM(prompt_tokens IS NULL) FROM calls"
@@ -122,7 +126,25 @@ class CallCache:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if hasattr(self, "_db"):
+                self._db.close()
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors name no file; say which cache failed, why, and what to do."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if isinstance(exc, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+                raise HarnessError(
+                    f"{self.path}: the call cache is corrupt ({text}); move it aside (mv {self.path} "
+                    f"{self.path}.broken) and re-run: the run's other files are kept, but calls it "
+                    "held will be made again") from None
+            if "full" in text or "I/O" in text:
+                raise HarnessError(f"{self.path}: cannot store a model's reply ({text}); free some "
+                                   "space and re-run: replies already stored are kept") from None
+            raise HarnessError(f"{self.path}: call cache error ({text})") from None
 
     def __enter__(self) -> CallCache:
         return self

@@ -49,10 +49,18 @@ def generate(backend: Backend, requests: Sequence[Request], params: DecodingPara
     if by_length:
         misses.sort(key=lambda i: sum(len(m["content"]) for m in requests[i]["messages"]))
     conversations = [list(requests[i]["messages"]) for i in misses]
-    for j, done in completions(backend, conversations, params, batch_size):
-        i = misses[j]
-        _commit(cache, kind, requests[i], done.text, name or backend.spec, backend.spec, done)
-        yield i, done.text
+    # Closed the moment anything goes wrong (a commit that fails on a full disk, a caller that
+    # stops): the backend then sends nothing new, so at most the calls in flight are lost. Left to
+    # the garbage collector, queued calls would still be sent, and paid for, while the error
+    # travels up.
+    replies = completions(backend, conversations, params, batch_size)
+    try:
+        for j, done in replies:
+            i = misses[j]
+            _commit(cache, kind, requests[i], done.text, name or backend.spec, backend.spec, done)
+            yield i, done.text
+    finally:
+        replies.close()
 
 
 def label_logprobs(backend: LabelScorer, request: Request, labels: Sequence[str], *, cache: CallCache,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import HarnessError
+from harness.core.errors import HarnessError, register_secret
+from harness.core.numbers import Bounds, check_number
 from harness.models.budget import Budget, Prices, load_prices
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -44,26 +45,20 @@ class EndpointSettings:
     run config, because the run config is copied into the run directory."""
 
     def __post_init__(self) -> None:
-        checks = [(self.concurrency >= 1, "concurrency must be at least 1"),
-                  (self.rpm is None or self.rpm > 0, "rpm must be above 0"),
-                  (self.tpm is None or self.tpm > 0, "tpm must be above 0"),
-                  (self.timeout > 0, "timeout must be above 0"),
-                  (self.max_retries >= 0, "max_retries must be 0 or more")]
-        for ok, message in checks:
-            if not ok:
-                raise HarnessError(f"endpoint settings: {message}")
+        _check(self, ENDPOINT_BOUNDS, "endpoint settings")
 
     def api_key(self) -> str | None:
-        key = os.environ.get(self.api_key_env)
-        if key:
-            return key.strip()
-        if self.api_key_file:
+        """The key, registered with :func:`harness.core.errors.redact` so no message can show it."""
+        key = (os.environ.get(self.api_key_env) or "").strip()
+        if not key and self.api_key_file:
             path = Path(self.api_key_file).expanduser()
             try:
-                return path.read_text(encoding="utf-8").strip() or None
+                key = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise HarnessError(f"api_key_file {str(path)!r}: cannot read it ({exc.strerror})") from None
-        return None
+        if key:
+            register_secret(key)
+        return key or None
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,9 @@ class ApiConfig:
     prices: Path | None = None
     """A prices file replacing the built-in one."""
 
+    def __post_init__(self) -> None:
+        _check(self, API_BOUNDS, "api settings")
+
     def settings(self, base_url: str | None) -> EndpointSettings:
         return self.endpoints.get(_norm(base_url), self.default)
 
@@ -89,6 +87,31 @@ class ApiConfig:
                 "endpoints": {u: dataclasses.asdict(s) for u, s in self.endpoints.items()},
                 "max_cost": self.max_cost, "max_tokens": self.max_tokens,
                 "prices": str(self.prices) if self.prices else None}
+
+
+ENDPOINT_BOUNDS: Mapping[str, Bounds] = {
+    # Beyond ~1000 threads per endpoint the operating system, not the server, is the limit.
+    "concurrency": Bounds(int, low=1, high=1024),
+    # Below 0.001 a minute the pacer's wait overflows time.sleep (and no run would finish).
+    "rpm": Bounds(float, low=0.001),
+    "tpm": Bounds(float, low=0.001),
+    "timeout": Bounds(float, low=0, high=86400, low_open=True),
+    "max_retries": Bounds(int, low=0),
+}
+"""The numeric endpoint settings' ranges, for YAML, flags and Python alike (None: no limit)."""
+
+API_BOUNDS: Mapping[str, Bounds] = {
+    # 0 is a real budget: only cached calls may run.
+    "max_cost": Bounds(float, low=0),
+    "max_tokens": Bounds(int, low=0),
+}
+
+
+def _check(settings: object, bounds: Mapping[str, Bounds], where: str) -> None:
+    for name, b in bounds.items():
+        value = getattr(settings, name)
+        if value is not None:
+            check_number(value, bounds=b, field=name, where=f"{where}: {name}")
 
 
 def _norm(url: str | None) -> str:

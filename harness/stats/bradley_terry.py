@@ -1,17 +1,26 @@
-"""Bradley-Terry ratings by maximum likelihood, with bootstrap confidence intervals.
+"""Bradley-Terry ratings by penalised maximum likelihood, with bootstrap confidence intervals.
 
 The likelihood depends on the battles only through the pairwise counts, so a fit costs
 O(pairs), not O(battles), and a bootstrap round resamples the counts (a multinomial draw over the
 distinct (pair, outcome) cells) instead of a million battle rows.
 
-The model matches FastChat's and Arena-Hard's logistic regression on the duplicated-battle
-design: each battle appears twice, a tie counting once as a win and once as a loss (half a win
-each), with the same tiny L2 penalty (``C = 1e6``), and ratings on the Elo scale
-``scale * beta / ln(base) + initial``.
+The model is FastChat's and Arena-Hard's logistic regression on the duplicated-battle design:
+each battle appears twice, a tie counting once as a win and once as a loss (half a win each),
+ratings on the Elo scale ``scale * beta / ln(base) + initial``; plus a weak Gaussian prior on
+each model's log-strength (:data:`PRIOR_SD`). Without it the fit has no finite answer when one
+model (or group of models) won every battle against another: FastChat's near-zero penalty
+(``C = 1e6``) then lets the gap run to thousands of points (+3761 against -1761 for two models),
+a number set by when Newton's method stopped, not by the data. With it such a gap stays finite and
+grows only slowly with the number of battles (two models: 460 points after 5 straight wins, 650
+after 20, 880 after 100), and :func:`separation` says which gaps the data do not bound, for the
+report to say so. Where the maximum-likelihood estimate exists the prior barely moves it: a point
+of rating with 200 battles a model, a tenth of one with 1,200, a few points with 40 (well inside
+the bootstrap interval).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +31,12 @@ from harness.core.errors import HarnessError
 from harness.core.types import Battle
 
 C_PENALTY = 1e6  # FastChat's LogisticRegression(C=1e6): all but unregularised
+PRIOR_SD = 2.0
+"""Standard deviation of the Gaussian prior on each model's log-strength, in natural log-odds
+units (2 * 400 / ln 10 = 347 Elo points), centred on the average model. Its curvature, 1/4, is
+that of one tie against a model of average strength: the prior weighs as much as one battle a
+model. It matters only where the battles leave a gap unbounded (:func:`separation`); ``math.inf``
+turns it off (FastChat's fit exactly)."""
 TIE_WINNERS = ("tie", "tie (bothbad)")
 
 
@@ -80,24 +95,29 @@ def pair_counts(battles: Sequence[Battle], models: Sequence[str] | None = None) 
     return PairCounts(names, lo, hi, grid[0, lo, hi], grid[1, lo, hi], grid[2, lo, hi])
 
 
-def fit_bt(counts: PairCounts, weights: np.ndarray | None = None, start: np.ndarray | None = None,
-           tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
-    """Maximum-likelihood strengths (natural log-odds units) by Newton's method.
+def fit_bt(counts: PairCounts, weights: np.ndarray | None = None, start: np.ndarray | None = None, *,
+           prior_sd: float = PRIOR_SD, tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
+    """Penalised maximum-likelihood strengths (natural log-odds units) by Newton's method.
 
-    ``weights`` replaces ``counts.wins`` (a bootstrap round); ``start`` warm-starts the search.
-    Example: x beat y in 3 of 4 battles -> exp(bx - by) = 3 and bx - by = ln 3 = 1.0986.
+    ``weights`` replaces ``counts.wins`` (a bootstrap round); ``start`` warm-starts the search;
+    ``prior_sd`` is the prior's standard deviation (:data:`PRIOR_SD`). Example: x beat y in 3 of
+    4 battles -> without the prior exp(bx - by) = 3 and bx - by = ln 3 = 1.0986; the prior, one
+    battle's weight a model against four battles, pulls that in a little.
 
     >>> c = pair_counts([Battle("x", "y", w, "t", str(i)) for i, w in
     ...                  enumerate(["model_a", "model_a", "model_a", "model_b"])])
-    >>> round(float(np.diff(fit_bt(c)[::-1])[0]), 3)
+    >>> round(float(np.diff(fit_bt(c, prior_sd=math.inf)[::-1])[0]), 3)
     1.099
+    >>> round(float(np.diff(fit_bt(c)[::-1])[0]), 3)
+    0.947
     """
     w = counts.wins if weights is None else weights
     n = len(counts.models)
     i, j = counts.first, counts.second
     beta = np.zeros(n) if start is None else start.astype(float).copy()
-    # FastChat's penalty acts on coefficients c = beta / ln(10) of a design scaled by ln(10).
-    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2)
+    # FastChat's penalty acts on coefficients c = beta / ln(10) of a design scaled by ln(10). The
+    # duplicated design doubles the log-likelihood, so the prior's 1 / sd^2 is doubled to match.
+    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + 2.0 / prior_sd**2
     for _ in range(max_iter):
         p = 1.0 / (1.0 + np.exp(beta[j] - beta[i]))  # P(i beats j)
         resid = w * (1.0 - p)  # d loglik / d(beta_i - beta_j), cell by cell
@@ -112,6 +132,104 @@ def fit_bt(counts: PairCounts, weights: np.ndarray | None = None, start: np.ndar
         if np.max(np.abs(step)) < tol:
             break
     return beta
+
+
+@dataclass(frozen=True)
+class Separation:
+    """Where the battles give Bradley-Terry no finite maximum-likelihood estimate.
+
+    The estimate of a gap exists only if each side of every split of the models won (or tied)
+    at least one battle against the other side (Zermelo, 1929; Ford, 1957). Where that fails,
+    the gap shown is the prior's doing (:data:`PRIOR_SD`): it grows with the number of battles
+    and says who is ahead, not by how much.
+    """
+
+    swept: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    """(winners, losers): groups of models where the first won every battle against the second."""
+    apart: tuple[tuple[str, ...], ...] = ()
+    """Groups of models no battle links to each other (only when there are two or more)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.swept or self.apart)
+
+    def note(self) -> str:
+        """The finding in plain words; empty when every gap is estimable.
+
+        >>> Separation(((("x",), ("y", "z")),)).note()  # doctest: +ELLIPSIS
+        'Bradley-Terry ratings not estimable from the battles alone: x won every battle against y and z. ...'
+        """
+        if not self:
+            return ""
+        said = [f"{_names(a)} won every battle against {_names(b)}" for a, b in self.swept[:MAX_LISTED]]
+        if len(self.swept) > MAX_LISTED:
+            said.append(f"{len(self.swept) - MAX_LISTED} more such sweeps")
+        if self.apart:
+            said.append("no battle links " + " with ".join(f"{{{', '.join(g)}}}" for g in self.apart))
+        return ("Bradley-Terry ratings not estimable from the battles alone: " + "; ".join(said)
+                + ". The data put no limit on those gaps; the BT figures and intervals shown are held "
+                f"finite by a weak prior (each log-strength Normal(0, {PRIOR_SD:g}^2), the weight of one tie "
+                f"with an average model) and grow with the number of battles: read them as an order, not as "
+                f"a size")
+
+
+MAX_LISTED = 3
+"""Sweeps a :class:`Separation` note names before it only counts the rest."""
+
+
+def separation(counts: PairCounts) -> Separation:
+    """The groups of models whose rating gaps the battles do not bound (models without battles,
+    which simply keep the initial rating, are left out).
+
+    >>> sweep = [Battle("x", "y", "model_a", "t", "1"), Battle("z", "x", "model_b", "t", "2"),
+    ...          Battle("y", "z", "tie", "t", "3")]
+    >>> separation(pair_counts(sweep))
+    Separation(swept=((('x',), ('y', 'z')),), apart=())
+    >>> bool(separation(pair_counts(sweep + [Battle("y", "x", "tie", "t", "4")])))
+    False
+    """
+    n = len(counts.models)
+    met = np.zeros((n, n), dtype=bool)
+    met[counts.a, counts.b] = met[counts.b, counts.a] = True
+    # i -> j when i won or tied a battle against j; a gap is bounded where j also reaches i.
+    beat = np.zeros((n, n), dtype=bool)
+    won = counts.wins > 0
+    beat[counts.first[won], counts.second[won]] = True
+    playing = [k for k in range(n) if met[k].any()]
+    reach, linked = _closure(beat), _closure(met)
+    groups = _classes(playing, reach & reach.T)
+    swept = tuple((tuple(counts.models[k] for k in g), tuple(counts.models[k] for k in h))
+                  for g in groups for h in groups
+                  if g is not h and met[np.ix_(g, h)].any() and not beat[np.ix_(h, g)].any())
+    parts = _classes(playing, linked)
+    apart = tuple(tuple(counts.models[k] for k in g) for g in parts) if len(parts) > 1 else ()
+    return Separation(swept, apart)
+
+
+def _closure(edges: np.ndarray) -> np.ndarray:
+    """Reflexive-transitive closure of a boolean adjacency matrix (models are few: squaring is fine)."""
+    reach = edges | np.eye(len(edges), dtype=bool)
+    while True:
+        wider = (reach.astype(np.int64) @ reach.astype(np.int64)) > 0
+        if np.array_equal(wider, reach):
+            return reach
+        reach = wider
+
+
+def _classes(members: list[int], same: np.ndarray) -> list[list[int]]:
+    """``members`` grouped by the equivalence ``same``, in order of first member."""
+    out: list[list[int]] = []
+    for k in members:
+        for g in out:
+            if same[g[0], k]:
+                g.append(k)
+                break
+        else:
+            out.append([k])
+    return out
+
+
+def _names(models: Sequence[str]) -> str:
+    return models[0] if len(models) == 1 else ", ".join(models[:-1]) + " and " + models[-1]
 
 
 def to_elo(beta: np.ndarray, scale: float = 400, base: float = 10, initial: float = 1000) -> np.ndarray:
@@ -129,6 +247,8 @@ class RatingResult:
     rounds: int
     """Bootstrap rounds behind the interval (0: the interval is the point itself)."""
     method: str = "bt"
+    separation: Separation = Separation()
+    """Where the ratings are the prior's, not the data's (Bradley-Terry only)."""
 
     def rank(self) -> list[int]:
         """1 + the number of models whose lower bound is above this model's upper bound."""
@@ -143,12 +263,13 @@ class RatingResult:
 def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None,
                   bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
                   confidence: float = 0.95, scale: float = 400, base: float = 10,
-                  initial: float = 1000) -> RatingResult:
-    """Fit BT on ``battles`` and bootstrap ``bootstrap`` rounds (resampling battles)."""
+                  initial: float = 1000, *, prior_sd: float = PRIOR_SD) -> RatingResult:
+    """Fit BT on ``battles`` and bootstrap ``bootstrap`` rounds (resampling battles); the result's
+    ``separation`` names the gaps the battles leave to the prior."""
     counts = pair_counts(battles, models)
     if not battles:
         raise HarnessError("no battles to rate")
-    beta = fit_bt(counts)
+    beta = fit_bt(counts, prior_sd=prior_sd)
     rng = np.random.default_rng(seed)
     # Resampling battles with replacement = one multinomial draw over (pair, outcome) cells.
     cells = np.concatenate([counts.a_wins, counts.b_wins, counts.ties])
@@ -157,9 +278,10 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
     for r in range(bootstrap):
         draw = rng.multinomial(len(battles), cells / cells.sum())
         weights = counts.weights(draw[:n_pairs], draw[n_pairs : 2 * n_pairs], draw[2 * n_pairs :])
-        samples[r] = fit_bt(counts, weights, start=beta)
-    return with_intervals(counts.models, to_elo(beta, scale, base, initial),
-                          to_elo(samples, scale, base, initial), "bt", anchor, confidence)
+        samples[r] = fit_bt(counts, weights, start=beta, prior_sd=prior_sd)
+    result = with_intervals(counts.models, to_elo(beta, scale, base, initial),
+                            to_elo(samples, scale, base, initial), "bt", anchor, confidence)
+    return dataclasses.replace(result, separation=separation(counts))
 
 
 def with_intervals(models: Sequence[str], ratings: np.ndarray, samples: np.ndarray, method: str,

@@ -132,6 +132,15 @@ def _slope(judge: str, rows: Rows) -> BiasCheck:
         why = "no judgments" if n == 0 else "every comparison had the same length difference"
         return BiasCheck(judge, CheckKind.LENGTH_SLOPE, math.nan, math.nan, math.nan, n,
                          f"cannot be measured: {why}" + left_out(rows))
+    if np.all(rows.y == 1) or np.all(rows.y == 0):
+        # With one verdict throughout, the intercept runs off to infinity and takes all the
+        # likelihood with it: every slope fits equally well (the Wald interval printed before was
+        # +/-440 around an arbitrary point), so there is no slope to show.
+        who = "model_a" if rows.y[0] == 1 else "model_b"
+        return BiasCheck(judge, CheckKind.LENGTH_SLOPE, math.nan, math.nan, math.nan, n,
+                         f"not estimable: every verdict went to its pair's {who} (with two models: one "
+                         f"model won every comparison), so nothing is left for length to explain"
+                         + left_out(rows))
     side = _separation(x, rows.y)
     if side:
         bound = side * _profile_bound(side * x, rows.y)

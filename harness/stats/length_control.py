@@ -68,6 +68,11 @@ def lc_win_rates(judge: str, rows: Rows, resamples: int, seed: int) -> list[Bias
     for r in range(resamples):
         pick = rng.integers(0, len(members), len(members))
         draws[r] = _length_controlled(rows.take(np.concatenate([members[c] for c in pick])), models)[0]
+    # One verdict throughout leaves phi without information (the thetas absorb everything), so
+    # its fitted value, whatever the penalty left, is not shown.
+    weight = ("length weight not estimable: every verdict went to the same side of its pair"
+              if np.all(rows.y == 1) or np.all(rows.y == 0)
+              else f"length weight phi = {phi:.2f} on tanh(length difference / {sigma:.0f} chars)")
     out = []
     for k, model in enumerate(models):
         mine = np.array([model in pair for pair in zip(rows.model_a, rows.model_b, strict=True)])
@@ -78,9 +83,8 @@ def lc_win_rates(judge: str, rows: Rows, resamples: int, seed: int) -> list[Bias
         out.append(BiasCheck(
             judge, CheckKind.LC_WIN_RATE, float(lc[k]), float(lower), float(upper), int(mine.sum()),
             f"win rate against its opponents with the judge's taste for length taken out: raw win rate "
-            f"{raw:.0%}; with length removed {lc[k]:.0%} (a tie counts half; length weight "
-            f"phi = {phi:.2f} on tanh(length difference / {sigma:.0f} chars); interval from {resamples} "
-            f"bootstrap resamples of the comparisons)" + left_out(rows), model))
+            f"{raw:.0%}; with length removed {lc[k]:.0%} (a tie counts half; {weight}; interval from "
+            f"{resamples} bootstrap resamples of the comparisons)" + left_out(rows), model))
     return out
 
 

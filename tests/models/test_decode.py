@@ -3,6 +3,7 @@ transformers' own ``model.generate`` and logits warpers."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pytest
@@ -87,6 +88,24 @@ def test_unsupported_settings_fall_back_to_model_generate(embedded: tuple[Any, A
     finally:
         model.generation_config.repetition_penalty = before
     assert _decode.supported(model, NUCLEUS)
+
+
+@pytest.mark.slow
+def test_generation_and_label_scoring_use_no_deprecated_api(embedded: tuple[Any, Any, Any]) -> None:
+    """No DeprecationWarning or FutureWarning from a generation through any path (the decode
+    loop, ``model.generate``) or from scoring labels (issue 15: transformers' ``past_key_values``
+    is to be removed in 5.40). Recorded here, not left to the suite's ``filterwarnings``, so that
+    it also holds where a warning was already shown once and so filtered out."""
+    backend, _, _ = embedded
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend.generate_completions(CONVERSATIONS[:2], DecodingParams(max_new_tokens=3))
+        backend.generate_completions(CONVERSATIONS[1:2], DecodingParams(max_new_tokens=2, num_beams=2))
+        for _ in range(2):  # the second call reuses the first prompt's cache
+            backend.label_logprobs(CONVERSATIONS[1], ["A", "B"])
+    deprecated = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+                  if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert deprecated == []
 
 
 @pytest.mark.parametrize(("top_k", "top_p"), [(0, 1.0), (5, 1.0), (0, 0.8), (6, 0.7)])

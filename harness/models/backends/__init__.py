@@ -10,7 +10,7 @@ fully cached run never imports torch.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -45,7 +45,7 @@ class Streamer(Protocol):
 
 
 def completions(backend: Backend, conversations: list[list[Message]], params: DecodingParams,
-                batch_size: int = 16) -> Iterator[tuple[int, Completion]]:
+                batch_size: int = 16) -> Generator[tuple[int, Completion], None, None]:
     """Every reply with its index, as soon as it exists: streamed by backends that can, else one
     batch of ``batch_size`` at a time. Callers commit each reply to the cache as it arrives."""
     if isinstance(backend, Streamer):

@@ -154,7 +154,7 @@ def _loop(model: Any, prompts: list[list[int]], rows: list[_Encoded], params: De
             live = [live[r] for r in running]
         mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
         out = model(input_ids=tokens[:, None], attention_mask=mask, position_ids=positions,
-                    use_cache=True, **{_cache_arg(model): cache})
+                    use_cache=True, **{cache_arg(model): cache})
         logits = out.logits[:, -1]
         positions = positions + 1
     return replies
@@ -250,7 +250,7 @@ def _encode(model: Any, prompts: list[list[int]]) -> list[_Encoded]:
 
     device = model.device
     shared = _shared_prefix(prompts)
-    arg = _cache_arg(model)
+    arg = cache_arg(model)
     layers = model.config.num_hidden_layers
     starts: list[Any] = [DynamicLayer() for _ in range(layers)]  # the shared prefix's
     pad = prompts[0][0]  # any token: nothing real attends to the pads
@@ -334,8 +334,11 @@ def _base(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _cache_arg(model: Any) -> str:
-    """The name ``forward`` takes the cache by: ``cache``, ``past_key_values`` before 5.x."""
+def cache_arg(model: Any) -> str:
+    """The name ``forward`` takes the cache by, and its output returns it by: ``cache``, or
+    ``past_key_values`` in transformers before the rename. The old name still works after it
+    but warns (a ``FutureWarning``: it goes in 5.40), so it is used only where it is the only one.
+    """
     forward = inspect.signature(_base(model).forward).parameters
     return "cache" if "cache" in forward else "past_key_values"
 

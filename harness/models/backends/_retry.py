@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.core.errors import BackendError
+from harness.core.errors import BackendError, redact
 
 BASE_DELAY = 0.5
 MAX_DELAY = 30.0
@@ -73,7 +73,17 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 def classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendError:
-    """A :class:`Retry` for transient failures, else the :class:`BackendError` to stop with."""
+    """A :class:`Retry` for transient failures, else the :class:`BackendError` to stop with.
+
+    Both carry text from the endpoint, which may echo the request's headers: the key is redacted.
+    """
+    verdict = _classify(exc, spec, endpoint)
+    if isinstance(verdict, Retry):
+        return Retry(redact(verdict.reason), verdict.retry_after)
+    return BackendError(redact(str(verdict)))
+
+
+def _classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendError:
     import openai
 
     where = endpoint.url

@@ -119,7 +119,7 @@ class TransformersBackend:
         with torch.inference_mode():
             cache, last_logits = self._encode_prompt(model, ids)
             cache.batch_repeat_interleave(len(labels))
-            out = model(batch, past_key_values=cache, use_cache=True)
+            out = model(batch, use_cache=True, **{_decode.cache_arg(model): cache})
             # Restore the prompt-only cache for the next call's prefix reuse.
             cache.batch_select_indices(torch.tensor([0], device=model.device))
             cache.crop(-width)
@@ -143,9 +143,11 @@ class TransformersBackend:
         elif keep < len(prev_ids):
             cache.crop(keep - len(prev_ids))
         new = torch.tensor([ids[keep:]], device=model.device)
-        out = model(new, past_key_values=cache, use_cache=True)
-        self._prefix = (ids, out.past_key_values)
-        return out.past_key_values, out.logits[:, -1, :]
+        arg = _decode.cache_arg(model)
+        out = model(new, use_cache=True, **{arg: cache})
+        cache = getattr(out, arg)  # the output names the cache as forward does
+        self._prefix = (ids, cache)
+        return cache, out.logits[:, -1, :]
 
 
 def _reply_len(row: list[int], tok: Any) -> int:

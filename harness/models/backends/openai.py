@@ -13,12 +13,14 @@ field, which vLLM and llama.cpp's server understand.
 from __future__ import annotations
 
 import functools
+import itertools
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.core.errors import BackendError, SpecError
 from harness.core.types import Completion, DecodingParams, Message
@@ -113,25 +115,34 @@ class OpenAIBackend:
         workers = min(len(conversations), endpoints.current().endpoint(self.base_url).settings.concurrency)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-openai")
         finished: queue.SimpleQueue[tuple[int, Future[Completion]]] = queue.SimpleQueue()
+        waiting = iter(enumerate(conversations))
+        in_flight = 0
+
+        def send_next() -> None:
+            nonlocal in_flight
+            for i, c in itertools.islice(waiting, 1):
+                pool.submit(self.complete, c, params).add_done_callback(
+                    functools.partial(_report, finished, i))
+                in_flight += 1
+
         try:
-            futures = []
-            for i, c in enumerate(conversations):
-                fut = pool.submit(self.complete, c, params)
-                fut.add_done_callback(functools.partial(_report, finished, i))
-                futures.append(fut)
+            for _ in range(workers):
+                send_next()
             failure: BaseException | None = None
-            for _ in futures:
+            while in_flight:
                 i, fut = finished.get()
-                if fut.cancelled():
-                    continue
+                in_flight -= 1
                 exc = fut.exception()
-                if exc is None:
-                    yield i, fut.result()
-                elif failure is None:
+                if exc is not None:
                     # Send nothing new, but keep the replies in flight: they are paid for.
-                    failure = exc
-                    for other in futures:
-                        other.cancel()
+                    failure = failure or exc
+                    continue
+                # The caller commits the reply before asking for the next one, so a request is sent
+                # only once the one before it is stored: replies sent and not stored never exceed
+                # the concurrency, whatever stops the caller (a full disk, an interrupt).
+                yield i, fut.result()
+                if failure is None:
+                    send_next()
             if failure is not None:
                 raise failure
         finally:
@@ -157,4 +168,26 @@ def create(spec: str, arg: str, adapter: str | None) -> OpenAIBackend:
         raise SpecError(f"model spec {spec!r}: expected openai:MODEL[@BASE_URL], e.g. openai:gpt-4o-mini")
     if at and not base_url.startswith(("http://", "https://")):
         raise SpecError(f"model spec {spec!r}: base URL must start with http:// or https://")
+    if at:
+        check_base_url(base_url, spec=spec)
     return OpenAIBackend(spec, model, base_url or None)
+
+
+def check_base_url(url: str, *, spec: str) -> None:
+    """Refuse a base URL the HTTP client would refuse, now: found at the first request, it would
+    stop a run that has already written its run directory.
+
+    >>> check_base_url("http://h:x", spec="openai:m@http://h:x")
+    Traceback (most recent call last):
+    ...
+    harness.core.errors.SpecError: model spec 'openai:m@http://h:x': base URL 'http://h:x' is malformed (...)
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- reading it is the check: a bad port raises ValueError
+    except ValueError as exc:
+        raise SpecError(f"model spec {spec!r}: base URL {url!r} is malformed ({exc})") from None
+    if not parts.hostname:
+        raise SpecError(f"model spec {spec!r}: base URL {url!r} has no host")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise SpecError(f"model spec {spec!r}: base URL {url!r} holds spaces or control characters")
