@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "in model_a/model_b/tie/tie (bothbad); other fields are ignored).")
     r.add_argument("battles", type=Path, help="battles.jsonl")
     r.add_argument("--method", choices=("bt", "elo"), default="bt",
-                   help="bt: Bradley-Terry maximum likelihood (default); elo: online Elo")
+                   help="bt: Bradley-Terry maximum likelihood with a weak prior (default); elo: online Elo")
     r.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (1000)")
     r.add_argument("--seed", type=int, default=0, metavar="S")
     r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")

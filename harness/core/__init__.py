@@ -4,7 +4,8 @@ Holds the records (``types``: frozen dataclasses for tasks, answers, judgments, 
 user-facing errors (``errors``), plugin discovery by file name (``plugins``), safe file writing
 and reading (``files``), the run directory's files (``rundir``), what each way of reaching a
 verdict measures, in words for the reports (``methods``), the one range check of a numeric
-setting (``numbers``), and the user's text made safe for CSV, Markdown and the terminal (``text``).
+setting (``numbers``), the user's text made safe for CSV, Markdown and the terminal (``text``),
+and the one-writer lock of a run directory (``runlock``).
 
 Must not import any other ``harness`` package: everything imports core, core imports nothing.
 """
