@@ -73,7 +73,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise SecurityError(f"{left!r} ** {right!r}: result too large")
         if operator == "*":
             sized, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-            if isinstance(sized, (str, list, tuple)) and _is_number(times) and len(sized) * times > MAX_RESULT:
+            if isinstance(sized, (str, list, tuple)) and _is_number(times) \
+                    and len(sized) * times > MAX_RESULT:
                 raise SecurityError(f"repeating a sequence {times!r} times: result too large")
         return super().call_binop(context, operator, left, right)
 
