@@ -96,7 +96,10 @@ def leaderboard_table(data: ReportData) -> Table:
                   percent(r["win_rate"])) for r in data.leaderboard)
     return Table("leaderboard", "Leaderboard",
                  "Bradley-Terry (BT) and Elo ratings with 95% bootstrap confidence intervals; "
-                 "win rate counts a tie as half a win.",
+                 "win rate counts a tie as half a win. Elo intervals are wider than BT's by design: "
+                 "the Elo rating averages online Elo over many shuffled battle orders, but each "
+                 "bootstrap round is one online pass in one random order, so its interval also "
+                 "carries online Elo's dependence on the order of the battles.",
                  ("Rank", "Model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "Win", "Tie", "Lose",
                   "Win rate (%)"), "clrcrcrrrr", rows)
 

@@ -167,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("battles", type=Path, help="battles.jsonl")
     r.add_argument("--method", choices=("bt", "elo"), default="bt",
                    help="bt: Bradley-Terry maximum likelihood with a weak prior (default); elo: online Elo")
-    r.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap rounds (1000)")
+    r.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap rounds (1000). bt: each round is one multinomial draw over the "
+                   "(pair, outcome) counts, the same distribution as resampling the battle rows with "
+                   "replacement, only faster; elo: each round is one online pass over resampled "
+                   "battles in a random order, so Elo intervals also carry the order's noise and are "
+                   "wider than BT's")
     r.add_argument("--seed", type=int, default=0, metavar="S")
     r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")
     r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
