@@ -7,15 +7,13 @@ exactly the prompt format it is evaluated with. A bad record is an error naming 
 
 from __future__ import annotations
 
-import codecs
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import tasks
 from harness.core.errors import HarnessError
-from harness.core.files import NestedTooDeeply, parse_json, read_csv_table
+from harness.core.files import json_rows, read_csv_table
 from harness.core.types import Message
 from harness.models.generate import user_text
 
@@ -54,37 +52,8 @@ def load_examples(source: str) -> list[Example]:
 
 
 def _read_rows(path: Path) -> list[tuple[Any, str]]:
-    try:
-        # utf-8-sig: files saved by Excel or Windows editors start with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        data = path.read_bytes()
-        start = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
-        lineno = data[:start].count(b"\n") + 1
-        raise HarnessError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
-    except IsADirectoryError:
-        raise HarnessError(f"{path}: is a directory, expected a .json, .jsonl or .csv file") from None
-    if path.suffix == ".jsonl":
-        rows = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((parse_json(line), f"{path}:{i}"))
-                except NestedTooDeeply as exc:
-                    raise HarnessError(f"{path}:{i}: {exc}") from None
-                except json.JSONDecodeError as exc:
-                    raise HarnessError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-        return rows
-    if path.suffix == ".json":
-        try:
-            data = parse_json(text)
-        except NestedTooDeeply as exc:
-            raise HarnessError(f"{path}:{exc.line}: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(data, list):
-            raise HarnessError(f"{path}: expected a JSON list of records")
-        return [(row, f"{path}[{i}]") for i, row in enumerate(data)]
+    if path.suffix in (".jsonl", ".json"):
+        return [(row, where) for where, _, row in json_rows(path, expected="a .json, .jsonl or .csv file")]
     if path.suffix == ".csv":
         # A row shorter than the header would give None fields (not text); the table reader
         # makes it, and a row longer than the header, an error naming the line.

@@ -125,6 +125,9 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
     if "bias" in keys or "judges" in keys:
         lines += [r"\section{Judge reliability and bias checks}",
                   *(rf"\input{{{k}}}" for k in ("judges", "bias") if k in keys)]
+    if "human" in keys or "human_annotators" in keys:
+        lines += [r"\section{Agreement with the human labels}",
+                  *(rf"\input{{{k}}}" for k in ("human", "human_annotators") if k in keys)]
     if "finetune" in keys or "loss" in figures:
         lines += [r"\section{Fine-tuning}", *([r"\input{finetune}"] if "finetune" in keys else []),
                   *([_figure("loss")] if "loss" in figures else [])]

@@ -3,6 +3,8 @@
 The tables are the ones every other format renders (cells as they print, bold cells listed), and
 the leaderboard is also given as records whose numbers are ``leaderboard.csv``'s digits exactly
 (``0.5000`` stays ``0.5000`` in the file; ``json.loads(..., parse_float=str)`` reads it back so).
+``agreement`` holds the agreement with the human labels as
+:meth:`harness.stats.agreement.AgreementReport.to_json` gives it (null when nobody labelled).
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:
     leaderboard = [{k: f"{mark}{v}" if k != "model" and JSON_NUMBER.fullmatch(v) else v
                     for k, v in ((k, r[k]) for k in rundir.LEADERBOARD_HEADER)}
                    for r in data.leaderboard]
+    human = data.bias.human
     doc = {"schema_version": SCHEMA_VERSION, "title": title, "run_dir": str(data.run_dir),
            "warnings": list(data.bias.warnings), "leaderboard": leaderboard,
-           "tables": [_table(t) for t in tables]}
-    text = json.dumps(doc, ensure_ascii=False, indent=1)
+           "tables": [_table(t) for t in tables],
+           # full precision, rates as fractions, null where a figure does not apply
+           "agreement": human.to_json() if human is not None else None}
+    text = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False)
     return _unquote(text, mark) + "\n"
 
 

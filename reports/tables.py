@@ -18,10 +18,10 @@ from harness.core.methods import method_note
 from harness.core.types import Battle, PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
 from harness.reports.data import ReportData
+from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
 from harness.stats.grades import mean_scores
-from harness.stats.human import HumanAgreement
 from harness.stats.panel import agreements
 from harness.stats.ratings import pair_records
 from harness.stats.significance import pair_tests
@@ -196,7 +196,7 @@ def reliability_table(data: ReportData) -> Table:
         if j.method not in methods[j.judge]:
             methods[j.judge].append(j.method)
     rows = tuple((s.judge, str(s.judgments), str(s.errors), str(s.pairs),
-                  f"{bias_share(s.consistency)} ({s.consistent})",
+                  "n/a (one order)" if s.one_order else f"{bias_share(s.consistency)} ({s.consistent})",
                   f"{bias_share(s.first_slot_rate)} of {s.decisive}") for s in stats)
     return Table("judges", "Judge reliability",
                  "Judgments with no valid label after all attempts are kept as errors and left out of the "
@@ -275,6 +275,7 @@ def all_tables(data: ReportData) -> list[Table]:
         tables.append(reliability_table(data))
     if data.bias.checks:
         tables.append(bias_table(data.bias))
+    tables += human_tables(data.bias.human)  # whenever human labels exist, whatever the judgments
     if data.finetunes:
         tables.append(finetune_table(data))
     return tables
@@ -293,22 +294,58 @@ def length_bins_table(length_bins: Mapping[str, Sequence[tuple[str, int, float]]
                  ("Judge", *labels), "l" + "r" * len(labels), rows)
 
 
-def human_table(human: Sequence[HumanAgreement]) -> Table | None:
-    if not human:
-        return None
-    rows = tuple((h.judge, str(h.n), bias_share(h.rate),
-                  f"{bias_share(h.rate_without_ties)} (n={h.decisive})",
-                  "n/a" if math.isnan(h.kappa) else f"{h.kappa:.2f}") for h in human)
-    return Table("human", "Agreement with the human labels",
-                 "Each judge's verdicts against the human labels, with and without ties.",
-                 ("Judge", "Labelled comparisons", "Agreement", "Agreement without ties", "Cohen's kappa"),
-                 "lrrrr", rows)
+def _pct1(x: float | None) -> str:
+    """A rate of the agreement tables: a percentage with one decimal; n/a where it does not apply.
+
+    >>> _pct1(0.97912), _pct1(None), _pct1(float("nan"))
+    ('97.9%', 'n/a', 'n/a')
+    """
+    return "n/a" if x is None or math.isnan(x) else f"{x:.1%}"
+
+
+def _coefficient(x: float) -> str:
+    text = "n/a" if math.isnan(x) else f"{x:.2f}"
+    return "0.00" if text == "-0.00" else text  # a rounding error's sign says nothing
+
+
+HUMAN_CAPTION = (
+    f"Each judge against each annotator and against the annotators' majority label: {MAJORITY_RULE}. "
+    "Agreement, Cohen's kappa and macro-F1 (over model_a / model_b / tie) use the verdict the answer "
+    "orders combine to. Unparseable verdicts are left out (harness's default) and counted under Errors; "
+    "the last column counts them as wrong, as judge-evaluation papers do. With both orders judged: the "
+    "accuracy in each order (AB, BA), their average, both orders correct, and positional agreement (both "
+    "orders gave the same verdict); n/a for a judge that saw each pair once.")
+
+
+def human_tables(human: AgreementReport | None) -> list[Table]:
+    """Agreement with the human labels, and between annotators (those that have rows)."""
+    if human is None:
+        return []
+    rows = tuple((r.judge, "majority vote" if r.majority else r.annotator or "(unsigned)", str(r.n),
+                  _pct1(r.agreement), f"{_pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
+                  _coefficient(r.kappa), _coefficient(r.macro_f1), _pct1(r.accuracy_ab), _pct1(r.accuracy_ba),
+                  _pct1(r.accuracy_average), _pct1(r.both_correct_rate), _pct1(r.positional_agreement),
+                  str(r.errors), _pct1(r.agreement_errors_as_wrong)) for r in human.judges)
+    tables = [Table("human", "Agreement with the human labels", HUMAN_CAPTION,
+                    ("Judge", "Annotator", "n", "Agreement", "Without ties", "Cohen's kappa", "Macro-F1",
+                     "Accuracy AB", "Accuracy BA", "Average", "Both correct", "Positional agreement",
+                     "Errors", "Errors as wrong"), "ll" + "r" * 12, rows)] if rows else []
+    if human.annotators:
+        fleiss = (f"Fleiss' kappa over the {human.fleiss_items} comparisons all {human.raters} annotators "
+                  f"labelled: {_coefficient(human.fleiss_kappa)}.")
+        pairs = tuple((p.a, p.b, str(p.n), _pct1(p.agreement), _coefficient(p.kappa))
+                      for p in human.annotators)
+        tables.append(Table("human_annotators", "Agreement between annotators",
+                            "Agreement and Cohen's kappa of each pair of annotators on the comparisons "
+                            f"both labelled. {fleiss}",
+                            ("Annotator", "Annotator", "n", "Agreement", "Cohen's kappa"), "llrrr", pairs))
+    return tables
 
 
 def bias_section(bias: BiasResult) -> list[Table]:
     """The bias checks, win rate by length difference, and agreement with people (those that exist)."""
     tables = [bias_table(bias) if bias.checks else None, length_bins_table(bias.length_bins),
-              human_table(bias.human)]
+              *human_tables(bias.human)]
     return [t for t in tables if t is not None]
 
 

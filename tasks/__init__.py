@@ -1,8 +1,14 @@
 """Task plugins: each ``*.yaml`` file here (or in a ``--tasks-dir`` folder) is one task.
 
-The file name is the task id. An installed package adds tasks through the ``harness.tasks``
-entry point group; the entry point names a function returning a :class:`~harness.core.types.Task` or
-the path of a task file.
+The file name is the task id. In a ``--tasks-dir`` folder, a question file in one of the field's
+common formats (``.jsonl``, ``.json``, ``.csv``: MT-Bench, Arena-Hard, AlpacaEval or harness's
+generic rows; see :mod:`harness.tasks.formats`) is a task too; the built-in tasks are YAML only
+(``train/`` holds fine-tuning data, not tasks). ``hf:NAME[:CONFIG][@SPLIT]`` names a Hugging Face
+dataset as a task (:mod:`harness.tasks.hub`). An installed package adds tasks through the
+``harness.tasks`` entry point group; the entry point names a function returning a
+:class:`~harness.core.types.Task` or the path of a task file.
+
+A task has any number of questions, at least one; the six built-in tasks have 20 each.
 
 Floor 2 (``harness.tasks``): imports only ``harness.core``; not models or stats (its siblings).
 """
@@ -18,22 +24,32 @@ from harness.core.errors import HarnessError
 from harness.core.files import check_fields, read_yaml
 from harness.core.plugins import PluginRef, discover, unknown
 from harness.core.types import Question, Task
+from harness.tasks import formats, hub
 
 BUILTIN_DIR = Path(__file__).parent
 SUFFIXES = (".yaml", ".yml")
 TASK_KEYS = {"language": str, "domain": str, "description": str, "questions": list}
 QUESTION_REQUIRED = ("id", "question", "category", "reference")
 QUESTION_OPTIONAL = ("input",)
-QUESTIONS_PER_TASK = 20
+HUB_PREFIX = hub.PREFIX
+"""A task name starting so is a Hugging Face dataset spec, not a file."""
 
 
 def available(tasks_dirs: Sequence[Path] = ()) -> dict[str, PluginRef]:
-    """All task names that can be loaded, built-in first."""
-    return discover([BUILTIN_DIR, *tasks_dirs], SUFFIXES, "harness.tasks")
+    """All task names that can be loaded from files and entry points, built-in first."""
+    found = discover([BUILTIN_DIR], SUFFIXES, None)
+    for name, ref in discover(tasks_dirs, SUFFIXES + formats.SUFFIXES, "harness.tasks").items():
+        if name in found:  # the same rule discover() applies within one call
+            raise HarnessError(f"plugin name {name!r} is defined twice: {found[name].source} and "
+                               f"{ref.source}")
+        found[name] = ref
+    return found
 
 
 def load_task(name: str, tasks_dirs: Sequence[Path] = ()) -> Task:
-    """Load one task by name; an unknown name is a :class:`HarnessError`."""
+    """Load one task by name (or ``hf:`` dataset spec); an unknown name is a :class:`HarnessError`."""
+    if hub.is_spec(name):
+        return hub.load_hub_task(name)
     refs = available(tasks_dirs)
     if name not in refs:
         raise unknown("task", name, refs)
@@ -44,9 +60,10 @@ def load_tasks(names: Sequence[str] | None, tasks_dirs: Sequence[Path] = ()) -> 
     """Load the named tasks (all built-in and user tasks when ``names`` is None)."""
     refs = available(tasks_dirs)
     for name in names or ():
-        if name not in refs:
+        if name not in refs and not hub.is_spec(name):
             raise unknown("task", name, refs)
-    return [_load_ref(refs[n]) for n in (names if names else sorted(refs))]
+    return [hub.load_hub_task(n) if hub.is_spec(n) else _load_ref(refs[n])
+            for n in (names if names else sorted(refs))]
 
 
 def _load_ref(ref: PluginRef) -> Task:
@@ -62,7 +79,13 @@ def _load_ref(ref: PluginRef) -> Task:
 
 
 def load_task_file(path: Path, name: str | None = None) -> Task:
-    """Read and validate a task file; any problem is one error naming file, question and field."""
+    """Read and validate a task file; any problem is one error naming file, question and field.
+
+    ``.jsonl``, ``.json`` and ``.csv`` files are question files (:mod:`harness.tasks.formats`);
+    anything else is read as a YAML task file.
+    """
+    if path.suffix in formats.SUFFIXES:
+        return formats.read_task_file(path, name=name)
     data = read_yaml(path)
     return parse_task(data, name or path.stem, str(path))
 
@@ -81,11 +104,8 @@ def parse_task(data: Any, name: str, source: str) -> Task:
         if q.id in seen:
             raise HarnessError(f"{source}: question {q.id}: duplicate id")
         seen.add(q.id)
-    if len(questions) != QUESTIONS_PER_TASK:
-        raise HarnessError(
-            f"{source}: field 'questions' has {len(questions)} questions; a task has exactly "
-            f"{QUESTIONS_PER_TASK}"
-        )
+    if not questions:
+        raise HarnessError(f"{source}: field 'questions' is empty; a task has at least 1 question")
     return Task(id=name, language=data["language"], domain=data["domain"],
                 description=data["description"].strip(), questions=questions, source=source)
 

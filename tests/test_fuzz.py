@@ -356,3 +356,56 @@ def test_fuzz_hand_edited_run_files(name: str, data: st.DataObject, judged: Path
         check(["rate", str(run / rundir.BATTLES), "--bootstrap", "10"], capsys, root)
         check(["judge", str(run), "--judge", "reference:chrf", "--no-progress", "--report", "md"], capsys, root,
               outputs=lambda n: n != f"run/{rundir.ANSWERS}")
+
+
+QUESTION_FILES = {
+    "generic.jsonl": [{"id": f"q{i}", "question": f"Question {i}?", "category": "c", "reference": "r"}
+                      for i in range(3)],
+    "mt_bench.jsonl": [{"question_id": 81 + i, "category": "writing", "turns": [f"Write {i}."],
+                        "reference": ["ref"]} for i in range(3)],
+    "arena.jsonl": [{"uid": f"u{i}", "category": "hard", "prompt": f"Prompt {i}"} for i in range(3)],
+    "alpaca.json": [{"instruction": f"Do {i}", "output": "o", "generator": "g", "dataset": "d"}
+                    for i in range(3)],
+}
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(QUESTION_FILES)), data=st.data())
+def test_fuzz_question_files(name: str, data: st.DataObject, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = data.draw(mutated(QUESTION_FILES[name]))
+    text = json.dumps(rows, allow_nan=True) if name.endswith(".json") else _jsonl(rows)
+    with _sandbox() as root:
+        folder = root / "questions"
+        folder.mkdir()
+        path = folder / name
+        path.write_text(data.draw(raw_damage(_expand_deep(text))), encoding="utf-8", errors="surrogatepass")
+        check(["tasks", "validate", str(path)], capsys, root)
+        check(["import", "questions", str(path), "--run", str(root / "run")], capsys, root,
+              outputs=lambda n: n.startswith("run/"))
+
+
+IMPORTS = {
+    ("judgments", "generic"): [{"task": "t", "question_id": "q1", "model_a": "x", "model_b": "y", "judge": "j",
+                                "winner": w, "order": o} for o, w in (("ab", "model_a"), ("ba", "tie"))],
+    ("judgments", "fastchat"): [{"question_id": 81, "model_1": "x", "model_2": "y", "g1_winner": "model_1",
+                                 "g2_winner": "tie", "judge": ["gpt-4", "pair-v2"], "turn": 1}],
+    ("judgments", "arena-hard"): [{"question_id": "a1", "model": "x", "judge": "j",
+                                   "games": [{"score": "A>>B"}, {"score": "B>A"}]}],
+    ("judgments", "alpaca_eval"): [{"instruction": "Do", "output_1": "a", "output_2": "b", "generator_1": "x",
+                                    "generator_2": "y", "preference": 1.5}],
+    ("battles", "generic"): [{"model_a": "x", "model_b": "y", "winner": "model_a"},
+                             {"model_a": "y", "model_b": "y", "winner": "tie"}],
+    ("answers", "generic"): [{"model": "x", "task": "t", "question_id": "q1", "answer": "a"}],
+}
+
+
+@FUZZ
+@given(which=st.sampled_from(sorted(IMPORTS)), data=st.data())
+def test_fuzz_imports(which: tuple[str, str], data: st.DataObject, capsys: pytest.CaptureFixture[str]) -> None:
+    kind, fmt = which
+    rows = data.draw(mutated(IMPORTS[which]))
+    with _sandbox() as root:
+        path = root / f"{kind}.jsonl"
+        path.write_text(data.draw(raw_damage(_jsonl(rows))), encoding="utf-8", errors="surrogatepass")
+        check(["import", kind, str(path), "--run", str(root / "run"), "--format", fmt], capsys, root,
+              outputs=lambda n: n.startswith("run/"))

@@ -239,7 +239,7 @@ def test_a_duplicate_leaderboard_model_names_both_lines(run: Path, capsys: pytes
 
 
 @pytest.mark.parametrize(("record", "row", "message"), [
-    (Judgment, {"order": "ca"}, "order 'ca' is not one of ab, ba"),
+    (Judgment, {"order": "ca"}, "order 'ca' is not one of ab, ba, once"),
     (Judgment, {"winner": "bogus"}, "winner 'bogus' is not one of model_a, model_b, tie, error"),
     (Judgment, {"raw": 5}, "field 'raw': expected a string, got 5"),
     (Judgment, {"attempts": "2"}, "field 'attempts': expected a positive whole number, got '2'"),

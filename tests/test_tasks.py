@@ -52,8 +52,6 @@ def _break(path: Path, old: str, new: str) -> None:
         ("question: What is 9 plus 9?", "question: ''", "question q09: field 'question' must be a non-empty"),
         ("domain: testing\n", "", "missing field 'domain'"),
         ("language: en", "language: en\nlanguages: [en]", "unknown field 'languages'"),
-        ("  - id: q20\n    category: arithmetic\n    question: What is 20 plus 20?\n    reference: '40'\n",
-         "", "has 19 questions; a task has exactly 20"),
         ("questions:", "questions: [\n", "not valid YAML"),
     ],
 )
@@ -64,6 +62,18 @@ def test_malformed_task_names_file_question_and_field(task_file: Path, old: str,
         tasks.load_task_file(task_file)
     assert str(err.value).startswith(str(task_file))
     assert message in str(err.value)
+
+
+def test_user_task_has_any_number_of_questions_but_at_least_one(task_file: Path) -> None:
+    """Only the built-in six keep 20 (test above); a user task may have 19, 1, or 400."""
+    text = task_file.read_text(encoding="utf-8")
+    head, _, body = text.partition("questions:\n")
+    first = "  - id: q02\n"
+    task_file.write_text(head + "questions:\n" + body[: body.index(first)], encoding="utf-8")
+    assert [q.id for q in tasks.load_task_file(task_file).questions] == ["q01"]
+    task_file.write_text(head + "questions: []\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="field 'questions' is empty; a task has at least 1 question"):
+        tasks.load_task_file(task_file)
 
 
 def test_non_utf8_task_file_is_one_clear_error(task_file: Path) -> None:

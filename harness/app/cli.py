@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.app import commands
+from harness.app import agreement_command, commands, import_command
 from harness.app import finetune_command as finetune_cli
 from harness.core.errors import HarnessError, redact
 from harness.judges.perturb import PROBES
@@ -34,7 +34,8 @@ model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE
 
 def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
     p.add_argument("config", nargs="?", type=Path, help="YAML run config (see README)")
-    p.add_argument("--tasks", nargs="+", metavar="ID", help="task ids (default: all)")
+    p.add_argument("--tasks", nargs="+", metavar="ID",
+                   help="task ids, or hf:NAME[:CONFIG][@SPLIT] for a Hugging Face dataset (default: all)")
     p.add_argument("--models", nargs="+", metavar="NAME=SPEC",
                    help="candidate models, e.g. base=embedded chatgpt=openai:gpt-4o-mini")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N questions per task")
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bias_parsers(sub)
     _add_report_parser(sub)
     finetune_cli.add_parser(sub)
+    agreement_command.add_parser(sub)
+    import_command.add_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     t.add_parser("list", help="every task with its question count").add_argument(
@@ -190,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = t.add_parser("show", help="a task's questions")
     show.add_argument("task")
     show.add_argument("--tasks-dir", type=Path, action="append", default=[])
-    t.add_parser("validate", help="check task files").add_argument("paths", nargs="+", type=Path)
+    t.add_parser("validate", help="check task files (.yaml, .jsonl, .json, .csv) or hf:NAME").add_argument(
+        "paths", nargs="+", type=Path, metavar="FILE")
     pr = sub.add_parser("prompts", help="list or show judge prompts").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     pr.add_parser("list").add_argument("--prompts-dir", type=Path, action="append", default=[])
@@ -210,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "gibberish, truncated, off-topic, wrong-language and question-only copies")
     pt.add_argument("--out", type=Path, default=Path("runs") / "prompt-tests",
                     help="folder for the call cache (runs/prompt-tests)")
+    pt.add_argument("--gold", type=Path, metavar="FILE",
+                    help="instead of --set, a pairwise set people labelled (JSONL: question, answer_1, "
+                    "answer_2, label 1/2/tie; optional id, input, reference), judged in both orders and "
+                    "scored as `harness agreement` scores a run (agreement, kappa, macro-F1, accuracy in "
+                    "each order, positional agreement)")
+    pt.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                    help="with --gold: how to print the figures (as `harness agreement`)")
+    pt.add_argument("--dry-run", action="store_true",
+                    help="with --gold: print the calls, tokens and cost it would take, and send nothing")
+    _add_api_options(pt)
     return parser
 
 

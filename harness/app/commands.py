@@ -12,28 +12,30 @@ from pathlib import Path
 import numpy as np
 
 from harness import tasks as task_plugins
-from harness.app import finetune_command, pipeline
+from harness.app import agreement_command, finetune_command, import_command, pipeline
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
-from harness.app.dryrun import plan_judging, plan_run, render_plan
+from harness.app.dryrun import plan_gold, plan_judging, plan_run, render_plan
 from harness.app.labels import read_labels
 from harness.core import files, rundir, runlock
 from harness.core.errors import HarnessError
+from harness.core.interop import read_battle_file
 from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.text import csv_text, terminal_text
 from harness.core.types import Battle
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import JudgeSettings, load_judge, recorded_prompt
+from harness.judges.asking import Judge, JudgeSettings, load_judge, recorded_prompt
 from harness.judges.bias import bias
-from harness.judges.calibration import calibrate
+from harness.judges.calibration import calibrate, gold_agreement, gold_asks, judge_gold, load_gold
 from harness.judges.sanity import load_sanity_items
+from harness.models import endpoints
 from harness.models.budget import load_prices
 from harness.models.cache import CallCache
 from harness.models.endpoints import ApiConfig
 from harness.reports.build import parse_report_formats, write_report
 from harness.reports.markdown import bias_markdown
 from harness.stats.bradley_terry import RatingResult
-from harness.stats.ratings import pair_records, parse_battle, rate_battles
+from harness.stats.ratings import pair_records, rate_battles
 from harness.stats.significance import pair_tests
 from harness.tasks import answered_tasks
 
@@ -41,12 +43,23 @@ from harness.tasks import answered_tasks
 def dispatch(args: argparse.Namespace) -> int:
     handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
                "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
-               "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts}[args.command]
+               "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts,
+               "import": _import, "agreement": agreement_command.run}[args.command]
     return handler(args)
 
 
 def _finetune(args: argparse.Namespace) -> int:
     return finetune_command.run(args)
+
+
+def _import(args: argparse.Namespace) -> int:
+    """``harness import``; ``import labels`` is ``human import`` (one code path for labels)."""
+    if args.kind == "labels":
+        if args.format != "generic":
+            raise HarnessError("harness import labels reads the generic format only (task, question_id, "
+                               "model_a, model_b, winner[, annotator])")
+        return cmd_human(args)
+    return import_command.run(args)
 
 
 def _summary(result: pipeline.RunResult | pipeline.Generated) -> None:
@@ -127,7 +140,9 @@ def cmd_human(args: argparse.Namespace) -> int:
 
 def _human_import(args: argparse.Namespace) -> int:
     answers = rundir.read_answers(args.run)
-    labels = read_labels(args.file, answers)
+    judged = [(j.task, j.question_id, m) for j in rundir.read_judgments(args.run)
+              for m in (j.model_a, j.model_b)]
+    labels = read_labels(args.file, answers, judged)
     # Add to the labels already imported (say, another annotator's file); importing a file twice
     # adds nothing the second time.
     existing = rundir.read_human(args.run)
@@ -168,7 +183,13 @@ def cmd_rate(args: argparse.Namespace) -> int:
         raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
     for option, bounds in _RATE_BOUNDS.items():
         check_number(getattr(args, option), bounds=bounds, field=option, where=f"--{option}")
-    battles = files.read_jsonl(args.battles, parse_battle)
+    # Published battle files (Arena-Hard's, Chatbot Arena's) hold rows where a model meets itself;
+    # they say nothing about a rating, so they are skipped and counted, and the rest is rated.
+    published = read_battle_file(args.battles)
+    if published.self_rows:
+        print(f"note: skipped {published.self_rows} rows where model_a == model_b ({args.battles})",
+              file=sys.stderr)
+    battles = [row.record for row in published.rows]
     if not battles:
         raise HarnessError(f"{args.battles}: no battles")
     result = _rate(battles, args, anchor)
@@ -241,11 +262,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             print(f"[{q.id}] ({q.category}) {q.question}")
             if q.input:
                 print(f"    input: {q.input}")
-            print(f"    reference: {q.reference}\n")
+            print(f"    reference: {q.reference or '(none)'}\n")
     else:
         for path in args.paths:
-            task = task_plugins.load_task_file(path)
-            print(f"{path}: ok ({len(task.questions)} questions)")
+            spec = str(path)
+            task = (task_plugins.load_task(spec) if spec.startswith(task_plugins.HUB_PREFIX)
+                    else task_plugins.load_task_file(path))
+            n = len(task.questions)
+            print(f"{path}: ok ({n} question{'' if n == 1 else 's'})")
     return 0
 
 
@@ -300,6 +324,11 @@ def _prompts_test(args: argparse.Namespace) -> int:
     prompt = prompt_plugins.load_prompt(args.name, args.prompts_dir)
     settings = JudgeSettings(spec=args.judge[0], prompt=prompt.name, method=args.judge_method or "auto")
     judge = load_judge(settings.spec)
+    if args.gold is not None:
+        return _prompts_gold(args, prompt, settings, judge)
+    if args.dry_run or args.format != "table":
+        raise HarnessError("--dry-run and --format go with --gold (the built-in sets are small and free "
+                           "to re-run from the cache)")
     with runlock.hold(args.out, command="prompts test", create=True), \
             CallCache(args.out / rundir.CACHE) as cache:
         items = load_sanity_items() if args.item_set == "sanity" else None
@@ -311,6 +340,28 @@ def _prompts_test(args: argparse.Namespace) -> int:
     _print_table(("items", "judgments", "parse rate", "accuracy", "swap consistency"),
                  [(r.group, str(r.judgments), _percent(r.parse_rate), _percent(r.accuracy),
                    _percent(r.consistency) if prompt.pairwise else "n/a (single)") for r in rows])
+    return 0
+
+
+def _prompts_gold(args: argparse.Namespace, prompt: prompt_plugins.JudgePrompt, settings: JudgeSettings,
+                  judge: Judge) -> int:
+    if args.item_set != "calibration":
+        raise HarnessError("--set and --gold are two different item sets; give one")
+    items = load_gold(args.gold)
+    gold_asks(prompt, items)  # a single-grading prompt is refused before anything is sent
+    api = api_from_args(args)
+    if args.dry_run:
+        print(render_plan(plan_gold(settings, prompt, items, args.out, load_prices(api.prices)),
+                          settings.max_attempts))
+        return 0
+    with runlock.hold(args.out, command="prompts test", create=True), endpoints.session(api), \
+            CallCache(args.out / rundir.CACHE) as cache:
+        verdicts = judge_gold(prompt, judge, settings, cache, items)
+    if args.format == "table":
+        print(f"prompt {prompt.name} with judge {settings.spec} on {len(items)} gold pairs from {args.gold}, "
+              "each judged in both orders\n")
+    agreement_command.show(gold_agreement(items, verdicts, judge=settings.spec), fmt=args.format,
+                           source=str(args.gold))
     return 0
 
 

@@ -18,7 +18,9 @@ from harness.core import rundir
 from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, load_judge, planned_requests, resolve_method
+from harness.judges.calibration import GoldItem, gold_asks
 from harness.judges.pairwise import make_jobs, pair_asks
+from harness.judges.prompts import JudgePrompt
 from harness.judges.single import grade_asks
 from harness.models.budget import Prices, estimate_tokens, load_prices
 from harness.models.cache import CallCache
@@ -109,6 +111,16 @@ def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], mod
         lines.append(_line("judge", settings.spec, settings.spec, requests, cache, "judge",
                            settings.decoding.max_new_tokens, prices))
     return lines
+
+
+def plan_gold(settings: JudgeSettings, prompt: JudgePrompt, items: Sequence[GoldItem],
+              out: Path, prices: Prices) -> list[PlanLine]:
+    """Judging a gold-labelled set in both orders (``harness prompts test --gold --dry-run``)."""
+    method = resolve_method(settings, load_judge(settings.spec))
+    requests = planned_requests(gold_asks(prompt, items), settings, prompt, method)
+    with _existing_cache(out) as cache:
+        return [_line("judge", settings.spec, settings.spec, requests, cache, "judge",
+                      settings.decoding.max_new_tokens, prices)]
 
 
 def render_plan(lines: Sequence[PlanLine], max_attempts: int) -> str:

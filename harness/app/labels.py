@@ -20,11 +20,15 @@ WINNERS: dict[str, HumanWinner] = {"model_a": "model_a", "model_b": "model_b", "
                                    "tie (bothbad)": "tie"}
 
 
-def read_labels(path: Path, answers: Sequence[Answer]) -> list[HumanLabel]:
-    """Labels from ``path``; a bad row is one error naming the file, line, field and value."""
+def read_labels(path: Path, answers: Sequence[Answer],
+                judged: Sequence[tuple[str, str, str]] = ()) -> list[HumanLabel]:
+    """Labels from ``path``; a bad row is one error naming the file, line, field and value.
+
+    ``judged``: (task, question_id, model) the run has judgments for but no answer text (imported
+    judgments), so that people's labels can be compared with them too."""
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
-    known = {(a.task, a.question_id, a.model) for a in answers}
+    known = {(a.task, a.question_id, a.model) for a in answers} | set(judged)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
         labels = files.read_jsonl(path, lambda row: _label(row, known), key=rundir.human_key, what=_LABEL)

@@ -5,7 +5,8 @@ user-facing errors (``errors``), plugin discovery by file name (``plugins``), sa
 and reading (``files``), the run directory's files (``rundir``), what each way of reaching a
 verdict measures, in words for the reports (``methods``), the one range check of a numeric
 setting (``numbers``), the user's text made safe for CSV, Markdown and the terminal (``text``),
-and the one-writer lock of a run directory (``runlock``).
+the one-writer lock of a run directory (``runlock``), and other tools' files (FastChat,
+Arena-Hard, AlpacaEval, generic) read as these records (``interop``).
 
 Must not import any other ``harness`` package: everything imports core, core imports nothing.
 """

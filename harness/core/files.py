@@ -5,6 +5,7 @@ Generic JSONL / CSV / YAML helpers; which file of a run holds what is ``harness.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -107,6 +108,58 @@ def parse_json(text: str) -> Any:
         return json.loads(text)
     except RecursionError:
         raise NestedTooDeeply(_deepest_line(text)) from None
+
+
+def read_text(path: Path, *, expected: str = "a text file") -> str:
+    """A user's text file (a byte-order mark accepted); a missing file, a folder or bytes that are
+    not UTF-8 are one error naming the file (and the line of the bad byte)."""
+    try:
+        # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark.
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise HarnessError(f"{path}: is a directory, expected {expected}") from None
+    except UnicodeDecodeError as exc:
+        data = path.read_bytes()
+        start = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        lineno = data[:start].count(b"\n") + 1
+        raise HarnessError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
+
+
+def json_rows(path: Path, *, expected: str = "a JSONL file or a JSON list"
+              ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every object of a JSON-lines file, or of a ``.json`` file holding one list, as
+    ``(where, place, row)``: ``FILE:LINE`` and ``line N``, or ``FILE: item N`` and ``item N``. A line
+    or item that is not a JSON object, invalid JSON or nesting too deep is one error naming it."""
+    text = read_text(path, expected=expected)
+    if path.suffix.lower() == ".json":
+        try:
+            data = parse_json(text)
+        except NestedTooDeeply as exc:
+            raise HarnessError(f"{path}:{exc.line}: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(data, list):
+            raise HarnessError(f"{path}: expected a JSON list of objects, got {_json_kind(data)}")
+        for index, item in enumerate(data, 1):
+            if not isinstance(item, dict):
+                raise HarnessError(f"{path}: item {index}: expected a JSON object, got {_json_kind(item)}")
+            yield f"{path}: item {index}", f"item {index}", item
+        return
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        with row_errors(f"{path}:{lineno}"):
+            row = parse_json(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"expected a JSON object, got {_json_kind(row)}")
+        yield f"{path}:{lineno}", f"line {lineno}", row
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false",
+            type(None): "null"}.get(type(value), "a number")
 
 
 def _deepest_line(text: str) -> int:

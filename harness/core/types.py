@@ -16,8 +16,10 @@ from typing import Any, Literal, get_args
 Message = dict[str, str]
 """One chat message, ``{"role": "system" | "user" | "assistant", "content": str}``."""
 
-Order = Literal["ab", "ba"]
-"""Which model sits in the judge prompt's first slot: ``ab`` puts ``model_a`` first."""
+Order = Literal["ab", "ba", "once"]
+"""Which model sits in the judge prompt's first slot: ``ab`` puts ``model_a`` first. ``once``: the
+judge saw the pair a single time, in an order the source does not record (imported verdicts; see
+``docs/interop.md``); such a verdict is its comparison's battle on its own."""
 
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 JudgmentWinner = Literal["model_a", "model_b", "tie", "error"]
@@ -211,7 +213,8 @@ class Judgment(RowRecord):
     model_a: str
     model_b: str
     order: Order
-    """``ab``: model_a was Assistant 1; ``ba``: model_b was Assistant 1."""
+    """``ab``: model_a was Assistant 1; ``ba``: model_b was Assistant 1; ``once``: judged a single
+    time, order not recorded (files written before ``once`` existed hold only ``ab``/``ba``)."""
     winner: JudgmentWinner
     """Mapped back to the pair: ``error`` when no valid label could be read."""
     label: str

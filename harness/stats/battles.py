@@ -10,11 +10,12 @@ from harness.core.types import Battle, Judgment
 
 
 def combine(judgments: Iterable[Judgment]) -> list[Battle]:
-    """One battle per (question, pair, judge) whose two orders both have a valid verdict.
+    """One battle per (question, pair, judge) whose two orders both have a valid verdict, or whose
+    one verdict was seen once (order ``once``, imported from tools that judge each pair once).
 
     The same winner in both orders wins; anything else (a flip, or a tie in either order) is a tie.
-    A comparison with an ``error`` verdict in either order gives no battle: it is counted in
-    :func:`judge_stats`, never turned into a tie.
+    A verdict seen once is the battle as it stands. A comparison with an ``error`` verdict in either
+    order gives no battle: it is counted in :func:`judge_stats`, never turned into a tie.
 
     >>> j = lambda order, w: Judgment("t", "q1", "x", "y", order, w, "", "judge", "generate", "p", "h", "")
     >>> [b.winner for b in combine([j("ab", "model_a"), j("ba", "model_a")])]
@@ -23,10 +24,14 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
     ['tie']
     >>> combine([j("ab", "model_a"), j("ba", "error")])
     []
+    >>> [b.winner for b in combine([j("once", "model_b")])]
+    ['model_b']
     """
     battles = []
     for (task, qid, a, b, judge), orders in _group(judgments).items():
-        ab, ba = orders.get("ab"), orders.get("ba")
+        ab, ba, once = orders.get("ab"), orders.get("ba"), orders.get("once")
+        if once is not None and ab is None and ba is None:
+            ab = ba = once  # one verdict: nothing to reconcile
         if ab is None or ba is None or "error" in (ab.winner, ba.winner):
             continue
         winner = ab.winner if ab.winner == ba.winner else "tie"
@@ -48,13 +53,22 @@ class JudgeStats:
     consistent: int
     """Of those, the ones whose verdict did not change when the order was swapped."""
     decisive: int
-    """Valid judgments that named a winner (not ``equal``)."""
+    """Valid judgments with a known order that named a winner (not ``equal``)."""
     first_slot: int
     """Of those, the ones won by the answer shown first."""
+    single: int = 0
+    """Comparisons judged once (order ``once``): no swap to check, no known first slot."""
 
     @property
     def consistency(self) -> float:
+        """Share of both-order comparisons whose verdict survived the swap; nan with none (a judge
+        that saw every pair once: reports print "n/a (one order)")."""
         return self.consistent / self.pairs if self.pairs else float("nan")
+
+    @property
+    def one_order(self) -> bool:
+        """Every comparison was judged once: swap consistency cannot be measured."""
+        return self.single > 0 and self.pairs == 0
 
     @property
     def first_slot_rate(self) -> float:
@@ -68,16 +82,19 @@ def judge_stats(judgments: Sequence[Judgment]) -> list[JudgeStats]:
         by_judge[j.judge].append(j)
     out = []
     for judge, js in by_judge.items():
-        pairs = consistent = 0
+        pairs = consistent = single = 0
         for orders in _group(js).values():
             ab, ba = orders.get("ab"), orders.get("ba")
             if ab and ba and "error" not in (ab.winner, ba.winner):
                 pairs += 1
                 consistent += ab.winner == ba.winner
-        valid = [j for j in js if j.winner not in ("error", "tie")]
+            elif not ab and not ba and "once" in orders:
+                single += 1
+        # a verdict seen once has no known first slot
+        valid = [j for j in js if j.winner not in ("error", "tie") and j.order != "once"]
         first = sum((j.winner == "model_a") == (j.order == "ab") for j in valid)
         out.append(JudgeStats(judge, len(js), sum(j.winner == "error" for j in js), pairs,
-                              consistent, len(valid), first))
+                              consistent, len(valid), first, single))
     return out
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.core.types import Answer, Battle, BiasCheck, CheckKind, HumanLabel, Judgment
-from harness.stats.human import HumanAgreement, human_agreement
+from harness.stats.agreement import AgreementReport, agreement
 from harness.stats.length import length_checks, win_by_length_bins
 from harness.stats.position import position_checks, unusable
 from harness.stats.self_preference import self_preference
@@ -22,7 +22,8 @@ class BiasResult:
 
     checks: tuple[BiasCheck, ...] = ()
     warnings: tuple[str, ...] = ()
-    human: tuple[HumanAgreement, ...] = ()
+    human: AgreementReport | None = None
+    """Agreement with the human labels (None when nobody labelled)."""
     perturbations: int = 0
     """Altered answers judged by the probes of this result (0 when none were run now)."""
     length_bins: Mapping[str, Sequence[tuple[str, int, float]]] = field(default_factory=dict)
@@ -45,5 +46,5 @@ def summarise(judgments: Sequence[Judgment], answers: Sequence[Answer],
     checks += self_preference(by_judge, answers, labels) + list(probes)
     bins = {j: win_by_length_bins(judgments, answers, judge=j)
             for j in dict.fromkeys(x.judge for x in judgments)}
-    return BiasResult(tuple(checks), tuple(unusable(checks)),
-                      tuple(human_agreement(labels, by_judge)) if labels else (), perturbations, bins)
+    human = agreement(labels=labels, judgments=judgments, battles=by_judge) if labels else None
+    return BiasResult(tuple(checks), tuple(unusable(checks)), human, perturbations, bins)

@@ -22,6 +22,7 @@ USABLE_CONSISTENCY = 0.6
 """Below this swap consistency a judge's verdicts track the order more than a leaderboard can bear."""
 
 SWAP_NOTE = "verdict unchanged when the answers swap places; a trustworthy judge is near 100%"
+ONE_ORDER_NOTE = "n/a (one order): the judge saw each pair once, so there is no swap to compare"
 FIRST_SLOT_NOTE = "share of decisive verdicts won by the answer shown first; 50% means no position bias"
 
 
@@ -56,7 +57,8 @@ def position_checks(judgments: Sequence[Judgment]) -> list[BiasCheck]:
     """
     out = []
     for s in judge_stats(judgments):
-        out.append(proportion_check(s.judge, CheckKind.SWAP_CONSISTENCY, s.consistent, s.pairs, SWAP_NOTE))
+        out.append(proportion_check(s.judge, CheckKind.SWAP_CONSISTENCY, s.consistent, s.pairs,
+                                    ONE_ORDER_NOTE if s.one_order else SWAP_NOTE))
         out.append(proportion_check(s.judge, CheckKind.FIRST_SLOT, s.first_slot, s.decisive, FIRST_SLOT_NOTE))
     return out
 

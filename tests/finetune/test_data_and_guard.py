@@ -37,7 +37,7 @@ def test_alpaca_chat_and_csv_records_become_the_generation_format(tmp_path: Path
     (tmp_path / "b.csv").write_text("instruction,input,output\nSay hi,,hi\n", encoding="utf-8")
     assert load_examples(str(tmp_path / "b.csv"))[0].messages[0]["content"] == "Say hi"
     (tmp_path / "c.json").write_text(json.dumps([{"instruction": "Q", "output": "A"}]))
-    assert load_examples(str(tmp_path / "c.json"))[0].where == f"{tmp_path / 'c.json'}[0]"
+    assert load_examples(str(tmp_path / "c.json"))[0].where == f"{tmp_path / 'c.json'}: item 1"
 
 
 @pytest.mark.parametrize(

@@ -119,9 +119,10 @@ def test_a_fair_judge_shows_no_bias_and_agrees_with_people(tmp_path: Path,
         assert _value(checks, f"probe: {probe}") == (0.0, 8), probe
     out = capsys.readouterr().out
     assert "**Warning:**" not in out
-    # q01-q03 agree; on q04 the person called a tie and the judge did not.
+    # q01-q03 agree; on q04 the person called a tie and the judge did not. Kappa by hand: observed
+    # 3/4, judge a2 b2, person a2 b1 tie1 -> chance 6/16 -> 0.60; macro-F1 (1 + 2/3 + 0) / 3.
     row = next(line for line in out.splitlines() if line.startswith("| openai:judge@") and "(n=3)" in line)
-    assert "| 4 | 75% | 100% (n=3) |" in row
+    assert "| ann | 4 | 75.0% | 100.0% (n=3) | 0.60 | 0.56 |" in row
 
 
 @pytest.mark.parametrize("content, message", [

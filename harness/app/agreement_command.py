@@ -1,0 +1,101 @@
+"""``harness agreement``: each judge against the human labels, and the annotators among themselves.
+
+Read-only (no run lock): it reads ``judgments.jsonl``, the judges' battles and ``human.jsonl`` and
+prints the figures of :mod:`harness.stats.agreement` as a table, JSON or CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.text import csv_text, terminal_text
+from harness.core.types import Battle
+from harness.reports.tables import Table, human_tables
+from harness.stats.agreement import AgreementReport, agreement
+
+CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_without_ties",
+               "n_without_ties", "kappa", "macro_f1", "accuracy_ab", "accuracy_ba", "accuracy_average",
+               "both_correct", "positional_agreement", "n_both_orders", "errors", "agreement_errors_as_wrong")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("agreement", help="judges' agreement with the human labels, and between annotators",
+                       description="Each judge against each annotator and against the annotators' majority "
+                       "label (n, agreement with and without ties, Cohen's kappa, macro-F1; with both "
+                       "answer orders judged, accuracy in each order, both correct and positional "
+                       "agreement), and pairwise and Fleiss' kappa between annotators. Unparseable "
+                       "verdicts are left out and counted; errors_as_wrong counts them as wrong. Import "
+                       "labels first with harness human import FILE --run DIR.")
+    p.add_argument("--run", type=Path, required=True, metavar="DIR", help="a judged run directory")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="table (rates with one decimal), json (rates as fractions, full precision, null "
+                   "where a figure does not apply) or csv (one row per judge and annotator, per pair of "
+                   "annotators, and Fleiss' kappa; kind says which)")
+
+
+def load(run_dir: Path) -> AgreementReport:
+    """The run's agreement figures; a run without human labels is one error saying how to add them."""
+    if not run_dir.is_dir():
+        raise HarnessError(f"{run_dir}: no such run directory")
+    labels = rundir.read_human(run_dir)
+    if not labels:
+        raise HarnessError(f"{run_dir}: no human labels; import them with "
+                           f"`harness human import FILE --run {run_dir}`")
+    judgments = rundir.read_judgments(run_dir)
+    per_judge = rundir.read_judge_battles(run_dir)
+    if per_judge is None:
+        per_judge = rundir.read_battles(run_dir) if (run_dir / rundir.BATTLES).is_file() else []
+    by_judge: dict[str, list[Battle]] = {}
+    for b in per_judge:  # a one-judge run's battles name no judge: they are its judge's
+        by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
+    return agreement(labels=labels, judgments=judgments, battles=by_judge)
+
+
+def _print_table(t: Table) -> None:
+    # Cells hold the user's text (judge and annotator names): one line each, no terminal escapes.
+    lines = [[terminal_text(str(c), keep_newlines=False) for c in row] for row in (t.header, *t.rows)]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(t.header))]
+    print(t.title)
+    for row in lines:
+        print("  ".join(c.rjust(w) if t.align[i] == "r" else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    print(f"\n{t.caption}")
+
+
+def _csv_rows(report: AgreementReport) -> list[tuple[object, ...]]:
+    doc = report.to_json()
+    rows: list[tuple[object, ...]] = [CSV_COLUMNS]
+    for row in doc["judges"]:
+        rows.append(tuple("judge" if k == "kind" else row.get(k) for k in CSV_COLUMNS))
+    for row in doc["annotators"]:
+        rows.append(tuple("annotators" if k == "kind" else row.get(k) for k in CSV_COLUMNS))
+    fleiss = {"kind": "fleiss", "n": doc["fleiss_items"], "kappa": doc["fleiss_kappa"]}
+    rows.append(tuple(fleiss.get(k) for k in CSV_COLUMNS))
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    show(load(args.run), fmt=args.format, source=str(args.run))
+    return 0
+
+
+def show(report: AgreementReport, *, fmt: str, source: str) -> None:
+    """Print ``report`` as a table, JSON or CSV (also ``harness prompts test --gold``'s output)."""
+    if fmt == "json":
+        print(json.dumps(report.to_json(), indent=1, allow_nan=False))
+    elif fmt == "csv":
+        sys.stdout.write(csv_text(_csv_rows(report)))
+    else:
+        tables = human_tables(report)
+        if not tables:
+            raise HarnessError(f"{source}: no judge verdicts to compare with the human labels")
+        for i, t in enumerate(tables):
+            if i:
+                print()
+            _print_table(t)

@@ -1,0 +1,216 @@
+"""``harness import KIND FILE --run DIR``: other tools' questions, answers, judgments and battles
+merged into a run directory, which is then re-rated so ``rate``, ``report`` and ``bias`` work on it.
+
+The format readers live in :mod:`harness.core.interop`; this module merges their records with what
+the run holds (importing a file twice adds nothing; the same comparison with another verdict is an
+error naming the file and line), writes through :mod:`harness.core.rundir` under the run's lock,
+and re-rates. ``harness import labels`` is ``harness human import`` (routed by ``commands``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from harness.app import pipeline
+from harness.core import interop, rundir, runlock
+from harness.core.errors import HarnessError
+from harness.core.interop import Row, TaskQuestion
+from harness.core.text import terminal_text
+from harness.core.types import Answer, Judgment, Question, Task
+from harness.tasks import formats as task_formats
+
+T = TypeVar("T")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "import", help="merge other tools' questions, answers, judgments or battles into a run",
+        description="Read FILE (or every .jsonl/.json file in a folder) in --format and merge its "
+        "records into the run directory; judgments and battles re-rate the run (leaderboard.csv), so "
+        "`harness report` works after it. Formats and field mappings: docs/interop.md.")
+    p.add_argument("kind", choices=(*interop.KINDS, "labels"),
+                   help="labels: human labels, the same as `harness human import`")
+    p.add_argument("file", type=Path)
+    p.add_argument("--run", type=Path, required=True, metavar="DIR", help="the run directory (made if new)")
+    p.add_argument("--format", default="generic", choices=interop.FORMATS,
+                   help="generic (default): harness's field names; fastchat: FastChat llm_judge; "
+                   "arena-hard: Arena-Hard-Auto; alpaca_eval: AlpacaEval")
+    p.add_argument("--task", default="", metavar="ID",
+                   help="task of the imported records (default: the benchmark folder above "
+                   "model_answer/ or model_judgment/, else the format's name)")
+    p.add_argument("--baseline", default=interop.ARENA_HARD_BASELINE, metavar="MODEL",
+                   help=f"arena-hard: the baseline model, A in each row's first game "
+                   f"({interop.ARENA_HARD_BASELINE}, as Arena-Hard v0.1)")
+    p.add_argument("--weight", type=int, metavar="N",
+                   help=f"arena-hard battles: battles a strong verdict (A>>B) counts as "
+                   f"({interop.ARENA_HARD_WEIGHT}, as Arena-Hard)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kind == "labels":  # commands routes labels to `human import`; reaching here is a misuse
+        raise HarnessError("harness import labels: use `harness human import FILE --run DIR`")
+    weight = args.weight
+    if weight is not None and (args.kind, args.format) != ("battles", "arena-hard"):
+        raise HarnessError("--weight applies to `harness import battles --format arena-hard` only "
+                           "(judgments keep each game's verdict; the run counts each comparison once)")
+    if weight is not None and weight < 1:
+        raise HarnessError(f"--weight must be a whole number of at least 1, got {weight}")
+    opts = interop.Options(task=args.task, baseline=args.baseline,
+                           weight=interop.ARENA_HARD_WEIGHT if weight is None else weight)
+    read = _questions_file(args) if args.kind == "questions" else \
+        interop.read(args.kind, args.file, args.format, opts)
+    if read.self_rows:
+        print(f"note: skipped {read.self_rows} rows where model_a == model_b ({args.file})", file=sys.stderr)
+    if not read.rows:
+        raise HarnessError(f"{args.file}: no {args.kind} in the file")
+    with runlock.hold(args.run, command="import", create=True):
+        return _merge(args, read.rows)
+
+
+def _questions_file(args: argparse.Namespace) -> interop.Read[Any]:
+    """A question file read exactly as ``--tasks-dir`` reads it (every format detected from its
+    rows; ``harness.tasks.formats``), as one task named ``--task`` or the file's stem."""
+    if args.format != "generic":
+        raise HarnessError(f"harness import questions detects the format from the rows; drop --format "
+                           f"{args.format}")
+    task = task_formats.read_task_file(args.file, name=args.task or None)
+    return interop.Read(tuple(Row(f"{args.file}: question {q.id}",
+                                  TaskQuestion(task.id, q, task.language, task.domain))
+                              for q in task.questions))
+
+
+def _merge(args: argparse.Namespace, rows: Sequence[Row[Any]]) -> int:
+    run_dir: Path = args.run
+    questions = [r for r in rows if isinstance(r.record, TaskQuestion)]
+    answers = [r for r in rows if isinstance(r.record, Answer)]
+    judgments = [_placed(r, args.task) for r in rows if isinstance(r.record, Judgment)]
+    said = []
+    if questions:
+        said.append(_questions(run_dir, questions))
+    if answers or judgments:  # a run's report reads answers.jsonl; judgments alone leave it empty
+        line = _answers(run_dir, answers)
+        if answers:
+            said.append(line)
+    if judgments:
+        said.append(_judgments(run_dir, judgments))
+    for line in said:
+        print(terminal_text(line, keep_newlines=False))
+    if judgments:
+        judged = [m for j in rundir.read_judgments(run_dir) for m in (j.model_a, j.model_b)]
+        models = list(dict.fromkeys([*(a.model for a in rundir.read_answers(run_dir)), *judged]))
+        settings = _rating_settings(run_dir)
+        rated = pipeline.rate(run_dir, models=models, bootstrap=settings.get("bootstrap", 1000),
+                              elo_rounds=settings.get("elo_rounds", 100), seed=settings.get("seed", 0))
+        print(f"rated {len(rated.battles)} battles of {len(models)} models into "
+              f"{run_dir / rundir.LEADERBOARD_CSV}; `harness report {run_dir}` writes the report")
+    return 0
+
+
+def _placed(row: Row[Judgment], task: str) -> Row[Judgment]:
+    """A published battle without a task or question id still needs a place in the run: the task
+    given (or ``battles``), and its file and line as the id, so each row stays its own battle and
+    importing the file again finds the same ids."""
+    j = row.record
+    if j.task and j.question_id:
+        return row
+    return Row(row.where, replace(j, task=j.task or task or "battles",
+                                  question_id=j.question_id or Path(row.where).name))
+
+
+def _merged(new: Sequence[Row[T]], held: Sequence[T], key: Callable[[T], Hashable],
+            same: Callable[[T, T], bool], what: str, where_held: Path) -> tuple[list[T], int]:
+    """``held`` plus the records of ``new`` it lacks; an equal record is skipped (importing twice
+    adds nothing), another record under the same key is one error naming the line."""
+    have = {key(h): h for h in held}
+    first: dict[Hashable, str] = {}
+    added: list[T] = []
+    for row in new:
+        k = key(row.record)
+        before = have.get(k)
+        if before is not None:
+            if not same(before, row.record):
+                origin = first.get(k)
+                there = f"line {origin.rsplit(':', 1)[-1]} of the file" if origin else str(where_held)
+                raise HarnessError(f"{row.where}: {what} {_show(k)} differs from the one {there} holds; "
+                                   "nothing was imported")
+            continue
+        have[k] = row.record
+        first[k] = row.where
+        added.append(row.record)
+    return [*held, *added], len(added)
+
+
+def _show(key: Hashable) -> str:
+    parts = key if isinstance(key, tuple) else (key,)
+    return "(" + ", ".join(repr(p) if len(repr(p)) <= 60 else repr(p)[:57] + "..." for p in parts) + ")"
+
+
+def _questions(run_dir: Path, rows: Sequence[Row[TaskQuestion]]) -> str:
+    held = [TaskQuestion(t.id, q, t.language, t.domain) for t in rundir.read_questions(run_dir) or ()
+            for q in t.questions]
+    merged, added = _merged(rows, held, lambda tq: (tq.task, tq.question.id),
+                            lambda x, y: x.question.question == y.question.question,
+                            "question (task, id)", run_dir / rundir.QUESTIONS)
+    if added:
+        tasks: dict[str, tuple[str, str, list[Question]]] = {}
+        for tq in merged:
+            tasks.setdefault(tq.task, (tq.language, tq.domain, []))[2].append(tq.question)
+        rundir.write_questions(run_dir, [Task(t, lang, dom, "", tuple(qs))
+                                         for t, (lang, dom, qs) in tasks.items()])
+    path = run_dir / rundir.QUESTIONS
+    return f"imported {added} new questions ({len(rows) - added} already there) into {path}"
+
+
+def _answers(run_dir: Path, rows: Sequence[Row[Answer]]) -> str:
+    path = run_dir / rundir.ANSWERS
+    held = rundir.read_answers(run_dir) if path.is_file() else []
+    merged, added = _merged(rows, held, lambda a: (a.model, a.task, a.question_id),
+                            lambda x, y: x.answer == y.answer, "answer (model, task, question_id)", path)
+    if added or not path.is_file():
+        rundir.write_answers(run_dir, merged)
+    return f"imported {added} new answers ({len(rows) - added} already there) into {path}"
+
+
+def _judgment_key(j: Judgment) -> tuple[str, ...]:
+    return (j.judge, j.task, j.question_id, j.model_a, j.model_b, j.order)
+
+
+def _judgments(run_dir: Path, rows: Sequence[Row[Judgment]]) -> str:
+    path = run_dir / rundir.JUDGMENTS
+    held = rundir.read_judgments(run_dir)
+    merged, added = _merged(rows, held, _judgment_key, lambda x, y: x == y,
+                            "judgment (judge, task, question_id, model_a, model_b, order)", path)
+    _check_orders(rows, merged)
+    if added:
+        rundir.write_judgments(run_dir, merged)
+    return f"imported {added} new judgments ({len(rows) - added} already there) into {path}"
+
+
+def _check_orders(rows: Sequence[Row[Judgment]], merged: Sequence[Judgment]) -> None:
+    """A comparison is judged in both orders (``ab`` and ``ba``) or once: an ``ab`` without its
+    ``ba`` would silently give no battle, and ``once`` beside ``ab``/``ba`` would count twice."""
+    orders: dict[tuple[str, ...], set[str]] = {}
+    for j in merged:
+        orders.setdefault(_judgment_key(j)[:5], set()).add(j.order)
+    for row in rows:
+        have = orders[_judgment_key(row.record)[:5]]
+        if "once" in have and len(have) > 1:
+            raise HarnessError(f"{row.where}: field 'order': this comparison has both a verdict seen once "
+                               "and a verdict in a given order; nothing was imported")
+        if have in ({"ab"}, {"ba"}):
+            other = "ba" if have == {"ab"} else "ab"
+            raise HarnessError(f"{row.where}: field 'order': {row.record.order!r} without the {other!r} "
+                               "judgment of the same comparison (leave order out for a judge that saw the "
+                               "pair once); nothing was imported")
+
+
+def _rating_settings(run_dir: Path) -> dict[str, int]:
+    """The run config's bootstrap rounds, Elo rounds and seed, so a re-rate repeats the run's own."""
+    config = rundir.read_config(run_dir) or {}
+    return {k: v for k in ("bootstrap", "elo_rounds", "seed")
+            if isinstance(v := config.get(k), int) and not isinstance(v, bool)}

@@ -1,0 +1,353 @@
+"""Agreement between judges and people, and among people, reported as judge-evaluation papers do.
+
+From a run's judgments (each answer order a verdict of its own) or a judge's battles, and the
+run's human labels (:func:`agreement`):
+
+- per judge and per annotator, and per judge against the annotators' majority label: n,
+  agreement (with and without ties), Cohen's kappa and macro-F1 over ``model_a`` / ``model_b`` /
+  ``tie``; when the judge saw both answer orders, also the accuracy in each order, their average,
+  both orders correct, and positional agreement (the two orders gave the same verdict);
+- between annotators: pairwise Cohen's kappa and agreement, and Fleiss' kappa.
+
+Conventions, the same in every table and in ``report.json``:
+
+- A *comparison* is one question and one pair of models, whichever way round. Verdicts are read
+  in the orientation the run judged it (its judgments' or battles' ``model_a`` / ``model_b``); a
+  comparison no judge saw takes its first label's.
+- Agreement, kappa and macro-F1 use the verdict the judge's orders combine to, as battles are
+  made (:func:`harness.stats.battles.combine`): the same winner in both orders wins, anything else
+  is a tie. A comparison judged once (an ``order`` other than ``ab``/``ba``, such as ``once``) has
+  that verdict; one with only one of ``ab``/``ba`` is unfinished and has none (it makes no battle).
+- An unparseable verdict (``error`` in either order) is left out of every rate (harness's default)
+  and counted in ``errors``; ``agreement_errors_as_wrong`` counts it as a disagreement instead, as
+  judge-evaluation papers do.
+- The per-order figures cover the labelled comparisons with a valid verdict in both orders; they
+  are None (do not apply) for a judge that saw no comparison in both orders.
+- :data:`MAJORITY_RULE` decides the majority label; each unsigned label (no annotator) is one vote.
+  Majority rows exist when some comparison has more than one label or there are several annotators.
+- Unsigned labels form one annotator named ``""`` in the per-annotator rows (each label one item)
+  and are left out of the between-annotator figures, which need to know who labelled what.
+- Fleiss' kappa covers the comparisons every named annotator labelled (a fixed number of raters
+  per item, as Fleiss defined it).
+- A rate with nothing to count is NaN; a kappa whose chance agreement is 1 (everyone used one
+  label) is 1.0, as in :func:`harness.stats.panel.cohen_kappa`.
+
+Not handled: confidence intervals on these figures; annotator skill models (Dawid-Skene);
+single-answer grades other than through the battles they make (a grading judge's verdicts are its
+battles, with no per-order figures); the panel's majority verdict as a judge of its own (each
+judge is compared alone); labels on comparisons no judge saw count only between annotators.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.types import Battle, HumanLabel, Judgment
+from harness.stats.panel import cohen_kappa
+
+MAJORITY = "majority"
+"""The ``annotator`` of a row against the annotators' majority label (in ``report.json``)."""
+MAJORITY_RULE = ("the label most annotators gave (plurality), or a tie when two or more labels share "
+                 "the most votes")
+
+Key = tuple[str, str, frozenset[str]]
+
+
+def _share(k: int, n: int) -> float:
+    return k / n if n else float("nan")
+
+
+def _num(x: float | None) -> float | None:
+    """A figure for JSON: None where it does not apply or has nothing to count."""
+    return None if x is None or math.isnan(x) else x
+
+
+@dataclass(frozen=True)
+class JudgeAgreement:
+    """One judge's verdicts against one annotator's labels (or the majority label)."""
+
+    judge: str
+    annotator: str
+    """The annotator's name (``""`` for unsigned labels); ``""`` too for a majority row."""
+    majority: bool
+    """Against the annotators' majority label rather than one annotator."""
+    n: int
+    """Labelled comparisons with a valid (combined) verdict."""
+    agree: int
+    n_without_ties: int
+    """Of those, the ones where neither the judge nor the label said tie."""
+    agree_without_ties: int
+    errors: int
+    """Labelled comparisons whose verdict is ``error`` (in either order); left out of ``n``."""
+    kappa: float
+    """Cohen's kappa over the three classes."""
+    macro_f1: float
+    both_orders: int | None
+    """Labelled comparisons with a valid verdict in both orders; None when the judge saw no
+    comparison in both orders (the per-order figures do not apply)."""
+    correct_ab: int = 0
+    correct_ba: int = 0
+    both_correct: int = 0
+    same_verdict: int = 0
+    """Comparisons whose two orders gave the same verdict."""
+
+    @property
+    def agreement(self) -> float:
+        return _share(self.agree, self.n)
+
+    @property
+    def agreement_without_ties(self) -> float:
+        return _share(self.agree_without_ties, self.n_without_ties)
+
+    @property
+    def agreement_errors_as_wrong(self) -> float:
+        """Agreement with every unparseable verdict counted as a disagreement."""
+        return _share(self.agree, self.n + self.errors)
+
+    def _per_order(self, k: int) -> float | None:
+        return None if self.both_orders is None else _share(k, self.both_orders)
+
+    @property
+    def accuracy_ab(self) -> float | None:
+        return self._per_order(self.correct_ab)
+
+    @property
+    def accuracy_ba(self) -> float | None:
+        return self._per_order(self.correct_ba)
+
+    @property
+    def accuracy_average(self) -> float | None:
+        ab, ba = self.accuracy_ab, self.accuracy_ba
+        return None if ab is None or ba is None else (ab + ba) / 2
+
+    @property
+    def both_correct_rate(self) -> float | None:
+        return self._per_order(self.both_correct)
+
+    @property
+    def positional_agreement(self) -> float | None:
+        return self._per_order(self.same_verdict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``report.json`` and ``harness agreement --format json`` write it (rates as
+        fractions, full precision, None where a figure does not apply)."""
+        return {"judge": self.judge, "annotator": MAJORITY if self.majority else self.annotator,
+                "n": self.n, "agreement": _num(self.agreement),
+                "agreement_without_ties": _num(self.agreement_without_ties),
+                "n_without_ties": self.n_without_ties, "kappa": _num(self.kappa),
+                "macro_f1": _num(self.macro_f1), "accuracy_ab": _num(self.accuracy_ab),
+                "accuracy_ba": _num(self.accuracy_ba), "accuracy_average": _num(self.accuracy_average),
+                "both_correct": _num(self.both_correct_rate),
+                "positional_agreement": _num(self.positional_agreement),
+                "n_both_orders": self.both_orders, "errors": self.errors,
+                "agreement_errors_as_wrong": _num(self.agreement_errors_as_wrong)}
+
+
+@dataclass(frozen=True)
+class AnnotatorAgreement:
+    """Two annotators on the comparisons both labelled."""
+
+    a: str
+    b: str
+    n: int
+    agree: int
+    kappa: float
+
+    @property
+    def agreement(self) -> float:
+        return _share(self.agree, self.n)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "n": self.n, "agreement": _num(self.agreement),
+                "kappa": _num(self.kappa)}
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Every agreement figure of a run with human labels."""
+
+    judges: tuple[JudgeAgreement, ...]
+    annotators: tuple[AnnotatorAgreement, ...]
+    """Each pair of named annotators, in order of first appearance."""
+    fleiss_kappa: float
+    """NaN with fewer than two named annotators or no comparison all of them labelled."""
+    fleiss_items: int
+    """Comparisons every named annotator labelled."""
+    raters: int
+    """Named annotators."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"judges": [j.to_json() for j in self.judges],
+                "annotators": [a.to_json() for a in self.annotators],
+                "fleiss_kappa": _num(self.fleiss_kappa), "fleiss_items": self.fleiss_items,
+                "majority_rule": MAJORITY_RULE}
+
+
+def majority(votes: Sequence[str]) -> str:
+    """The majority label (:data:`MAJORITY_RULE`).
+
+    >>> majority(["model_a", "model_a", "tie"]), majority(["model_a", "model_b"]), majority(["tie"])
+    ('model_a', 'tie', 'tie')
+    >>> majority(["model_b", "model_b", "model_a", "model_a", "tie"])
+    'tie'
+    """
+    counts = Counter(votes).most_common()
+    return "tie" if len(counts) > 1 and counts[0][1] == counts[1][1] else counts[0][0]
+
+
+def macro_f1(pairs: Sequence[tuple[str, str]]) -> float:
+    """Macro-F1 of two raters' labels: the mean over the classes either rater used of
+    2tp / (2tp + fp + fn) (scikit-learn's ``f1_score(average="macro")``; symmetric in the raters).
+
+    >>> round(macro_f1([("model_a", "model_a"), ("model_b", "model_a"), ("tie", "tie")]), 4)
+    0.5556
+    """
+    if not pairs:
+        return float("nan")
+    classes = sorted({c for pair in pairs for c in pair})
+    scores = []
+    for c in classes:
+        tp = sum(x == y == c for x, y in pairs)
+        wrong = sum((x == c) != (y == c) for x, y in pairs)  # fp + fn
+        scores.append(2 * tp / (2 * tp + wrong))
+    return sum(scores) / len(scores)
+
+
+def fleiss_kappa(items: Sequence[Sequence[str]]) -> float:
+    """Fleiss' kappa: each item holds the labels its raters gave, the same number per item.
+
+    >>> fleiss_kappa([["a", "a"], ["b", "b"]])
+    1.0
+    >>> round(fleiss_kappa([["a", "b"], ["a", "a"]]), 4)
+    -0.3333
+    """
+    if not items or len(items[0]) < 2:
+        return float("nan")
+    m = len(items[0])
+    if any(len(item) != m for item in items):
+        raise ValueError("every item needs the same number of ratings")
+    totals: Counter[str] = Counter()
+    observed = 0.0
+    for item in items:
+        counts = Counter(item)
+        totals.update(counts)
+        observed += (sum(c * c for c in counts.values()) - m) / (m * (m - 1))
+    observed /= len(items)
+    chance = sum((t / (m * len(items))) ** 2 for t in totals.values())
+    return 1.0 if chance == 1 else (observed - chance) / (1 - chance)
+
+
+@dataclass(frozen=True)
+class _Verdicts:
+    combined: str
+    ab: str | None = None
+    ba: str | None = None
+
+
+def _key(task: str, qid: str, a: str, b: str) -> Key:
+    return (task, qid, frozenset((a, b)))
+
+
+def _flip(winner: str) -> str:
+    return {"model_a": "model_b", "model_b": "model_a"}.get(winner, winner)
+
+
+def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (),
+              battles: Mapping[str, Sequence[Battle]] | None = None) -> AgreementReport:
+    """Every agreement figure of a run (see the module's conventions).
+
+    Args:
+        labels: the human labels.
+        judgments: every pairwise judgment, each order its own row.
+        battles: each judge's battles; used only for judges with no judgments (grading judges).
+    """
+    orient: dict[Key, tuple[str, str]] = {}
+    battle_rows = [b for bs in (battles or {}).values() for b in bs]
+    every: list[Judgment | Battle | HumanLabel] = [*judgments, *battle_rows, *labels]
+    for r in every:
+        orient.setdefault(_key(r.task, r.question_id, r.model_a, r.model_b), (r.model_a, r.model_b))
+
+    def seen_as(task: str, qid: str, a: str, b: str, winner: str) -> tuple[Key, str]:
+        key = _key(task, qid, a, b)
+        return key, winner if orient[key][0] == a else _flip(winner)
+
+    verdicts = _judge_verdicts(judgments, battles or {}, seen_as)
+    by_annotator: dict[str, list[tuple[Key, str]]] = {}
+    votes: dict[Key, list[str]] = {}
+    for h in labels:
+        key, label = seen_as(h.task, h.question_id, h.model_a, h.model_b, h.winner)
+        by_annotator.setdefault(h.annotator, []).append((key, label))
+        votes.setdefault(key, []).append(label)
+    targets = [(name, False, rows) for name, rows in by_annotator.items()]
+    if len(by_annotator) > 1 or any(len(v) > 1 for v in votes.values()):
+        targets.append(("", True, [(key, majority(v)) for key, v in votes.items()]))
+    judged = tuple(_judge_row(judge, name, is_majority, seen, per_order, labelled)
+                   for judge, (seen, per_order) in verdicts.items()
+                   for name, is_majority, labelled in targets)
+    named = {name: dict(given) for name, given in by_annotator.items() if name}
+    pairs = []
+    for a, b in itertools.combinations(named, 2):
+        shared = [(named[a][k], named[b][k]) for k in named[a] if k in named[b]]
+        pairs.append(AnnotatorAgreement(a, b, len(shared), sum(x == y for x, y in shared),
+                                        cohen_kappa(shared)))
+    complete = [[named[n][k] for n in named] for k in votes if all(k in named[n] for n in named)]
+    if len(named) < 2:
+        complete = []
+    return AgreementReport(judged, tuple(pairs), fleiss_kappa(complete), len(complete), len(named))
+
+
+def _judge_verdicts(judgments: Sequence[Judgment], battles: Mapping[str, Sequence[Battle]],
+                    seen_as: Callable[[str, str, str, str, str], tuple[Key, str]]
+                    ) -> dict[str, tuple[dict[Key, _Verdicts], bool]]:
+    """Per judge: its verdicts per comparison, and whether it saw any comparison in both orders."""
+    grouped: dict[str, dict[Key, dict[str, str]]] = {}
+    for j in judgments:
+        key, winner = seen_as(j.task, j.question_id, j.model_a, j.model_b, j.winner)
+        order = j.order if j.order in ("ab", "ba") else "once"
+        grouped.setdefault(j.judge, {}).setdefault(key, {})[order] = winner
+    out: dict[str, tuple[dict[Key, _Verdicts], bool]] = {}
+    for judge, comparisons in grouped.items():
+        seen = {}
+        for key, orders in comparisons.items():
+            ab, ba, once = orders.get("ab"), orders.get("ba"), orders.get("once")
+            if ab is not None and ba is not None:
+                seen[key] = _Verdicts("error" if "error" in (ab, ba) else ab if ab == ba else "tie", ab, ba)
+            elif once is not None and ab is None and ba is None:
+                seen[key] = _Verdicts(once)
+            # one of two orders only: unfinished, no verdict yet (as it makes no battle)
+        out[judge] = (seen, any(v.ab is not None for v in seen.values()))
+    for judge, bs in battles.items():
+        if judge not in out:
+            oriented = [seen_as(b.task, b.question_id, b.model_a, b.model_b,
+                                "tie" if b.winner == "tie (bothbad)" else b.winner) for b in bs]
+            out[judge] = ({key: _Verdicts(w) for key, w in oriented}, False)
+    return out
+
+
+def _judge_row(judge: str, annotator: str, is_majority: bool, seen: Mapping[Key, _Verdicts],
+               per_order: bool, labelled: Sequence[tuple[Key, str]]) -> JudgeAgreement:
+    pairs: list[tuple[str, str]] = []
+    errors = both = ab_ok = ba_ok = both_ok = same = 0
+    for key, label in labelled:
+        v = seen.get(key)
+        if v is None:
+            continue
+        if v.combined == "error":
+            errors += 1
+            continue
+        pairs.append((v.combined, label))
+        if v.ab is not None and v.ba is not None:  # a valid combined verdict: both orders valid
+            both += 1
+            ab_ok, ba_ok = ab_ok + (v.ab == label), ba_ok + (v.ba == label)
+            both_ok += v.ab == v.ba == label
+            same += v.ab == v.ba
+    decisive = [(x, y) for x, y in pairs if "tie" not in (x, y)]
+    return JudgeAgreement(judge, "" if is_majority else annotator, is_majority, len(pairs),
+                          sum(x == y for x, y in pairs), len(decisive), sum(x == y for x, y in decisive),
+                          errors, cohen_kappa(pairs), macro_f1(pairs), both if per_order else None,
+                          ab_ok, ba_ok, both_ok, same)

@@ -1,0 +1,55 @@
+"""``harness rate`` on a published battle file as it is: rows where a model meets itself are skipped
+and counted in a note, and the rest is rated exactly as the same file without them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.app.cli import main
+
+# An Arena-Hard-style battle file written for this test: per game battles against a baseline, with
+# rows where the baseline met itself (Arena-Hard's published files have such rows).
+ROWS = [{"question_id": f"q{i}", "model_a": "base", "model_b": m, "winner": w}
+        for i, (m, w) in enumerate([("m1", "model_b"), ("m1", "model_b"), ("m1", "tie"), ("m1", "model_a"),
+                                    ("m2", "model_a"), ("m2", "model_a"), ("m2", "tie"), ("m2", "model_b")])]
+SELF = [{"question_id": "q8", "model_a": "base", "model_b": "base", "winner": "tie"},
+        {"question_id": "q9", "model_a": "m1", "model_b": "m1", "winner": "model_a"}]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_self_battles_are_skipped_with_a_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    published = _write(tmp_path / "arena_hard_battles.jsonl", ROWS[:3] + SELF + ROWS[3:])
+    clean = _write(tmp_path / "clean.jsonl", ROWS)
+    argv = ["--format", "json", "--bootstrap", "50", "--seed", "1"]
+    assert main(["rate", str(published), *argv]) == 0
+    got = capsys.readouterr()
+    assert got.err.strip() == f"note: skipped 2 rows where model_a == model_b ({published})"
+    assert main(["rate", str(clean), *argv]) == 0
+    want = capsys.readouterr()
+    assert got.out == want.out and want.err == ""
+    pairs = {(p["model"], p["opponent"]): (p["wins"], p["ties"], p["losses"]) for p in json.loads(got.out)["pairs"]}
+    assert pairs[("m1", "base")] == (2, 1, 1) and pairs[("m2", "base")] == (1, 1, 2)
+
+
+def test_only_self_battles_is_no_battles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path / "b.jsonl", SELF)
+    assert main(["rate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "note: skipped 2 rows" in err and f"harness: error: {path}: no battles" in err
+
+
+def test_a_run_file_still_refuses_a_self_battle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.core import rundir
+    from harness.core.errors import HarnessError
+    run = tmp_path / "run"
+    run.mkdir()
+    _write(run / rundir.BATTLES, SELF[:1])
+    with pytest.raises(HarnessError, match="cannot battle itself"):
+        rundir.read_battles(run)
