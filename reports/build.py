@@ -117,7 +117,7 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         if planned.markdown is not None:
             atomic_write(planned.markdown, render_markdown_report(
                 title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades", "human",
-                                                       "human_annotators")]))
+                                                       "human_annotators", "human_leaderboard")]))
         if planned.html is not None or planned.latex is not None:
             figures, pairs = plots.figures(data), judged_pairs(data)
             if planned.latex is not None:
@@ -131,7 +131,7 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
                 by_key = {t.key: t for t in everything}
                 named = {k: by_key.get(k) for k in ("leaderboard", "pairs", "tasks", "grades", "judges",
                                                     "bias", "finetune", "length_bins", "human",
-                                                    "human_annotators", "usage")}
+                                                    "human_annotators", "human_leaderboard", "usage")}
                 uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
                 atomic_write(planned.html, render_html(data, title, named, uris, pairs))
         record(out, stamp)

@@ -18,7 +18,8 @@ from harness.core.files import NestedTooDeeply, parse_json
 from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
-from harness.stats.bradley_terry import pair_counts, separation
+from harness.stats.bradley_terry import RatingResult, pair_counts, separation
+from harness.stats.human_board import human_leaderboard
 from harness.stats.ratings import leaderboard as rate_battles
 from harness.tasks import answered_tasks
 
@@ -71,6 +72,8 @@ class ReportData:
     panel: Mapping[str, tuple[Rating, ...]] = field(default_factory=dict)
     """With several judges, each judge's own ratings (the run's bootstrap rounds and seed); empty
     with one judge."""
+    human_board: RatingResult | None = None
+    """Bradley-Terry on the human labels (``harness.stats.human_board``); None without labels."""
 
     @property
     def models(self) -> list[str]:
@@ -148,7 +151,8 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     for b in per_judge:
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
     # The one place a report computes the bias figures.
-    bias = report_checks(judgments, answers, by_judge, rundir.read_human(run_dir), rundir.read_bias(run_dir))
+    labels = rundir.read_human(run_dir)
+    bias = report_checks(judgments, answers, by_judge, labels, rundir.read_bias(run_dir))
     # A leaderboard whose BT gaps the battles do not bound says so where every format puts its
     # warnings (once, at the top of leaderboard.md), rather than printing the figures bare.
     unbounded = separation(pair_counts(battles)).note() if battles else ""
@@ -160,9 +164,13 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     if len(by_judge) > 1:
         models, settings = [r.model for r in leaderboard], _rating_settings(run_dir)
         panel = {j: tuple(rate_battles(bs, models, **settings)) for j, bs in by_judge.items()}
+    settings = _rating_settings(run_dir)
+    people = human_leaderboard(labels=labels, models=[r.model for r in leaderboard],
+                               **{k: v for k, v in settings.items() if k in ("bootstrap", "seed")})
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
-                      tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel)
+                      tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
+                      people)
 
 
 def _rating_settings(run_dir: Path) -> dict[str, int]:

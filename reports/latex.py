@@ -128,6 +128,8 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
     if "human" in keys or "human_annotators" in keys:
         lines += [r"\section{Agreement with the human labels}",
                   *(rf"\input{{{k}}}" for k in ("human", "human_annotators") if k in keys)]
+    if "human_leaderboard" in keys:
+        lines += [r"\section{Human leaderboard}", r"\input{human_leaderboard}"]
     if "finetune" in keys or "loss" in figures:
         lines += [r"\section{Fine-tuning}", *([r"\input{finetune}"] if "finetune" in keys else []),
                   *([_figure("loss")] if "loss" in figures else [])]

@@ -21,6 +21,7 @@ from harness.reports.data import ReportData
 from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
+from harness.stats.bradley_terry import RatingResult
 from harness.stats.grades import mean_scores
 from harness.stats.panel import agreements
 from harness.stats.ratings import pair_records
@@ -276,6 +277,8 @@ def all_tables(data: ReportData) -> list[Table]:
     if data.bias.checks:
         tables.append(bias_table(data.bias))
     tables += human_tables(data.bias.human)  # whenever human labels exist, whatever the judgments
+    if data.human_board is not None:
+        tables.append(human_leaderboard_table(data.human_board))
     if data.finetunes:
         tables.append(finetune_table(data))
     return tables
@@ -340,6 +343,19 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
                             f"both labelled. {fleiss}",
                             ("Annotator", "Annotator", "n", "Agreement", "Cohen's kappa"), "llrrr", pairs))
     return tables
+
+
+def human_leaderboard_table(board: RatingResult) -> Table:
+    """The people's leaderboard: Bradley-Terry on the human labels, best first."""
+    ranks = board.rank()
+    order = sorted(range(len(board.models)), key=lambda k: -board.ratings[k])
+    rows = tuple((str(ranks[k]), board.models[k], f"{board.ratings[k]:.1f}",
+                  f"[{board.lower[k]:.1f}, {board.upper[k]:.1f}]") for k in order)
+    return Table("human_leaderboard", "Human leaderboard",
+                 "Bradley-Terry ratings on the human labels (each label one battle, both bad a tie), on the "
+                 f"judges' scale, with 95% intervals from {board.rounds} bootstrap rounds; compare the order "
+                 "with the judges' leaderboard. " + board.separation.note(),
+                 ("Rank", "Model", "BT", "BT 95% CI"), "clrc", rows)
 
 
 def bias_section(bias: BiasResult) -> list[Table]:
