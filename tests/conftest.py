@@ -1,4 +1,5 @@
-"""Shared fixtures: a real OpenAI-compatible server (llama.cpp on the embedded GGUF) on loopback."""
+"""Shared fixtures: a real OpenAI-compatible server (llama.cpp on the embedded GGUF) on loopback, and
+Debian's headless Chromium (through playwright) for the tests that look at pages as a person would."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +23,40 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, proc: subprocess.Popen[Any], *, what: str, log: Path, timeout: float = 60) -> None:
+    """Poll ``url`` until it answers; a server process that exits or a timeout fails with its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n{log.read_text()[-2000:]}") from None
+            time.sleep(0.2)
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by playwright (never a downloaded browser)."""
+    from judged_run import need
+
+    chromium = need("chromium", "Debian: chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright-python", "pip install -e '.[test]'")  # fails in CI, skips elsewhere
+        raise
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -46,16 +82,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text()[-2000:]
-                    raise RuntimeError(f"llama.cpp server did not start:\n{tail}") from None
-                time.sleep(0.5)
+        wait_until_up(f"{url}/models", proc, what="llama.cpp server", log=log, timeout=120)
         yield url
     finally:
         proc.terminate()

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.app import agreement_command, commands, import_command
+from harness.app import agreement_command, commands, human_command, import_command
 from harness.app import finetune_command as finetune_cli
 from harness.core.errors import HarnessError, redact
 from harness.judges.perturb import PROBES
@@ -125,6 +125,7 @@ def _add_bias_parsers(sub: Any) -> None:
                       "winner) into RUN_DIR/human.jsonl; reports then show judge-human agreement")
     hi.add_argument("file", type=Path)
     hi.add_argument("--run", type=Path, required=True, metavar="DIR")
+    human_command.add_parsers(h)
 
 
 def _add_report_parser(sub: Any) -> None:

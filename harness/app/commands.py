@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import tasks as task_plugins
-from harness.app import agreement_command, finetune_command, import_command, pipeline
+from harness.app import agreement_command, finetune_command, human_command, import_command, pipeline
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
 from harness.app.dryrun import plan_gold, plan_judging, plan_run, render_plan
@@ -134,6 +134,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_human(args: argparse.Namespace) -> int:
+    # No run lock for serve and export: the vote store's SQLite handles concurrent writers.
+    if getattr(args, "action", "import") in ("serve", "export"):
+        return human_command.serve(args) if args.action == "serve" else human_command.export(args)
     with runlock.hold(args.run, command="human import"):
         return _human_import(args)
 
@@ -145,7 +148,7 @@ def _human_import(args: argparse.Namespace) -> int:
     labels = read_labels(args.file, answers, judged)
     # Add to the labels already imported (say, another annotator's file); importing a file twice
     # adds nothing the second time.
-    existing = rundir.read_human(args.run)
+    existing = rundir.read_human_file(args.run)  # not the served votes: they stay in votes.sqlite
     seen = set(existing)
     new = [h for h in labels if h not in seen]
     held = {rundir.human_key(h): h for h in existing if rundir.human_key(h) is not None}

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from harness.core import votes
 from harness.core.errors import HarnessError
 from harness.core.files import (
     NestedTooDeeply,
@@ -68,6 +69,8 @@ BIAS_CSV = "bias.csv"
 PERTURBATIONS = "perturbations.jsonl"
 PROBE_JUDGMENTS = "probe_judgments.jsonl"
 CACHE = "cache.sqlite"
+VOTES = "votes.sqlite"
+"""The votes of ``harness human serve`` (``harness.core.votes`` owns its schema)."""
 LOCK = "run.lock"
 """Held by the command writing the run (``harness.core.runlock``)."""
 REPORT_DIR = "report"
@@ -368,7 +371,14 @@ def write_human(run_dir: Path, labels: Iterable[HumanLabel]) -> Path:
 
 
 def read_human(run_dir: Path) -> list[HumanLabel]:
-    """The run's human labels; none when nobody labelled yet."""
+    """The run's human labels: the imported ones (``human.jsonl``) and the current vote on every
+    comparison people voted on in ``harness human serve`` (``votes.sqlite``); none when nobody
+    labelled yet."""
+    return read_human_file(run_dir) + votes.read_labels(_checked(run_dir, VOTES))
+
+
+def read_human_file(run_dir: Path) -> list[HumanLabel]:
+    """The labels ``harness human import`` wrote (``human.jsonl`` only)."""
     path = _checked(run_dir, HUMAN)
     return read_jsonl(path, HumanLabel.from_row, key=human_key,
                       what="label (annotator, task, question_id, models)") if path.is_file() else []

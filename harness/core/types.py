@@ -360,6 +360,12 @@ class HumanLabel(RowRecord):
     winner: HumanWinner
     """``model_a``, ``model_b`` or ``tie``."""
     annotator: str = ""
+    shown_first: str = ""
+    """The model the annotator saw as "Answer 1" (empty when not recorded, as in imported files)."""
+    seconds: float | None = None
+    """Time the annotator spent on the item (``harness human serve``), when recorded."""
+    reason: str = ""
+    """The annotator's optional reason."""
 
 
 class CheckKind(enum.Enum):

@@ -9,26 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from judged_run import XSS, need
+from judged_run import XSS
 
 from harness.core import rundir
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = need("chromium", "Debian: chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        need("playwright-python", "pip install -e '.[test]'")  # fails in CI, skips elsewhere
-        raise
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

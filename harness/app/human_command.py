@@ -1,0 +1,119 @@
+"""``harness human serve`` and ``harness human export``: the CLI side of browser voting.
+
+``serve`` does not hold the run lock: it would block ``harness report`` and ``harness agreement``
+for as long as people vote. The votes go to ``votes.sqlite`` (SQLite handles concurrent readers
+and writers), never to files other commands write, and ``rundir.read_human`` reads them from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.text import csv_text
+
+EXPORT_COLUMNS = ("annotator", "position", "kind", "task", "question_id", "model_a", "model_b", "shown_first",
+                  "choice", "winner", "reason", "seconds", "ref", "created")
+
+
+def add_parsers(h: Any) -> None:
+    """``serve`` and ``export`` under ``harness human``."""
+    s = h.add_parser("serve", help="let people vote on the run's pairs in the browser",
+                     description="Serve a blind pairwise voting page on the run's comparisons. Prints one "
+                     "link per annotator (NAME: URL) and the owner's results link (owner: URL). Votes are "
+                     "committed to RUN_DIR/votes.sqlite at once and count as the run's human labels.")
+    s.add_argument("--run", type=Path, required=True, metavar="DIR")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--annotators", metavar="A,B", help="named annotators (default: ask for a nickname)")
+    s.add_argument("--per-annotator", type=int, metavar="N", help="pairs per annotator, stratified by task")
+    s.add_argument("--order", choices=("disagreement", "random"), default="disagreement",
+                   help="disagreement (default): pairs the judges were unsure about come first")
+    s.add_argument("--guide", type=Path, metavar="FILE", help="annotation guidance (Markdown) to show")
+    s.add_argument("--reference", action="store_true", help="offer the reference answer behind a toggle")
+    s.add_argument("--gold", type=Path, metavar="FILE", help="labelled pairs to mix in (prompts test --gold)")
+    s.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    e = h.add_parser("export", help="write the served votes as CSV or JSONL")
+    e.add_argument("--run", type=Path, required=True, metavar="DIR")
+    e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    e.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output")
+
+
+def _names(raw: str | None) -> list[str]:
+    if raw is None:
+        return []
+    names = [n.strip() for n in raw.split(",")]
+    for n in names:
+        if not n or len(n) > 40 or not all(ch.isalnum() or ch in "._-" for ch in n):
+            raise HarnessError(f"--annotators {raw!r}: each name must be 1-40 letters, digits, "
+                               "'.', '_' or '-'")
+    if len(set(names)) < len(names):
+        raise HarnessError(f"--annotators {raw!r}: a name appears twice")
+    return names
+
+
+def serve(args: argparse.Namespace) -> int:
+    from harness.app.human_serve import Options, Study, create_app
+    from harness.judges.calibration import load_gold
+
+    if not (args.run / rundir.ANSWERS).is_file():
+        raise HarnessError(f"{args.run}: not a run directory with answers ({rundir.ANSWERS} is missing)")
+    if args.per_annotator is not None and args.per_annotator < 1:
+        raise HarnessError(f"--per-annotator {args.per_annotator}: expected a positive number")
+    if not 0 < args.port < 65536:
+        raise HarnessError(f"--port {args.port}: expected 1-65535")
+    names = _names(args.annotators)
+    guide = None
+    if args.guide is not None:
+        try:
+            guide = args.guide.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HarnessError(f"--guide {args.guide}: cannot read it ({exc})") from None
+    gold = tuple(load_gold(args.gold)) if args.gold is not None else ()
+    study = Study(args.run, Options(order=args.order, per_annotator=args.per_annotator, guide=guide,
+                                    reference=args.reference, gold=gold, open_signup=not names,
+                                    tasks_dirs=tuple(args.tasks_dir)))
+    app = create_app(args.run, study=study)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"harness: warning: --host {args.host} lets other machines reach the voting pages; anyone who "
+              "has a link can vote, and traffic is not encrypted", file=sys.stderr)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}"
+    for name in names:
+        print(f"{name}: {base}/a/{study.join(name)}")
+    if not names:
+        print(f"annotators: {base}/")
+    print(f"owner: {base}/owner/{study.owner_token()}", flush=True)
+    import uvicorn
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from harness.app.human_serve import vote_rows
+    from harness.core.votes import VoteStore
+
+    path = args.run / rundir.VOTES
+    if not path.is_file():
+        raise HarnessError(f"{path}: no votes yet (start `harness human serve --run {args.run}`)")
+    store = VoteStore(path, readonly=True)
+    try:
+        rows = vote_rows(store)
+    finally:
+        store.close()
+    out = args.out.open("w", encoding="utf-8", newline="") if args.out else sys.stdout
+    try:
+        if args.format == "jsonl":
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            out.write(csv_text([EXPORT_COLUMNS, *([row[c] for c in EXPORT_COLUMNS] for row in rows)]))
+    finally:
+        if args.out:
+            out.close()
+    return 0
