@@ -8,7 +8,9 @@ dataset as a task (:mod:`harness.tasks.hub`). An installed package adds tasks th
 ``harness.tasks`` entry point group; the entry point names a function returning a
 :class:`~harness.core.types.Task` or the path of a task file.
 
-A task has any number of questions, at least one; the six built-in tasks have 20 each.
+A task has any number of questions, at least one; the six built-in tasks have 20 each. A
+question in a YAML task file has ``question`` (one user message) or ``turns`` (a list of at least
+2, for a multi-turn question) with ``references`` (one per turn) or ``reference`` (turn 1's).
 
 Floor 2 (``harness.tasks``): imports only ``harness.core``; not models or stats (its siblings).
 """
@@ -31,6 +33,10 @@ SUFFIXES = (".yaml", ".yml")
 TASK_KEYS = {"language": str, "domain": str, "description": str, "questions": list}
 QUESTION_REQUIRED = ("id", "question", "category", "reference")
 QUESTION_OPTIONAL = ("input",)
+MULTI_TURN_REQUIRED = ("id", "turns", "category")
+MULTI_TURN_OPTIONAL = ("reference", "references", "input")
+"""A multi-turn question has ``turns`` (at least 2 user messages) instead of ``question``, and
+``references`` (one per turn) or ``reference`` (turn 1's) or neither."""
 HUB_PREFIX = hub.PREFIX
 """A task name starting so is a Hugging Face dataset spec, not a file."""
 
@@ -116,6 +122,8 @@ def _parse_question(raw: Any, index: int, source: str) -> Question:
         raise HarnessError(f"{where}: expected a mapping with fields {', '.join(QUESTION_REQUIRED)}")
     if isinstance(raw.get("id"), (str, int)):
         where = f"{source}: question {raw['id']}"
+    if "turns" in raw:
+        return _parse_multi_turn(raw, where)
     check_fields(raw, QUESTION_REQUIRED, QUESTION_OPTIONAL, where)
     values = {}
     for key in QUESTION_REQUIRED + QUESTION_OPTIONAL:
@@ -125,7 +133,51 @@ def _parse_question(raw: Any, index: int, source: str) -> Question:
         if not isinstance(value, str) or (key in QUESTION_REQUIRED and not value.strip()):
             raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
         values[key] = value.strip()
-    return Question(**values)
+    return Question(id=values["id"], question=values["question"], category=values["category"],
+                    reference=values["reference"], input=values["input"])
+
+
+def _parse_multi_turn(raw: dict[str, Any], where: str) -> Question:
+    if "question" in raw:
+        raise HarnessError(f"{where}: give either 'question' or 'turns', not both")
+    if "reference" in raw and "references" in raw:
+        raise HarnessError(f"{where}: give either 'reference' (turn 1's) or 'references' (one per "
+                           "turn), not both")
+    check_fields(raw, MULTI_TURN_REQUIRED, MULTI_TURN_OPTIONAL, where)
+    turns = _texts(raw["turns"], "turns", where)
+    if len(turns) < 2:
+        raise HarnessError(f"{where}: field 'turns' must list at least 2 user messages (use "
+                           f"'question' for one)")
+    if "references" in raw:
+        references = _texts(raw["references"], "references", where)
+        if len(references) != len(turns):
+            raise HarnessError(f"{where}: field 'references' has {len(references)} entries for "
+                               f"{len(turns)} turns; give one per turn")
+    else:
+        references = [_text(raw.get("reference", ""), "reference", where, required=False)]
+    qid = str(raw["id"]) if isinstance(raw["id"], int) else raw["id"]
+    values = {"id": qid, "category": raw["category"], "input": raw.get("input", "")}
+    for key in ("id", "category", "input"):
+        values[key] = _text(values[key], key, where, required=key != "input")
+    return Question(id=values["id"], question=turns[0], category=values["category"],
+                    reference=references[0], input=values["input"], turns=tuple(turns[1:]),
+                    turn_references=tuple(references[1:]))
+
+
+def _text(value: Any, key: str, where: str, *, required: bool = True) -> str:
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
+    return value.strip()
+
+
+def _texts(value: Any, key: str, where: str) -> list[str]:
+    """A list of non-empty strings, stripped."""
+    if not isinstance(value, list):
+        raise HarnessError(f"{where}: field {key!r} must be a list of non-empty strings")
+    for i, item in enumerate(value, 1):
+        if not isinstance(item, str) or not item.strip():
+            raise HarnessError(f"{where}: field {key!r}: entry {i} must be a non-empty string")
+    return [item.strip() for item in value]
 
 
 def answered_tasks(run_dir: Path, tasks_dirs: Sequence[Path]) -> list[Task]:

@@ -19,11 +19,13 @@ AlpacaEval (``instruction``) hash of the text  ``instruction``     ``dataset``  
 ``input`` (context for the question) comes from the generic format's ``input`` and from an
 ``input`` field next to ``instruction`` (Alpaca's training format); the other formats have none.
 Ids are always strings (FastChat's whole numbers become ``"81"``); two rows with one id are an
-error naming both. What is not carried over, and why:
+error naming both.
 
-- **More than one turn.** MT-Bench's second turns need the model's first answer in the
-  conversation; until harness asks multi-turn questions, such a row is an error that says
-  "multi-turn", never a silently shortened question.
+A FastChat row with more than one turn is a multi-turn question: its first turn is ``question``
+and the others are ``turns``; a ``reference`` list with one entry per turn gives each turn its
+reference (the later ones go to ``turn_references``), one with a single entry gives turn 1's only.
+What is not carried over, and why:
+
 - **AlpacaEval's** ``output``: the answer of AlpacaEval's baseline model, not a correct answer.
   As a ``reference`` it would make ``reference:chrf`` reward answers for resembling that model and
   show reference-guided judges a model's answer as the right one, so it is left out. Where it
@@ -188,27 +190,38 @@ def _fastchat(row: Mapping[str, Any]) -> Question:
     turns = row["turns"]
     if not isinstance(turns, list) or not turns:
         raise ValueError(f"field 'turns': expected a non-empty list of turns, got {_kind(turns)}")
-    if len(turns) > 1:
-        raise ValueError(f"question {qid} has {len(turns)} turns; multi-turn questions are not "
-                         "supported yet (only single-turn rows can be read)")
-    turn = turns[0]
-    if isinstance(turn, Mapping) and "content" in turn:  # Arena-Hard v0.1: {"content": "..."}
-        turn = turn["content"]
-    if not isinstance(turn, str) or not turn.strip():
-        raise ValueError(f"field 'turns': the turn must be non-empty text (or {{'content': text}}), "
-                         f"got {_kind(turn)}")
+    texts = [_turn(turn, i, len(turns)) for i, turn in enumerate(turns, 1)]
     reference = row.get("reference")
     if reference is None:
         reference = []
     if not isinstance(reference, list) or not all(isinstance(r, str) for r in reference):
         raise ValueError(f"field 'reference': expected a list of strings (one per turn), got "
                          f"{_kind(reference)}")
+    references = [r.strip() for r in reference]
+    # One reference is turn 1's; more must be one per turn, or which turn each belongs to is a
+    # guess. (A single-turn row keeps reading reference[0], whatever follows it, as before.)
+    if len(texts) > 1 and len(references) > 1 and len(references) != len(texts):
+        raise ValueError(f"field 'reference': {len(references)} references for {len(texts)} turns; "
+                         "give one per turn, or one for turn 1 only")
     # Arena-Hard v0.1's category is the benchmark's name, the same on every row; its cluster is
     # the topic, which is what a per-category breakdown wants.
     category = (_text(row, "cluster", required=False) or _text(row, "category", required=False)
                 or DEFAULT_CATEGORY)
-    return Question(id=qid, question=turn.strip(), category=category,
-                    reference=reference[0].strip() if reference else "")
+    later_refs = tuple(references[1:]) if len(texts) > 1 else ()
+    return Question(id=qid, question=texts[0], category=category,
+                    reference=references[0] if references else "", turns=tuple(texts[1:]),
+                    turn_references=later_refs if any(later_refs) else ())
+
+
+def _turn(turn: Any, index: int, count: int) -> str:
+    """One user message of ``turns``: text, or Arena-Hard v0.1's ``{"content": text}``."""
+    if isinstance(turn, Mapping) and "content" in turn:
+        turn = turn["content"]
+    if not isinstance(turn, str) or not turn.strip():
+        which = "the turn" if count == 1 else f"turn {index}"
+        raise ValueError(f"field 'turns': {which} must be non-empty text (or {{'content': text}}), "
+                         f"got {_kind(turn)}")
+    return turn.strip()
 
 
 def _arena_v2(row: Mapping[str, Any]) -> Question:

@@ -249,7 +249,10 @@ def test_import_questions_reads_question_files_as_tasks_dir_does(tmp_path: Path)
     assert [q.id for q in tasks[0].questions] == [question_key("Say hi"), question_key("Say bye")]
     assert [q.id for q in read_task_file(src).questions] == [q.id for q in tasks[0].questions]
     two_turns = _jsonl(tmp_path / "mt.jsonl", [{"question_id": 81, "category": "writing", "turns": ["a", "b"]}])
-    assert _imp("questions", str(two_turns), "--run", str(run)) == 2
+    # A multi-turn question is kept whole (runs refuse it until generation asks every turn).
+    assert _imp("questions", str(two_turns), "--run", str(run)) == 0
+    held = {t.id: t for t in rundir.read_questions(run) or ()}
+    assert held["mt"].questions[0].all_turns == ("a", "b")
 
 
 def test_imported_single_order_verdicts_and_labels_give_the_agreement_section_everywhere(

@@ -163,14 +163,21 @@ def test_a_task_of_any_size_loads(tmp_path: Path, count: int, capsys: pytest.Cap
                                                     f"{yaml_path}: ok ({count} {noun})"]
 
 
-def test_a_two_turn_mt_bench_row_is_one_multi_turn_error(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_two_turn_mt_bench_row_loads_as_a_multi_turn_question(tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "question.jsonl", [
         MT_BENCH[0],
-        {"question_id": 82, "category": "writing", "turns": ["Draft an email.", "Now make it shorter."]}])
-    assert main(["tasks", "validate", str(path)]) == 2
-    line = _one_line_error(capsys)
-    assert line.startswith(f"harness: error: {path}:2: question 82 has 2 turns; multi-turn")
+        {"question_id": 82, "category": "writing", "turns": ["Draft an email.", "Now make it shorter."]},
+        {"question_id": 83, "category": "math", "turns": ["What is 2+2?", "And times 3?"],
+         "reference": ["4", "12"]},
+        {"question_id": "v01", "cluster": "Cooking", "category": "arena-hard-v0.1",
+         "turns": [{"content": "Boil an egg."}, {"content": "Now fry it."}]}])
+    one, two, math_q, arena = tasks.load_task_file(path).questions
+    assert (one.turns, one.turn_references, one.is_multi_turn) == ((), (), False)
+    assert (two.question, two.turns, two.reference, two.turn_references) == \
+        ("Draft an email.", ("Now make it shorter.",), "", ())
+    assert math_q.all_turns == ("What is 2+2?", "And times 3?")
+    assert (math_q.reference, math_q.turn_references) == ("4", ("12",))
+    assert (arena.all_turns, arena.category) == (("Boil an egg.", "Now fry it."), "Cooking")
 
 
 @pytest.mark.parametrize(
@@ -188,6 +195,9 @@ def test_a_two_turn_mt_bench_row_is_one_multi_turn_error(tmp_path: Path,
         ([{"question_id": 1, "turns": []}], ":1: field 'turns': expected a non-empty list"),
         ([{"question_id": 1, "turns": [{"content": [{"type": "image"}]}]}], ":1: field 'turns': the turn must be"),
         ([{"question_id": 1, "turns": ["Q?"], "reference": "A"}], ":1: field 'reference': expected a list"),
+        ([{"question_id": 1, "turns": ["Q?", " "]}], ":1: field 'turns': turn 2 must be non-empty text"),
+        ([{"question_id": 1, "turns": ["Q?", "R?"], "reference": ["a", "b", "c"]}],
+         ":1: field 'reference': 3 references for 2 turns"),
         ([{"uid": "u1", "prompt": 7}], ":1: field 'prompt': expected a string"),
         ([{"text": "What?"}], ":1: cannot tell the question format from the fields ('text')"),
         ([], ": no questions; a task has at least 1"),

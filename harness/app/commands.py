@@ -96,6 +96,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     task_list = answered_tasks(args.run_dir, args.tasks_dir)
+    pipeline.refuse_multi_turn(task_list)
 
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
@@ -113,7 +114,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
 def cmd_bias(args: argparse.Namespace) -> int:
     args.judge = [args.judge]
     settings = judge_settings(args)[0]
-    result = bias(args.run, settings, answered_tasks(args.run, args.tasks_dir), args.probes,
+    task_list = answered_tasks(args.run, args.tasks_dir)
+    pipeline.refuse_multi_turn(task_list)
+    result = bias(args.run, settings, task_list, args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))
     print(terminal_text("\n".join(bias_markdown(result))))
@@ -262,10 +265,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         task = task_plugins.load_task(args.task, args.tasks_dir)
         print(f"{task.id} ({task.language}, {task.domain}): {task.description}\nsource: {task.source}\n")
         for q in task.questions:
-            print(f"[{q.id}] ({q.category}) {q.question}")
+            if not q.is_multi_turn:
+                print(f"[{q.id}] ({q.category}) {q.question}")
+                if q.input:
+                    print(f"    input: {q.input}")
+                print(f"    reference: {q.reference or '(none)'}\n")
+                continue
+            print(f"[{q.id}] ({q.category}) {len(q.all_turns)} turns")
             if q.input:
                 print(f"    input: {q.input}")
-            print(f"    reference: {q.reference or '(none)'}\n")
+            references = (q.reference, *(q.turn_references or [""] * len(q.turns)))
+            for n, (turn, reference) in enumerate(zip(q.all_turns, references), 1):
+                print(f"    turn {n}: {turn}\n    reference {n}: {reference or '(none)'}")
+            print()
     else:
         for path in args.paths:
             spec = str(path)

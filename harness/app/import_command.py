@@ -154,7 +154,7 @@ def _questions(run_dir: Path, rows: Sequence[Row[TaskQuestion]]) -> str:
     held = [TaskQuestion(t.id, q, t.language, t.domain) for t in rundir.read_questions(run_dir) or ()
             for q in t.questions]
     merged, added = _merged(rows, held, lambda tq: (tq.task, tq.question.id),
-                            lambda x, y: x.question.question == y.question.question,
+                            lambda x, y: x.question.all_turns == y.question.all_turns,
                             "question (task, id)", run_dir / rundir.QUESTIONS)
     if added:
         tasks: dict[str, tuple[str, str, list[Question]]] = {}

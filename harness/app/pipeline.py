@@ -107,11 +107,24 @@ def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], Non
 
 
 def select_tasks(config: RunConfig) -> list[Task]:
+    """The run's tasks, each cut to ``--limit`` questions; a multi-turn question is an error."""
     loaded = task_plugins.load_tasks(list(config.tasks) or None, config.tasks_dirs)
-    if config.limit is None:
-        return loaded
-    return [Task(t.id, t.language, t.domain, t.description, t.questions[: config.limit], t.source)
-            for t in loaded]
+    if config.limit is not None:
+        loaded = [Task(t.id, t.language, t.domain, t.description, t.questions[: config.limit], t.source)
+                  for t in loaded]
+    refuse_multi_turn(loaded)
+    return loaded
+
+
+def refuse_multi_turn(task_list: Sequence[Task]) -> None:
+    """Tasks load multi-turn questions, but generation and judging ask turn 1 only so far; running
+    one would silently rate the first turn as the whole conversation, so it is an error."""
+    for task in task_list:
+        for q in task.questions:
+            if q.is_multi_turn:
+                raise HarnessError(f"task {task.id}: question {q.id} has {len(q.all_turns)} turns; "
+                                   "running multi-turn questions comes in a later version "
+                                   "(see issue 18)")
 
 
 def check(config: RunConfig) -> None:
@@ -180,6 +193,7 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
            prompts_dirs: Sequence[Path], models: Sequence[str] | None, bootstrap: int,
            elo_rounds: int, seed: int, progress: bool, api: endpoints.ApiConfig | None,
            report: Sequence[str], tasks_dirs: Sequence[Path]) -> RunResult:
+    refuse_multi_turn(tasks)
     answers = rundir.read_answers(run_dir)
     rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
     if models is None:

@@ -164,18 +164,33 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
 
 def write_questions(run_dir: Path, task_list: Sequence[Task]) -> Path:
     """The questions the run answers, so the run directory explains itself."""
-    return _write_rows(run_dir, QUESTIONS, (
-        {"task": t.id, "language": t.language, "domain": t.domain, "id": q.id, "question": q.question,
-         "category": q.category, "reference": q.reference, "input": q.input}
-        for t in task_list for q in t.questions))
+    return _write_rows(run_dir, QUESTIONS, (_question_row(t, q) for t in task_list for q in t.questions))
+
+
+def _question_row(t: Task, q: Question) -> dict[str, Any]:
+    row: dict[str, Any] = {"task": t.id, "language": t.language, "domain": t.domain, "id": q.id,
+                           "question": q.question, "category": q.category, "reference": q.reference,
+                           "input": q.input}
+    # Only a multi-turn question has these, so a single-turn run's file is what it always was.
+    if q.turns:
+        row["turns"] = list(q.turns)
+    if q.turn_references:
+        row["turn_references"] = list(q.turn_references)
+    return row
 
 
 def _question(row: dict[str, Any]) -> tuple[str, str, str, Question]:
     for key in ("task", "language", "domain", "id", "question"):
         if not isinstance(row[key], str):
             raise ValueError(f"field {key!r}: expected a string, got {row[key]!r}")
+    later = {}
+    for key in ("turns", "turn_references"):
+        value = row.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"field {key!r}: expected a list of strings")
+        later[key] = tuple(value)
     q = Question(row["id"], row["question"], str(row.get("category", "")), str(row.get("reference", "")),
-                 str(row.get("input", "")))
+                 str(row.get("input", "")), **later)
     return row["task"], row["language"], row["domain"], q
 
 

@@ -107,6 +107,32 @@ class Question:
     """A short reference answer (used by reference-guided judge prompts and by people)."""
     input: str = ""
     """Optional context for the instruction (Alpaca's ``input`` field)."""
+    turns: tuple[str, ...] = ()
+    """The user messages after the first, for a multi-turn question (MT-Bench's second turn);
+    empty for a single-turn one. The first message stays in ``question`` so that every
+    single-turn path reads the question as before."""
+    turn_references: tuple[str, ...] = ()
+    """Reference answers for ``turns``, one per turn where given (``reference`` is turn 1's);
+    empty when the later turns have none; otherwise exactly one per turn."""
+
+    def __post_init__(self) -> None:
+        if self.turn_references and len(self.turn_references) != len(self.turns):
+            raise ValueError(f"question {self.id}: {len(self.turn_references)} references for "
+                             f"{len(self.turns)} later turns; give one per turn or none")
+
+    @property
+    def all_turns(self) -> tuple[str, ...]:
+        """Every user message in order, ``question`` first.
+
+        >>> Question("q1", "Write a poem.", "writing", "", turns=("Shorter.",)).all_turns
+        ('Write a poem.', 'Shorter.')
+        """
+        return (self.question, *self.turns)
+
+    @property
+    def is_multi_turn(self) -> bool:
+        """Whether the question has more than one user message."""
+        return bool(self.turns)
 
 
 @dataclass(frozen=True)
