@@ -1,6 +1,7 @@
 """Questions with turns (issue 18, first slice): task files and question files load them,
-``questions.jsonl`` keeps them, ``harness tasks show`` shows them, and a run refuses them until
-generation and judging ask every turn."""
+``questions.jsonl`` keeps them, ``harness tasks show`` shows them; ``harness generate`` answers
+every turn (tests/test_multiturn_generation.py), while ``run``, ``judge`` and ``bias`` refuse them
+until judging reads every turn."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from harness import tasks
 from harness.app.cli import main
 from harness.core import rundir
 from harness.core.errors import HarnessError
-from harness.core.types import Answer, Question, Task
+from harness.core.types import Question, Task
 
 MT_YAML = """\
 language: en
@@ -38,8 +39,8 @@ questions:
     reference: A haiku.
 """
 
-REFUSAL = ("harness: error: task mt: question two has 3 turns; running multi-turn questions comes "
-           "in a later version (see issue 18)")
+REFUSAL = ("harness: error: task mt: question two has 3 turns; judging multi-turn questions comes "
+           "in a later version (see issue 18); `harness generate` answers every turn")
 
 
 def _tasks_dir(tmp_path: Path, text: str = MT_YAML, name: str = "mt.yaml") -> Path:
@@ -201,15 +202,17 @@ def test_run_refuses_a_multi_turn_task_and_writes_nothing(tmp_path: Path, capsys
     assert _files(tmp_path) == before
 
 
-def test_generate_and_judge_refuse_a_multi_turn_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_generate_answers_a_multi_turn_task_that_judge_then_refuses(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     folder = _tasks_dir(tmp_path)
-    assert main(["generate", "--tasks-dir", str(folder), "--tasks", "mt", "--models", "a=embedded",
-                 "b=embedded", "--out", str(tmp_path / "gen"), "--no-progress"]) == 2
-    assert _one_line_error(capsys) == REFUSAL
-    assert not (tmp_path / "gen").exists()
-    # Answers made elsewhere for a multi-turn task: judging them would judge turn 1 only.
     run = tmp_path / "run"
-    rundir.write_answers(run, [Answer(m, "mt", q, "an answer") for m in ("a", "b") for q in ("one", "two")])
+    assert main(["generate", "--tasks-dir", str(folder), "--tasks", "mt", "--models", "a=embedded",
+                 "b=embedded", "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    answers = {(a.model, a.question_id): a for a in rundir.read_answers(run)}
+    assert {k: len(a.all_turns) for k, a in answers.items()} == {
+        (m, q): n for m in ("a", "b") for q, n in (("one", 1), ("two", 3), ("three", 2))}
+    # Judging them would judge turn 1 only.
     before = _files(run)
     for extra in (["--dry-run"], []):
         assert main(["judge", str(run), "--tasks-dir", str(folder), "--judge", "reference:chrf",

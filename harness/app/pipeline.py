@@ -107,29 +107,32 @@ def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], Non
 
 
 def select_tasks(config: RunConfig) -> list[Task]:
-    """The run's tasks, each cut to ``--limit`` questions; a multi-turn question is an error."""
+    """The run's tasks, each cut to ``--limit`` questions."""
     loaded = task_plugins.load_tasks(list(config.tasks) or None, config.tasks_dirs)
     if config.limit is not None:
         loaded = [Task(t.id, t.language, t.domain, t.description, t.questions[: config.limit], t.source)
                   for t in loaded]
-    refuse_multi_turn(loaded)
     return loaded
 
 
 def refuse_multi_turn(task_list: Sequence[Task]) -> None:
-    """Tasks load multi-turn questions, but generation and judging ask turn 1 only so far; running
-    one would silently rate the first turn as the whole conversation, so it is an error."""
+    """Generation answers every turn of a multi-turn question, but judging reads turn 1 only so far;
+    judging one would silently rate the first turn as the whole conversation, so it is an error
+    (``harness run`` checks before generating anything, since it judges what it generates)."""
     for task in task_list:
         for q in task.questions:
             if q.is_multi_turn:
                 raise HarnessError(f"task {task.id}: question {q.id} has {len(q.all_turns)} turns; "
-                                   "running multi-turn questions comes in a later version "
-                                   "(see issue 18)")
+                                   "judging multi-turn questions comes in a later version "
+                                   "(see issue 18); `harness generate` answers every turn")
 
 
-def check(config: RunConfig) -> None:
-    """Fail fast, before any model is loaded, on unknown names and malformed specs."""
-    select_tasks(config)
+def check(config: RunConfig, *, judging: bool = True) -> None:
+    """Fail fast, before any model is loaded, on unknown names and malformed specs; with
+    ``judging`` (a run, which judges what it generates) also on multi-turn questions."""
+    task_list = select_tasks(config)
+    if judging:
+        refuse_multi_turn(task_list)
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
@@ -152,7 +155,7 @@ def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
 def generate(config: RunConfig) -> Generated:
     """Stage 1: every model of ``config`` answers every question; writes ``config.yaml``,
     ``questions.jsonl`` and ``answers.jsonl`` into ``config.run_dir``."""
-    check(config)
+    check(config, judging=False)
     run_dir = config.run_dir
     with runlock.hold(run_dir, command="generate", create=True):
         rundir.write_config(run_dir, config.to_row())

@@ -209,9 +209,28 @@ class Answer:
     spec: str = ""
     """The backend spec that produced it (empty for answers imported by hand)."""
     decoding: Mapping[str, Any] = field(default_factory=dict)
+    turns: tuple[str, ...] = ()
+    """The answers to a multi-turn question's later turns (``Question.turns``), turn 2 first; the
+    answer to turn 1 stays in ``answer``. Empty for a single-turn question."""
+
+    @property
+    def all_turns(self) -> tuple[str, ...]:
+        """The answer to every turn in order, ``answer`` first.
+
+        >>> Answer("m", "t", "q1", "A poem.", turns=("Shorter.",)).all_turns
+        ('A poem.', 'Shorter.')
+        """
+        return (self.answer, *self.turns)
 
     def to_row(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "decoding": dict(self.decoding)}
+        """The ``answers.jsonl`` row; ``turns`` only when there are later turns, so a single-turn
+        row is what it was before multi-turn answers existed."""
+        row = {**dataclasses.asdict(self), "decoding": dict(self.decoding)}
+        if self.turns:
+            row["turns"] = list(self.turns)
+        else:
+            del row["turns"]
+        return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Answer:
@@ -227,7 +246,11 @@ class Answer:
                     or (isinstance(value, float) and math.isfinite(value))):
                 raise ValueError(f"field 'decoding': {name!r} must be a number, string, boolean or "
                                  f"null, got {_show(value)}")
-        return cls(**texts, spec=_text(row.get("spec", ""), "spec"), decoding=decoding)
+        turns = row.get("turns", [])
+        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+            raise ValueError(f"field 'turns': expected a list of strings, got {_show(turns)}")
+        return cls(**texts, spec=_text(row.get("spec", ""), "spec"), decoding=decoding,
+                   turns=tuple(turns))
 
 
 @dataclass(frozen=True)

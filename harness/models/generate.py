@@ -24,6 +24,29 @@ def question_messages(question: Question, system_prompt: str = "") -> list[Messa
     return [*messages, {"role": "user", "content": text}]
 
 
+def turn_messages(question: Question, answers_so_far: Sequence[str],
+                  system_prompt: str = "") -> list[Message]:
+    """The chat a candidate sees when asked turn ``len(answers_so_far) + 1`` of ``question``.
+
+    The earlier user turns alternate with ``answers_so_far``, the candidate's own answers to them:
+    ``[system?, user turn 1, assistant answer 1, user turn 2, ...]``. With no earlier answers it is
+    :func:`question_messages`, so turn 1 (and every single-turn question) is sent, and cached, as
+    before multi-turn questions existed.
+
+    >>> q = Question("q1", "Write a poem.", "writing", "", turns=("Shorter.",))
+    >>> [m["role"] for m in turn_messages(q, ["Roses are red."], "Be brief.")]
+    ['system', 'user', 'assistant', 'user']
+    """
+    user_turns = question.all_turns
+    if len(answers_so_far) >= len(user_turns):
+        raise ValueError(f"question {question.id} has {len(user_turns)} turns; "
+                         f"{len(answers_so_far)} are answered already")
+    messages = question_messages(question, system_prompt)
+    for answer, turn in zip(answers_so_far, user_turns[1:]):
+        messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": turn}]
+    return messages
+
+
 def generation_request(model: ModelConfig, messages: list[Message]) -> dict:
     """What determines an answer, hence its cache key (the display name does not)."""
     return {"spec": model.spec, "decoding": model.decoding.to_row(), "messages": messages}
@@ -36,23 +59,39 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
     Cached answers are reused. The rest are generated in batches by local models and concurrently
     by endpoints; each answer is committed to the cache as soon as it exists, so an interrupted
     run loses at most the batch or the requests in flight.
+
+    A multi-turn question is asked turn by turn: turn 1 with every other question, then each later
+    turn ``k`` in one batch per ``k``, in a conversation holding the earlier user turns and this
+    model's own earlier answers (:func:`turn_messages`). Each turn is a cached call of its own whose
+    key covers the whole conversation, hence the earlier answers.
     """
     items = [(t, q) for t in tasks for q in t.questions]
+    total = sum(len(q.all_turns) for _, q in items)
     answers: list[Answer] = []
     for model in models:
-        requests = [generation_request(model, question_messages(q, model.system_prompt))
-                    for _, q in items]
-        texts: list[str | None] = [None] * len(items)
-        tick = progress(len(items), f"generate {model.name}") if progress else (lambda n: None)
-        # The backend loads its weights or client only if a request is not cached.
-        for i, text in calls.generate(load_backend(model.spec), requests, model.decoding, cache=cache,
-                                      kind="generate", name=model.name, batch_size=batch_size,
-                                      by_length=True):
-            texts[i] = text
-            tick(1)
+        backend = load_backend(model.spec)  # loads its weights or client only if a call is made
+        tick = progress(total, f"generate {model.name}") if progress else (lambda n: None)
+        so_far: list[list[str]] = [[] for _ in items]
+        turn = 0
+        while True:
+            asked = [i for i, (_, q) in enumerate(items) if len(q.all_turns) > turn]
+            if not asked:
+                break
+            requests = [generation_request(model, turn_messages(items[i][1], so_far[i],
+                                                                model.system_prompt))
+                        for i in asked]
+            texts: list[str] = [""] * len(asked)
+            for j, text in calls.generate(backend, requests, model.decoding, cache=cache,
+                                          kind="generate", name=model.name, batch_size=batch_size,
+                                          by_length=True):
+                texts[j] = text or ""
+                tick(1)
+            for i, text in zip(asked, texts):
+                so_far[i].append(text)
+            turn += 1
         answers.extend(
-            Answer(model=model.name, task=t.id, question_id=q.id, answer=text or "",
-                   spec=model.spec, decoding=model.decoding.to_row())
-            for (t, q), text in zip(items, texts)
+            Answer(model=model.name, task=t.id, question_id=q.id, answer=got[0] if got else "",
+                   spec=model.spec, decoding=model.decoding.to_row(), turns=tuple(got[1:]))
+            for (t, q), got in zip(items, so_far)
         )
     return answers
