@@ -195,6 +195,21 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
     def wants_json(request: Request) -> bool:
         return "application/json" in request.headers.get("accept", "")
 
+    async def annotator_form(request: Request) -> tuple[str, dict[str, str]] | Response:
+        """An annotator's POST: who they are and the checked fields; else the refusal (403 etc.)."""
+        name = annotator(request)
+        if name is None:
+            return forbidden(request)
+        fields = await form(request)
+        return fields if isinstance(fields, Response) else (name, fields)
+
+    def moved(request: Request, fields: dict[str, str], url: str, **state: object) -> Response:
+        """After a vote or an undo: JSON for the page's script, else a redirect keeping the language."""
+        if wants_json(request):
+            return JSONResponse({"ok": True, **state, "next": url})
+        lang_q = f"?lang={fields['lang']}" if fields.get("lang") in STRINGS else ""
+        return RedirectResponse(url + lang_q, 303)
+
     async def index(request: Request) -> Response:
         if not study.options.open_signup:
             return forbidden(request)
@@ -261,12 +276,10 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
                     voted=vote.choice if vote else "", asked=asked if asked in STRINGS else "")
 
     async def vote(request: Request) -> Response:
-        name = annotator(request)
-        if name is None:
-            return forbidden(request)
-        fields = await form(request)
-        if isinstance(fields, Response):
-            return fields
+        checked = await annotator_form(request)
+        if isinstance(checked, Response):
+            return checked
+        name, fields = checked
         token = str(request.path_params["token"])
         try:
             pos = int(fields.get("position", ""))
@@ -288,20 +301,13 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
             study.store.vote(name, pos, choice, nonce=nonce, reason=fields.get("reason", "")[:MAX_REASON],
                              seconds=seconds)
             answered = len(study.store.current(name))
-        nxt = f"/a/{token}/{pos + 1}"
-        lang_q = f"?lang={fields['lang']}" if fields.get("lang") in STRINGS else ""
-        if wants_json(request):
-            return JSONResponse({"ok": True, "position": pos, "answered": answered, "total": total,
-                                 "next": nxt})
-        return RedirectResponse(nxt + lang_q, 303)
+        return moved(request, fields, f"/a/{token}/{pos + 1}", position=pos, answered=answered, total=total)
 
     async def undo(request: Request) -> Response:
-        name = annotator(request)
-        if name is None:
-            return forbidden(request)
-        fields = await form(request)
-        if isinstance(fields, Response):
-            return fields
+        checked = await annotator_form(request)
+        if isinstance(checked, Response):
+            return checked
+        name, fields = checked
         nonce = fields.get("nonce", "")
         if not 8 <= len(nonce) <= 64:
             return PlainTextResponse("bad request", 400)
@@ -309,11 +315,7 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
             pos = study.store.undo(name, nonce=nonce)
             answered, total = len(study.store.current(name)), len(study.store.items(name))
         back = f"/a/{request.path_params['token']}/{pos if pos is not None else 0}"
-        if wants_json(request):
-            return JSONResponse({"ok": True, "position": pos, "answered": answered, "total": total,
-                                 "next": back})
-        lang_q = f"?lang={fields['lang']}" if fields.get("lang") in STRINGS else ""
-        return RedirectResponse(back + lang_q, 303)
+        return moved(request, fields, back, position=pos, answered=answered, total=total)
 
     async def owner(request: Request) -> Response:
         who = study.store.who(str(request.path_params["token"]))
