@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_task_formats import _one_line_error  # one error line, checked the same way
 
 from harness import tasks
 from harness.app.cli import main
@@ -48,14 +49,6 @@ def _tasks_dir(tmp_path: Path, text: str = MT_YAML, name: str = "mt.yaml") -> Pa
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(text, encoding="utf-8")
     return folder
-
-
-def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("harness: error: ")
-    return lines[0]
 
 
 def _files(root: Path) -> list[str]:
