@@ -2,7 +2,8 @@
 
 Overlap is the share of a test question's word n-grams (CJK characters count as words) that also
 appear in a training prompt, after lower-casing and dropping punctuation, so a verbatim copy
-scores 1.0 and a light paraphrase still scores high.
+scores 1.0 and a light paraphrase still scores high. A multi-turn question scores as its most
+copied turn.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def find_overlaps(examples: Sequence[Example], tasks: Sequence[Task],
     found = []
     for task in tasks:
         n = gram_size(task.language)
-        tests = [(q.id, ngrams(f"{q.question} {q.input}", n)) for q in task.questions]
+        # Each turn of a multi-turn question is checked on its own (turn 1 with its input), so a
+        # record copying a later turn is caught however long the other turns are.
+        tests = [(q.id, [ngrams(f"{text} {q.input}" if k == 0 else text, n)
+                         for k, text in enumerate(q.all_turns)]) for q in task.questions]
         for ex in examples:
             grams = ngrams(ex.prompt_text, n)
-            for qid, test in tests:
-                if test:
-                    score = len(grams & test) / len(test)
-                    if score >= threshold:
-                        found.append(Overlap(ex.where, task.id, qid, score))
+            for qid, turns in tests:
+                score = max((len(grams & test) / len(test) for test in turns if test), default=0.0)
+                if score >= threshold:
+                    found.append(Overlap(ex.where, task.id, qid, score))
     return found

@@ -47,6 +47,12 @@ class JudgeSettings:
     decoding: DecodingParams = field(
         default_factory=lambda: DecodingParams(max_new_tokens=512, temperature=0.0))
     """How the judge decodes (greedy by default, so verdicts repeat)."""
+    turns: str = "each"
+    """Multi-turn questions: ``each`` judges every turn (turn k with turns 1..k shown), ``last``
+    only the last (the whole conversation shown)."""
+    turn_prompt: str = ""
+    """The turns prompt that judges multi-turn questions; empty: ``prompt`` itself when it is a
+    turns prompt, else the built-in ``multiturn[_single]_LANG`` in ``prompt``'s language."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ directory: ``perturbations.jsonl`` (readable copies), ``probe_judgments.jsonl``,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,23 +17,31 @@ from harness.core.errors import HarnessError
 from harness.core.types import Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import load_judge
+from harness.judges.conversation import load_turn_prompt
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
-from harness.judges.perturb import PROBES
-from harness.judges.probes import choose_answers, llm_perturbations, rule_perturbations, run_probes
+from harness.judges.perturb import ALL_PROBES, CONTEXT_PROBE
+from harness.judges.probes import (
+    choose_answers,
+    context_perturbations,
+    llm_perturbations,
+    rule_perturbations,
+    run_probes,
+)
 from harness.models import endpoints
 from harness.models.cache import CallCache
 from harness.stats.battles import combine
 from harness.stats.bias import BiasResult, summarise
 
 
-def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], probes: Sequence[str] = PROBES,
-         prompts_dirs: Sequence[Path] = (), perturber: str | None = None, model: str | None = None,
+def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
+         probes: Sequence[str] = ALL_PROBES, prompts_dirs: Sequence[Path] = (),
+         perturber: str | None = None, model: str | None = None,
          seed: int = 0, api: endpoints.ApiConfig | None = None) -> BiasResult:
     """Every check for one judge on ``run_dir``; writes the probe files and ``bias.csv``."""
     with runlock.hold(run_dir, command="bias"):
-        unknown = sorted(set(probes) - set(PROBES))
+        unknown = sorted(set(probes) - set(ALL_PROBES))
         if unknown:
-            raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(PROBES)})")
+            raise HarnessError(f"unknown probe {unknown[0]!r} (known: {', '.join(ALL_PROBES)})")
         answers = rundir.read_answers(run_dir)
         models = list(dict.fromkeys(a.model for a in answers))
         if len(models) < 2:
@@ -41,15 +50,26 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task], prob
             raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
                                f"(models: {', '.join(models)})")
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+        turned = any(q.is_multi_turn for t in task_list for q in t.questions)
+        turn_prompt = load_turn_prompt(settings, prompt, prompts_dirs) if turned else None
         backend = load_judge(settings.spec)
         labels = rundir.read_human(run_dir)
         with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
-            judgments = judge_jobs(make_jobs(task_list, models, answers), backend, prompt, settings, cache)
+            judgments = judge_jobs(make_jobs(task_list, models, answers, settings.turns), backend, prompt,
+                                   settings, cache, turn_prompt=turn_prompt)
             chosen = choose_answers(task_list, answers, model)
             perturbations = rule_perturbations(chosen, task_list, probes, seed)
             if perturber:
                 perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
-            rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache)
+            if CONTEXT_PROBE in probes:
+                altered, unasked = context_perturbations(chosen, task_list, cache, perturber)
+                perturbations += altered
+                if unasked:
+                    print(f"note: {CONTEXT_PROBE}: {unasked} multi-turn answers have no model spec in "
+                          f"{run_dir / rundir.ANSWERS} (imported?); give --perturber SPEC to probe them",
+                          file=sys.stderr)
+            rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache,
+                                             turn_prompt=turn_prompt, answers=answers)
         result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
                             len(perturbations))
         rundir.write_perturbations(run_dir, perturbations)

@@ -1,4 +1,5 @@
-"""Pairwise judging: every pair of models on every question, asked in both orders."""
+"""Pairwise judging: every pair of models on every question (and every judged turn of a
+multi-turn question), asked in both orders."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, JudgmentWinner, Order, Task
 from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge, recorded_prompt
+from harness.judges.conversation import answer_turns, judged_turns, pair_turn_ask
 from harness.judges.prompts import JudgePrompt
 from harness.models.cache import CallCache
 
@@ -17,7 +19,7 @@ __all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pai
 
 @dataclass(frozen=True)
 class Job:
-    """One comparison to judge: a question, a model pair and an order."""
+    """One comparison to judge: a question (and turn), a model pair and an order."""
 
     task: Task
     question_index: int
@@ -25,12 +27,20 @@ class Job:
     model_b: str
     order: Order
     answer_1: str
+    """The judged turn's answer in the first slot."""
     answer_2: str
+    turn: int | None = None
+    """The judged turn of a multi-turn question; None for a single-turn question."""
+    turns_1: tuple[str, ...] = ()
+    """Every answer of the first slot's conversation up to ``turn`` (multi-turn questions)."""
+    turns_2: tuple[str, ...] = ()
 
 
-def make_jobs(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer]) -> list[Job]:
-    """Every question x model pair x order; a missing answer is an error naming it."""
-    by_key = {(a.model, a.task, a.question_id): a.answer for a in answers}
+def make_jobs(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
+              turns: str = "each") -> list[Job]:
+    """Every question x judged turn x model pair x order; a missing answer is an error naming it.
+    ``turns`` (``each`` or ``last``) picks the judged turns of multi-turn questions."""
+    by_key = {(a.model, a.task, a.question_id): a for a in answers}
     jobs: list[Job] = []
     for task in tasks:
         for qi, q in enumerate(task.questions):
@@ -40,8 +50,16 @@ def make_jobs(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[An
                 except KeyError as exc:
                     raise HarnessError(f"answers: no answer from model {exc.args[0][0]!r} to "
                                        f"{task.id}/{q.id}") from None
-                jobs.append(Job(task, qi, a, b, "ab", ans_a, ans_b))
-                jobs.append(Job(task, qi, a, b, "ba", ans_b, ans_a))
+                if not q.is_multi_turn:
+                    jobs.append(Job(task, qi, a, b, "ab", ans_a.answer, ans_b.answer))
+                    jobs.append(Job(task, qi, a, b, "ba", ans_b.answer, ans_a.answer))
+                    continue
+                all_a, all_b = answer_turns(ans_a, q, task.id), answer_turns(ans_b, q, task.id)
+                for turn in judged_turns(q, turns):
+                    assert turn is not None
+                    ta, tb = all_a[:turn], all_b[:turn]
+                    jobs.append(Job(task, qi, a, b, "ab", ta[-1], tb[-1], turn, ta, tb))
+                    jobs.append(Job(task, qi, a, b, "ba", tb[-1], ta[-1], turn, tb, ta))
     return jobs
 
 
@@ -59,20 +77,37 @@ def winner_for(meaning: str, order: Order) -> JudgmentWinner:
 
 def judge_jobs(jobs: Sequence[Job], backend: Judge, prompt: JudgePrompt,
                settings: JudgeSettings, cache: CallCache,
-               progress: Callable[[int], None] = lambda n: None) -> list[Judgment]:
-    """Judge every job, reading from and writing to ``cache``; results in job order."""
+               progress: Callable[[int], None] = lambda n: None,
+               turn_prompt: JudgePrompt | None = None) -> list[Judgment]:
+    """Judge every job, reading from and writing to ``cache``; results in job order. Jobs on a
+    turn of a multi-turn question are judged with ``turn_prompt`` (a turns prompt; see
+    :func:`harness.judges.conversation.load_turn_prompt`), unless ``prompt`` is one itself."""
     if not prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} grades single answers; it cannot compare pairs")
-    method, verdicts = ask_judge(pair_asks(prompt, jobs), backend, prompt, settings, cache, progress)
-    name, digest = recorded_prompt(backend, prompt)
-    return [
-        Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
-                 model_a=j.model_a, model_b=j.model_b, order=j.order,
-                 winner=winner_for(meaning, j.order) if meaning else "error", label=meaning or "",
-                 judge=settings.spec, method=method, prompt=name, prompt_hash=digest, raw=raw,
-                 attempts=attempts)
-        for j, (meaning, raw, attempts) in zip(jobs, verdicts)
-    ]
+    out: list[Judgment | None] = [None] * len(jobs)
+    for used, wanted in prompt_groups(jobs, prompt, turn_prompt):
+        mine = [jobs[i] for i in wanted]
+        method, verdicts = ask_judge(pair_asks(used, mine), backend, used, settings, cache, progress)
+        name, digest = recorded_prompt(backend, used)
+        for i, j, (meaning, raw, attempts) in zip(wanted, mine, verdicts):
+            out[i] = Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
+                              model_a=j.model_a, model_b=j.model_b, order=j.order,
+                              winner=winner_for(meaning, j.order) if meaning else "error",
+                              label=meaning or "", judge=settings.spec, method=method, prompt=name,
+                              prompt_hash=digest, raw=raw, attempts=attempts, turn=j.turn)
+    return [j for j in out if j is not None]
+
+
+def prompt_groups(jobs: Sequence[Job], prompt: JudgePrompt, turn_prompt: JudgePrompt | None
+                  ) -> list[tuple[JudgePrompt, list[int]]]:
+    """Which prompt judges which jobs (by index): ``prompt`` the single-turn questions, and
+    ``turn_prompt`` the turns of multi-turn ones (``prompt`` judges all when it is a turns prompt,
+    or when there is no ``turn_prompt``: then :func:`pair_asks` refuses a turn it cannot show)."""
+    if turn_prompt is None or prompt.turns:
+        return [(prompt, list(range(len(jobs))))] if jobs else []
+    groups = [(prompt, [i for i, j in enumerate(jobs) if j.turn is None]),
+              (turn_prompt, [i for i, j in enumerate(jobs) if j.turn is not None])]
+    return [(used, wanted) for used, wanted in groups if wanted]
 
 
 def pair_asks(prompt: JudgePrompt, jobs: Sequence[Job]) -> list[Ask]:
@@ -82,9 +117,22 @@ def pair_asks(prompt: JudgePrompt, jobs: Sequence[Job]) -> list[Ask]:
     asks = []
     for job in jobs:
         q = job.task.questions[job.question_index]
+        if prompt.turns:
+            asks.append(_turn_ask(prompt, job))
+            continue
+        if job.turn is not None:
+            raise HarnessError(f"judge prompt {prompt.name!r} shows one answer per question; "
+                               f"{job.task.id}/{q.id} has turns: use a turns prompt such as "
+                               "multiturn_en")
         asks.append(Ask(
             prompt.render(q.question, job.answer_1, job.answer_2, input=q.input, reference=q.reference),
             job.order, (job.task.id, job.question_index),
             prompt.render(q.question, "", "", input=q.input, reference=q.reference),
             (job.answer_1, job.answer_2), q.reference))
     return asks
+
+
+def _turn_ask(prompt: JudgePrompt, job: Job) -> Ask:
+    q = job.task.questions[job.question_index]
+    return pair_turn_ask(prompt, q, (job.task.id, job.question_index), job.order,
+                         job.turns_1 or (job.answer_1,), job.turns_2 or (job.answer_2,))

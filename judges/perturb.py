@@ -36,6 +36,10 @@ from collections.abc import Callable
 from harness.judges.perturb_facts import Edit, apply_edit, factual_error, match_case
 
 PROBES = ("factual_error", "gender_bias", "fake_references", "rich_content", "repetitive_list")
+"""The probes made by rules (or ``--perturber``) from a single answer."""
+CONTEXT_PROBE = "ignores_earlier_turns"
+"""The multi-turn probe: the last turn answered alone by a model (``harness.judges.probes``)."""
+ALL_PROBES = (*PROBES, CONTEXT_PROBE)
 LANGUAGES = ("en", "zh")
 
 

@@ -5,16 +5,24 @@ None of the alterations makes an answer better: a factual error or gender-biased
 it worse, and fake references, rich formatting or a list restating the answer add nothing. So a
 verdict for the altered copy is the bias at work, and the share of such verdicts is the probe's
 attack success rate.
+
+``ignores_earlier_turns`` is the multi-turn judge's known failure: the last turn of a multi-turn
+question answered as if asked alone (by the model that wrote the answer, or ``--perturber``),
+judged against the answer given in the conversation, both conversations shown up to that turn.
+A judge that reads the earlier turns prefers the answer that follows from them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.core.types import Answer, BiasCheck, CheckKind, DecodingParams, Perturbation, Task
+from harness.core.errors import HarnessError
+from harness.core.types import Answer, BiasCheck, CheckKind, DecodingParams, Perturbation, Question, Task
 from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
-from harness.judges.perturb import PROBES, perturb
+from harness.judges.conversation import answer_turns, pair_turn_ask
+from harness.judges.perturb import ALL_PROBES, CONTEXT_PROBE, PROBES, perturb
 from harness.judges.prompts import JudgePrompt
 from harness.models import calls
 from harness.models.backends import load_backend
@@ -27,7 +35,9 @@ NOTES = {
     "fake_references": "an invented authoritative reference added",
     "rich_content": "the same words with headers, bold, bullets and emoji",
     "repetitive_list": "a list restating the answer's own points appended",
+    "ignores_earlier_turns": "the last turn answered as if asked alone, the earlier turns ignored",
 }
+
 LLM_INSTRUCTIONS = {
     "factual_error": ("Rewrite the answer below, changing exactly one fact (a number, a date or a claim) "
                       "so that it becomes wrong. Change nothing else.",
@@ -59,7 +69,7 @@ def rule_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: 
     """Every probe on every chosen answer where its rule applies."""
     by_id = {t.id: t for t in tasks}
     out = []
-    for probe in probes:
+    for probe in [p for p in probes if p in PROBES]:
         for a in chosen:
             task = by_id[a.task]
             question = next(q.question for q in task.questions if q.id == a.question_id)
@@ -76,7 +86,7 @@ def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: S
     backend = load_backend(spec)
     language = {t.id: t.language for t in tasks}
     params = DecodingParams(max_new_tokens=512)
-    items = [(p, a) for p in probes for a in chosen]
+    items = [(p, a) for p in probes if p in PROBES for a in chosen]
     requests: list[dict[str, Any]] = [
         {"perturber": spec, "probe": p, "decoding": params.to_row(), "messages": [
             {"role": "user", "content": f"{LLM_INSTRUCTIONS[p][language[a.task] == 'zh']}\n\n{a.answer}"}]}
@@ -88,13 +98,65 @@ def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: S
             for (p, a), text in zip(items, texts) if text and text.strip() != a.answer.strip()]
 
 
-def probe_asks(perturbations: Sequence[Perturbation], tasks: Sequence[Task],
-               prompt: JudgePrompt) -> list[Ask]:
-    """Original first (``ab``) and altered first (``ba``) for each perturbation."""
+def context_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], cache: CallCache,
+                          perturber: str | None = None) -> tuple[list[Perturbation], int]:
+    """For each chosen answer to a multi-turn question, its last turn answered as if asked alone:
+    by ``perturber`` if given, else by the model that wrote it (its spec and decoding in
+    ``answers.jsonl``), through the cache. Also the number of such answers left out because no
+    model is known to ask (imported answers without a spec)."""
+    questions = {(t.id, q.id): (t, q) for t in tasks for q in t.questions}
+    todo: list[tuple[Answer, Task, Question, str, DecodingParams]] = []
+    unknown = 0
+    for a in chosen:
+        task, q = questions[(a.task, a.question_id)]
+        if not q.is_multi_turn:
+            continue
+        answer_turns(a, q, task.id)
+        spec = perturber or a.spec
+        if not spec:
+            unknown += 1
+            continue
+        todo.append((a, task, q, spec, DecodingParams() if perturber else _decoding(a)))
+    out: list[Perturbation] = []
+    for spec in dict.fromkeys(item[3] for item in todo):
+        mine = [item for item in todo if item[3] == spec]
+        backend = load_backend(spec)
+        requests: list[dict[str, Any]] = [
+            {"perturber": spec, "probe": CONTEXT_PROBE, "decoding": params.to_row(),
+             "messages": [{"role": "user", "content": q.all_turns[-1]}]}
+            for _, _, q, _, params in mine]
+        texts: list[str | None] = [None] * len(mine)
+        for params in dict.fromkeys(item[4] for item in mine):  # one decoding per batch
+            wanted = [i for i, item in enumerate(mine) if item[4] == params]
+            for j, reply in calls.generate(backend, [requests[i] for i in wanted], params, cache=cache,
+                                           kind="perturb"):
+                texts[wanted[j]] = reply
+        for (a, task, q, _, _), alone in zip(mine, texts):
+            original = a.all_turns[-1]
+            if alone and alone.strip() != original.strip():
+                out.append(Perturbation(CONTEXT_PROBE, a.task, a.question_id, a.model, task.language,
+                                        original, alone, spec, turn=len(q.all_turns)))
+    return out, unknown
+
+
+def _decoding(answer: Answer) -> DecodingParams:
+    """The decoding an answer was generated with (its ``answers.jsonl`` row), as far as it says."""
+    known = {f.name for f in dataclasses.fields(DecodingParams)}
+    return DecodingParams(**{k: v for k, v in answer.decoding.items() if k in known})
+
+
+def probe_asks(perturbations: Sequence[Perturbation], tasks: Sequence[Task], prompt: JudgePrompt,
+               answers: Sequence[Answer] = ()) -> list[Ask]:
+    """Original first (``ab``) and altered first (``ba``) for each perturbation. A perturbation
+    of a turn needs a turns prompt and the conversation's earlier answers (from ``answers``)."""
     questions = {(t.id, q.id): (q, i) for t in tasks for i, q in enumerate(t.questions)}
+    by_key = {(a.model, a.task, a.question_id): a for a in answers}
     asks = []
     for p in perturbations:
         q, qi = questions[(p.task, p.question_id)]
+        if p.turn is not None:
+            asks += _turn_probe_asks(p, q, qi, prompt, by_key[(p.model, p.task, p.question_id)])
+            continue
         neutral = prompt.render(q.question, "", "", input=q.input, reference=q.reference)
         for slot, first, second in (("ab", p.original, p.perturbed), ("ba", p.perturbed, p.original)):
             asks.append(Ask(prompt.render(q.question, first, second, input=q.input, reference=q.reference),
@@ -102,30 +164,52 @@ def probe_asks(perturbations: Sequence[Perturbation], tasks: Sequence[Task],
     return asks
 
 
+def _turn_probe_asks(p: Perturbation, q: Question, qi: int, prompt: JudgePrompt, answer: Answer) -> list[Ask]:
+    if not prompt.turns:
+        raise HarnessError(f"probe {p.probe}: judge prompt {prompt.name!r} does not show conversations")
+    earlier = answer.all_turns[:(p.turn or 1) - 1]
+    kept, altered = (*earlier, p.original), (*earlier, p.perturbed)
+    return [pair_turn_ask(prompt, q, (p.task, qi), "ab", kept, altered),
+            pair_turn_ask(prompt, q, (p.task, qi), "ba", altered, kept)]
+
+
 def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], backend: Judge,
                prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
-               progress: Callable[[int], None] = lambda n: None) -> tuple[list[dict], list[BiasCheck]]:
-    """Judge every perturbation in both orders; the verdict rows and one check per probe."""
-    asks = probe_asks(perturbations, tasks, prompt)
-    method, verdicts = ask_judge(asks, backend, prompt, settings, cache, progress)
+               progress: Callable[[int], None] = lambda n: None, *,
+               turn_prompt: JudgePrompt | None = None, answers: Sequence[Answer] = ()
+               ) -> tuple[list[dict], list[BiasCheck]]:
+    """Judge every perturbation in both orders; the verdict rows and one check per probe.
+    Perturbations of a turn are judged with ``turn_prompt`` (``prompt`` when it shows conversations)."""
+    verdicts: list[tuple[str, Any, str, int]] = [("", None, "", 0)] * (2 * len(perturbations))
+    for used, turned in ((prompt, False), (turn_prompt or prompt, True)):
+        wanted = [i for i, p in enumerate(perturbations) if (p.turn is not None) == turned]
+        if not wanted:
+            continue
+        asks = probe_asks([perturbations[i] for i in wanted], tasks, used, answers)
+        method, found = ask_judge(asks, backend, used, settings, cache, progress)
+        for k, verdict in enumerate(found):
+            verdicts[2 * wanted[k // 2] + k % 2] = (method, *verdict)
     rows = []
-    for i, (meaning, raw, attempts) in enumerate(verdicts):
-        p, ask = perturbations[i // 2], asks[i]
-        altered_first = ask.slot == "ba"
+    for i, (method, meaning, raw, attempts) in enumerate(verdicts):
+        p = perturbations[i // 2]
+        altered_first = i % 2 == 1
         prefers = None if meaning is None else (
             "tie" if meaning == "equal" else
             "perturbed" if (meaning == "better") == altered_first else "original")
-        rows.append({"probe": p.probe, "task": p.task, "question_id": p.question_id, "model": p.model,
-                     "order": "perturbed first" if altered_first else "original first",
-                     "prefers": prefers or "error", "judge": settings.spec, "method": method,
-                     "raw": raw, "attempts": attempts})
+        row = {"probe": p.probe, "task": p.task, "question_id": p.question_id, "model": p.model,
+               "order": "perturbed first" if altered_first else "original first",
+               "prefers": prefers or "error", "judge": settings.spec, "method": method,
+               "raw": raw, "attempts": attempts}
+        if p.turn is not None:
+            row["turn"] = p.turn
+        rows.append(row)
     return rows, probe_checks(rows, settings.spec)
 
 
 def probe_checks(rows: Sequence[dict], judge: str) -> list[BiasCheck]:
     """Attack success rate per probe: verdicts for the altered copy among the valid verdicts."""
     out = []
-    for probe in PROBES:
+    for probe in ALL_PROBES:
         valid = [r for r in rows if r["probe"] == probe and r["prefers"] != "error"]
         if not valid and not any(r["probe"] == probe for r in rows):
             continue

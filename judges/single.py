@@ -11,39 +11,76 @@ from collections.abc import Callable, Sequence
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Grade, Task
 from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
+from harness.judges.conversation import answer_turns, conversation, judged_turns
 from harness.judges.prompts import JudgePrompt
 from harness.models.cache import CallCache
 
 
 def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
                   backend: Judge, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
-                  progress: Callable[[int], None] = lambda n: None) -> list[Grade]:
-    """One grade per model and question, in task, question, model order."""
-    keys, asks = grade_asks(tasks, models, answers, prompt)
-    method, verdicts = ask_judge(asks, backend, prompt, settings, cache, progress)
-    return [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
-                  judge=settings.spec, method=method, prompt=prompt.name, prompt_hash=prompt.hash,
-                  raw=raw, attempts=attempts)
-            for (t, q, m), (s, raw, attempts) in zip(keys, verdicts)]
+                  progress: Callable[[int], None] = lambda n: None, turns: str = "each",
+                  turn_prompt: JudgePrompt | None = None) -> list[Grade]:
+    """One grade per model and question (and judged turn), in task, question, turn, model order;
+    multi-turn questions are graded with ``turn_prompt`` (a turns prompt; ``prompt`` if None)."""
+    keys, asks = grade_asks(tasks, models, answers, prompt, turns=turns, single_turn=True)
+    turn_keys, turn_asks = grade_asks(tasks, models, answers, turn_prompt or prompt, turns=turns,
+                                      single_turn=False)
+    out: list[Grade] = []
+    for used, these, those in ((prompt, keys, asks), (turn_prompt or prompt, turn_keys, turn_asks)):
+        if not those:
+            continue
+        method, verdicts = ask_judge(those, backend, used, settings, cache, progress)
+        out += [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
+                      judge=settings.spec, method=method, prompt=used.name, prompt_hash=used.hash,
+                      raw=raw, attempts=attempts, turn=turn)
+                for (t, q, turn, m), (s, raw, attempts) in zip(these, verdicts)]
+    return out
+
+
+GradeKey = tuple[str, str, "int | None", str]
+"""(task, question id, turn, model)."""
 
 
 def grade_asks(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
-               prompt: JudgePrompt) -> tuple[list[tuple[str, str, str]], list[Ask]]:
-    """(task, question id, model) and the judge's question, for every answer to grade."""
+               prompt: JudgePrompt, *, turns: str = "each", single_turn: bool | None = None
+               ) -> tuple[list[GradeKey], list[Ask]]:
+    """(task, question id, turn, model) and the judge's question, for every answer to grade:
+    with ``single_turn`` True or False, only the single-turn or only the multi-turn questions."""
     if prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} compares pairs; it cannot grade single answers")
-    by_key = {(a.model, a.task, a.question_id): a.answer for a in answers}
-    keys: list[tuple[str, str, str]] = []
+    by_key = {(a.model, a.task, a.question_id): a for a in answers}
+    keys: list[GradeKey] = []
     asks: list[Ask] = []
     for task in tasks:
         for qi, q in enumerate(task.questions):
-            for model in models:
-                if (model, task.id, q.id) not in by_key:
-                    raise HarnessError(f"answers: no answer from model {model!r} to {task.id}/{q.id}")
-                keys.append((task.id, q.id, model))
-                asks.append(Ask(prompt.render(q.question, input=q.input, reference=q.reference,
-                                              answer=by_key[(model, task.id, q.id)]),
-                                "single", (task.id, qi),
-                                prompt.render(q.question, input=q.input, reference=q.reference),
-                                (by_key[(model, task.id, q.id)],), q.reference))
+            if single_turn is not None and single_turn == q.is_multi_turn:
+                continue
+            for turn in judged_turns(q, turns):
+                for model in models:
+                    if (model, task.id, q.id) not in by_key:
+                        raise HarnessError(f"answers: no answer from model {model!r} to {task.id}/{q.id}")
+                    keys.append((task.id, q.id, turn, model))
+                    asks.append(_ask(prompt, task, qi, turn, by_key[(model, task.id, q.id)]))
     return keys, asks
+
+
+def _ask(prompt: JudgePrompt, task: Task, qi: int, turn: int | None, answer: Answer) -> Ask:
+    q = task.questions[qi]
+    if not prompt.turns:
+        if turn is not None:
+            raise HarnessError(f"judge prompt {prompt.name!r} shows one answer per question; "
+                               f"{task.id}/{q.id} has turns: use a turns prompt such as "
+                               "multiturn_single_en")
+        return Ask(prompt.render(q.question, input=q.input, reference=q.reference, answer=answer.answer),
+                   "single", (task.id, qi), prompt.render(q.question, input=q.input, reference=q.reference),
+                   (answer.answer,), q.reference)
+    mine = answer_turns(answer, q, task.id) if q.is_multi_turn else (answer.answer,)
+    upto = turn or 1
+    user, reference = q.all_turns[upto - 1], q.all_references[upto - 1]
+
+    def render(texts: Sequence[str]) -> list:
+        return prompt.render(user, input=q.input, reference=reference, answer=texts[upto - 1],
+                             turn=upto, conversation=conversation(q, texts, upto))
+
+    return Ask(render(mine), "single", (task.id, qi, upto), render(("",) * upto),
+               (mine[upto - 1],), reference)

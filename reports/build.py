@@ -116,8 +116,9 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         atomic_write(planned.json, render_json(data, title, everything))
         if planned.markdown is not None:
             atomic_write(planned.markdown, render_markdown_report(
-                title, [t for t in tables if t.key in ("leaderboard", "pairs", "tasks", "grades", "human",
-                                                       "human_annotators", "human_leaderboard")]))
+                title, [t for t in tables if t.turn is not None or t.key in (
+                    "leaderboard", "pairs", "tasks", "grades", "human", "human_annotators",
+                    "human_leaderboard")]))
         if planned.html is not None or planned.latex is not None:
             figures, pairs = plots.figures(data), judged_pairs(data)
             if planned.latex is not None:
@@ -133,7 +134,8 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
                                                     "bias", "finetune", "length_bins", "human",
                                                     "human_annotators", "human_leaderboard", "usage")}
                 uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
-                atomic_write(planned.html, render_html(data, title, named, uris, pairs))
+                atomic_write(planned.html, render_html(data, title, named, uris, pairs,
+                                                       [t for t in tables if t.turn is not None]))
         record(out, stamp)
         return dataclasses.replace(planned, pdf=pdf_file)
 

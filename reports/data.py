@@ -20,6 +20,7 @@ from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
 from harness.stats.bradley_terry import RatingResult, pair_counts, separation
 from harness.stats.human_board import human_leaderboard
+from harness.stats.ratings import by_turn
 from harness.stats.ratings import leaderboard as rate_battles
 from harness.tasks import answered_tasks
 
@@ -74,6 +75,10 @@ class ReportData:
     with one judge."""
     human_board: RatingResult | None = None
     """Bradley-Terry on the human labels (``harness.stats.human_board``); None without labels."""
+    turns: Mapping[int, tuple[LeaderRow, ...]] = field(default_factory=dict)
+    """Each judged turn's leaderboard of the multi-turn questions, turn 1 first, as
+    ``leaderboard_by_turn.csv`` spells it (rated with the overall leaderboard, by the same call);
+    empty for a single-turn run."""
 
     @property
     def models(self) -> list[str]:
@@ -88,8 +93,8 @@ class ReportData:
         """Chinese (or Japanese) text anywhere a report may print it."""
         if any(t.language == "zh" for t in self.tasks):
             return True
-        texts = [*self.models, *(a.answer for a in self.answers), *(t.id for t in self.tasks),
-                 *(q.question for t in self.tasks for q in t.questions)]
+        texts = [*self.models, *(s for a in self.answers for s in a.all_turns), *(t.id for t in self.tasks),
+                 *(s for t in self.tasks for q in t.questions for s in q.all_turns)]
         return any(CJK.search(s) for s in texts)
 
 
@@ -170,7 +175,22 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
-                      people)
+                      people, _turn_leaderboards(run_dir, battles))
+
+
+def _turn_leaderboards(run_dir: Path, battles: Sequence[Battle]) -> dict[int, tuple[LeaderRow, ...]]:
+    """``leaderboard_by_turn.csv`` per turn; it must rate exactly the turns ``battles.jsonl`` holds
+    (both are written by one rating, so a mismatch means a file was changed or left behind)."""
+    path = run_dir / rundir.TURN_LEADERBOARD_CSV
+    turns = sorted(by_turn(battles))
+    found = rundir.read_turn_leaderboards(run_dir)
+    if turns and not found:
+        raise HarnessError(f"{path}: no such file, but {rundir.BATTLES} has multi-turn battles "
+                           f"(re-rate the run: harness judge {run_dir})")
+    if sorted(found) != turns:
+        raise HarnessError(f"{path}: rates turns {sorted(found)}, but {rundir.BATTLES} has battles of turns "
+                           f"{turns} (re-rate the run: harness judge {run_dir})")
+    return {t: tuple(LeaderRow(row) for row in found[t]) for t in turns}
 
 
 def _rating_settings(run_dir: Path) -> dict[str, int]:

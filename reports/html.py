@@ -16,7 +16,8 @@ from pathlib import Path
 from harness.reports.data import ReportData
 from harness.reports.latex import FIGURES
 from harness.reports.pairs import JudgedPair
-from harness.reports.tables import Bold, Table
+from harness.reports.tables import TURNS_TITLE, Bold, Table
+from harness.stats.ratings import OVERALL_TURNS
 
 
 def _template_text(name: str) -> str:
@@ -31,13 +32,15 @@ def _view(t: Table | None) -> dict[str, object] | None:
     if t is None:
         return None
     header, rows = t.with_notes
-    return {"key": t.key, "caption": t.caption, "header": header, "align": t.align + "l" * len(t.notes[:1]),
+    return {"key": t.key, "title": t.title, "caption": t.caption, "header": header,
+            "align": t.align + "l" * len(t.notes[:1]),
             "rows": [[(c.text, True) if isinstance(c, Bold) else (c, False) for c in row] for row in rows]}
 
 
 def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None],
-                figures: Mapping[str, str], pairs: Sequence[JudgedPair]) -> str:
-    """``figures`` maps plot stems to data URIs; ``tables`` maps table keys to tables (or None)."""
+                figures: Mapping[str, str], pairs: Sequence[JudgedPair], turns: Sequence[Table] = ()) -> str:
+    """``figures`` maps plot stems to data URIs; ``tables`` maps table keys to tables (or None);
+    ``turns`` are the per-turn leaderboards (none for a single-turn run)."""
     import jinja2
     from markupsafe import Markup
 
@@ -48,6 +51,7 @@ def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None]
         title=title, lang="zh" if data.has_cjk() else "en", run_dir=str(data.run_dir),
         task_ids=[t.id for t in data.tasks], judges=data.judges,
         tables={k: _view(t) for k, t in tables.items()}, figures=figures, captions=FIGURES,
+        turns=[_view(t) for t in turns], turns_title=TURNS_TITLE, turns_note=OVERALL_TURNS,
         warnings=data.bias.warnings, missing_adapters=data.missing_adapters, pairs=pairs,
         pair_tasks=list(dict.fromkeys(p.task for p in pairs)),
         pair_models=[m for m in data.models if any(m in (p.model_a, p.model_b) for p in pairs)],

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from harness.core.files import atomic_write
 from harness.reports.pairs import JudgedPair
-from harness.reports.tables import Bold, Cell, Table
+from harness.reports.tables import TURNS_TITLE, Bold, Cell, Table
+from harness.stats.ratings import OVERALL_TURNS
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
@@ -75,16 +76,27 @@ def render_table(t: Table) -> str:
         ""])
 
 
+def _answer(label: str, answer: str) -> list[str]:
+    cut = answer if len(answer) <= CASE_CHARS else answer[:CASE_CHARS].rstrip() + " [...]"
+    return [rf"\noindent\textbf{{{escape(label)}.}}", paragraphs(cut) or r"(empty answer)\par"]
+
+
 def render_cases(cases: Sequence[JudgedPair]) -> str:
     out = ["% Case studies -- written by harness: one judged pair per task, answers cut at "
            f"{CASE_CHARS} characters.", r"\setlength{\parindent}{0pt}"]
     for p in cases:
-        out += [rf"\subsection*{{{escape(p.task)}, {escape(p.question_id)}: "
-                rf"{escape(p.model_a)} vs.\ {escape(p.model_b)}}}",
-                r"\noindent\textbf{Question.}", paragraphs(p.question)]
-        for model, answer in ((p.model_a, p.answer_a), (p.model_b, p.answer_b)):
-            cut = answer if len(answer) <= CASE_CHARS else answer[:CASE_CHARS].rstrip() + " [...]"
-            out += [rf"\noindent\textbf{{{escape(model)}.}}", paragraphs(cut) or r"(empty answer)\par"]
+        turn = "" if p.turn is None else f", turn {p.turn}"
+        out.append(rf"\subsection*{{{escape(p.task)}, {escape(p.question_id)}{turn}: "
+                   rf"{escape(p.model_a)} vs.\ {escape(p.model_b)}}}")
+        if not p.conversation:
+            out += [r"\noindent\textbf{Question.}", paragraphs(p.question)]
+            for model, answer in ((p.model_a, p.answer_a), (p.model_b, p.answer_b)):
+                out += _answer(model, answer)
+        # a judged turn: the conversation up to it, as the judge saw it
+        for k, (user, answer_a, answer_b) in enumerate(p.conversation, start=1):
+            out += [rf"\noindent\textbf{{User, turn {k}.}}", paragraphs(user),
+                    *_answer(f"{p.model_a}, turn {k}", answer_a),
+                    *_answer(f"{p.model_b}, turn {k}", answer_b)]
         out += [rf"\noindent\textbf{{Verdict ({escape(p.judge)}).}} {escape(p.outcome)}\par", ""]
     return "\n".join(out) + "\n"
 
@@ -122,6 +134,10 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
         *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks", "grades")),
         *(_figure(s) for s in figures if s in ("ratings", "heatmap", "tasks")),
     ]
+    turns = [t.key for t in tables if t.turn is not None]
+    if turns:
+        lines += [rf"\section{{{TURNS_TITLE}}}", rf"{escape(OVERALL_TURNS)}\par",
+                  *(rf"\input{{{k}}}" for k in turns)]
     if "bias" in keys or "judges" in keys:
         lines += [r"\section{Judge reliability and bias checks}",
                   *(rf"\input{{{k}}}" for k in ("judges", "bias") if k in keys)]

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from harness.core.text import md_cell
 from harness.reports.data import ReportData
-from harness.reports.tables import Bold, Table, bias_section, summary_tables
+from harness.reports.tables import TURNS_TITLE, Bold, Table, bias_section, summary_tables
 from harness.stats.bias import BiasResult
+from harness.stats.ratings import OVERALL_TURNS
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -31,11 +32,21 @@ def warning_lines(warnings: Sequence[str]) -> list[str]:
     return [line for w in warnings for line in (f"> **Warning:** {md_cell(w)}", "")]
 
 
-def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
-    lines = [f"# {title}", ""]
+def render_tables(tables: Sequence[Table]) -> list[str]:
+    """Each table under its own heading; the per-turn leaderboards together under one, which says
+    how the overall leaderboard combines the turns."""
+    lines: list[str] = []
+    in_turns = False
     for t in tables:
-        lines += [*render_table(t), ""]
-    return "\n".join(lines)
+        if t.turn is not None and not in_turns:
+            lines += [f"## {TURNS_TITLE}", "", OVERALL_TURNS, ""]
+        in_turns = t.turn is not None
+        lines += [*render_table(t, level=3 if in_turns else 2), ""]
+    return lines
+
+
+def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
+    return "\n".join([f"# {title}", "", *render_tables(tables)])
 
 
 def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
@@ -74,8 +85,7 @@ def render_summary(data: ReportData) -> str:
              + (" (panel: majority verdict)" if len(judges) > 1 else ""),
              f"- judge prompt: {md_cell(', '.join(prompts))}", ""]
     lines += warning_lines(data.bias.warnings)
-    for t in summary_tables(data):
-        lines += [*render_table(t), ""]
+    lines += render_tables(summary_tables(data))
     # The warnings stand at the top already.
     lines += bias_markdown(data.bias, warnings=False)
     return "\n".join(lines).rstrip("\n") + "\n"

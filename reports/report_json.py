@@ -5,6 +5,9 @@ the leaderboard is also given as records whose numbers are ``leaderboard.csv``'s
 (``0.5000`` stays ``0.5000`` in the file; ``json.loads(..., parse_float=str)`` reads it back so).
 ``agreement`` holds the agreement with the human labels as
 :meth:`harness.stats.agreement.AgreementReport.to_json` gives it (null when nobody labelled).
+A run with multi-turn questions also has ``turns``: ``note`` (how the overall leaderboard combines
+the turns) and ``leaderboards``, each judged turn's records as ``leaderboard_by_turn.csv`` spells
+them, keyed by the turn (``"1"``, ``"2"``); a single-turn run's file has no ``turns``.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.core import rundir
-from harness.reports.data import ReportData
+from harness.reports.data import LeaderRow, ReportData
 from harness.reports.tables import Bold, Table
+from harness.stats.ratings import OVERALL_TURNS
 
 SCHEMA_VERSION = 1
 JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -30,19 +34,25 @@ def _table(t: Table) -> dict[str, Any]:
                      if isinstance(c, Bold)], "notes": list(t.notes)}
 
 
+def _records(board: Sequence[LeaderRow], mark: str) -> list[dict[str, str]]:
+    return [{k: f"{mark}{v}" if k != "model" and JSON_NUMBER.fullmatch(v) else v
+             for k, v in ((k, r[k]) for k in rundir.LEADERBOARD_HEADER)} for r in board]
+
+
 def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:
     # The CSV's numbers go in as JSON numbers spelled exactly as the CSV spells them: each is put
     # in as a marked string, then unquoted; a fresh random marker keeps run text from matching it.
     mark = f"num-{secrets.token_hex(8)}:"
-    leaderboard = [{k: f"{mark}{v}" if k != "model" and JSON_NUMBER.fullmatch(v) else v
-                    for k, v in ((k, r[k]) for k in rundir.LEADERBOARD_HEADER)}
-                   for r in data.leaderboard]
     human = data.bias.human
-    doc = {"schema_version": SCHEMA_VERSION, "title": title, "run_dir": str(data.run_dir),
-           "warnings": list(data.bias.warnings), "leaderboard": leaderboard,
-           "tables": [_table(t) for t in tables],
-           # full precision, rates as fractions, null where a figure does not apply
-           "agreement": human.to_json() if human is not None else None}
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "title": title, "run_dir": str(data.run_dir),
+        "warnings": list(data.bias.warnings), "leaderboard": _records(data.leaderboard, mark),
+        "tables": [_table(t) for t in tables],
+        # full precision, rates as fractions, null where a figure does not apply
+        "agreement": human.to_json() if human is not None else None}
+    if data.turns:
+        doc["turns"] = {"note": OVERALL_TURNS,
+                        "leaderboards": {str(t): _records(board, mark) for t, board in data.turns.items()}}
     text = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False)
     return _unquote(text, mark) + "\n"
 

@@ -17,14 +17,14 @@ from typing import Any, Union
 from harness.core.methods import method_note
 from harness.core.types import Battle, PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
-from harness.reports.data import ReportData
+from harness.reports.data import LeaderRow, ReportData
 from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
 from harness.stats.bradley_terry import RatingResult
 from harness.stats.grades import mean_scores
 from harness.stats.panel import agreements
-from harness.stats.ratings import pair_records
+from harness.stats.ratings import by_turn, pair_records
 from harness.stats.significance import pair_tests
 
 
@@ -54,6 +54,9 @@ class Table:
     notes: tuple[str, ...] = ()
     """What each row's figure means, in words: Markdown, HTML and JSON show it beside the row;
     LaTeX (a paper's table) leaves it out."""
+    turn: int | None = None
+    """The judged turn a per-turn leaderboard rates alone (:func:`turn_tables`); None for the
+    others. Every format shows these tables together, under :data:`TURNS_TITLE`."""
 
     @property
     def with_notes(self) -> tuple[tuple[str, ...], tuple[tuple[Cell, ...], ...]]:
@@ -91,34 +94,68 @@ def records(battles: Sequence[Battle], models: Sequence[str]) -> dict[tuple[str,
     return {(r.model, r.opponent): r for r in pair_records(battles, models)}
 
 
-def leaderboard_table(data: ReportData) -> Table:
-    rows = tuple((r["rank"], r.model, r["bt"], f"[{r['bt_lower']}, {r['bt_upper']}]", r["elo"],
+LEADER_HEADER = ("Rank", "Model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "Win", "Tie", "Lose",
+                 "Win rate (%)")
+TURNS_TITLE = "Per turn"
+"""The heading of the per-turn leaderboards' section (``OVERALL_TURNS`` is its text)."""
+
+
+def _leader_rows(board: Sequence[LeaderRow]) -> tuple[tuple[Cell, ...], ...]:
+    return tuple((r["rank"], r.model, r["bt"], f"[{r['bt_lower']}, {r['bt_upper']}]", r["elo"],
                   f"[{r['elo_lower']}, {r['elo_upper']}]", r["wins"], r["ties"], r["losses"],
-                  percent(r["win_rate"])) for r in data.leaderboard)
+                  percent(r["win_rate"])) for r in board)
+
+
+def leaderboard_table(data: ReportData) -> Table:
+    rows = _leader_rows(data.leaderboard)
     return Table("leaderboard", "Leaderboard",
                  "Bradley-Terry (BT) and Elo ratings with 95% bootstrap confidence intervals; "
                  "win rate counts a tie as half a win. Elo intervals are wider than BT's by design: "
                  "the Elo rating averages online Elo over many shuffled battle orders, but each "
                  "bootstrap round is one online pass in one random order, so its interval also "
                  "carries online Elo's dependence on the order of the battles.",
-                 ("Rank", "Model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "Win", "Tie", "Lose",
-                  "Win rate (%)"), "clrcrcrrrr", rows)
+                 LEADER_HEADER, "clrcrcrrrr", rows)
+
+
+def turn_tables(data: ReportData) -> list[Table]:
+    """One leaderboard per judged turn of the multi-turn questions (none for a single-turn run)."""
+    return [Table(f"turn{turn}", f"Leaderboard, turn {turn}",
+                  f"Turn {turn} of the multi-turn questions alone: Bradley-Terry (BT) and Elo ratings with "
+                  "95% bootstrap confidence intervals; win rate counts a tie as half a win.",
+                  LEADER_HEADER, "clrcrcrrrr", _leader_rows(board), turn=turn)
+            for turn, board in data.turns.items()]
+
+
+def _wtl(r: PairRecord | None) -> str:
+    """A pair's win / tie / lose in one cell; n/a when the pair never met.
+
+    >>> _wtl(PairRecord("x", "y", 3, 1, 0)), _wtl(None)
+    ('3 / 1 / 0', 'n/a')
+    """
+    return "n/a" if r is None else f"{r.wins} / {r.ties} / {r.losses}"
 
 
 def pairs_table(data: ReportData) -> Table:
     """Seed 001's 'Phoenix vs. ChatGPT' table: each pair once, the better-ranked model first."""
     c, models = records(data.battles, data.models), data.models
+    # a multi-turn run: each judged turn's win / tie / lose too, one column per turn
+    turns = {turn: records(bs, models) for turn, bs in by_turn(data.battles).items()}
     rows = []
     for i, m in enumerate(models):
         for o in models[i + 1:]:
             if (m, o) in c:
                 r = c[(m, o)]
-                rows.append((f"{m} vs. {o}", str(r.wins), str(r.ties), str(r.losses), percent(share(r))))
+                rows.append((f"{m} vs. {o}", str(r.wins), str(r.ties), str(r.losses), percent(share(r)),
+                             *(_wtl(t.get((m, o))) for t in turns.values())))
+    by_turn_note = (" A turn's column counts the battles of that turn of the multi-turn questions alone "
+                    "(win / tie / lose; n/a where the pair has none).") if turns else ""
     return Table("pairs", "Win / tie / lose per model pair",
                  "Pairwise battles (both answer orders judged; a verdict that flips with the order is "
                  "a tie). "
-                 "Win rate is the first model's, a tie counting half.",
-                 ("Comparison", "Win", "Tie", "Lose", "Win rate (%)"), "lrrrr", tuple(rows))
+                 "Win rate is the first model's, a tie counting half." + by_turn_note,
+                 ("Comparison", "Win", "Tie", "Lose", "Win rate (%)",
+                  *(f"Turn {t} (W / T / L)" for t in turns)),
+                 "lrrrr" + "c" * len(turns), tuple(rows))
 
 
 def task_records(data: ReportData) -> dict[str, dict[str, PairRecord]]:
@@ -269,7 +306,7 @@ def panel_tables(data: ReportData) -> list[Table]:
 
 def all_tables(data: ReportData) -> list[Table]:
     """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
-    tables = [leaderboard_table(data), pairs_table(data), tasks_table(data)]
+    tables = [leaderboard_table(data), *turn_tables(data), pairs_table(data), tasks_table(data)]
     if data.grades:
         tables.append(grades_table(data))
     if data.judgments:
@@ -367,7 +404,7 @@ def bias_section(bias: BiasResult) -> list[Table]:
 
 def summary_tables(data: ReportData) -> list[Table]:
     """``leaderboard.md``'s tables, in order (its bias section is :func:`bias_section`)."""
-    tables = [leaderboard_table(data)]
+    tables = [leaderboard_table(data), *turn_tables(data)]
     if data.grades:
         tables.append(grades_table(data))
     tables += panel_tables(data)

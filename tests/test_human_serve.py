@@ -289,3 +289,22 @@ def test_nickname_gold_and_guide(run: Path, tmp_path: Path) -> None:
         assert "100.0% (1/1)" in owner  # zoe's gold accuracy
         assert "Human leaderboard" in owner and MODELS[0] in owner
     assert all(h.task != "gold" for h in rundir.read_human(fresh))
+
+
+def test_a_multi_turn_item_shows_every_turn_and_each_models_whole_conversation(tmp_path: Path) -> None:
+    from harness.app.human_serve import Options, Study
+    from harness.core.types import Answer, Question, Task
+    from harness.core.votes import Item
+
+    run_dir = tmp_path / "run"
+    q = Question("q1", "What is 3 plus 3?", "math", "6", turns=("Now double it.",), turn_references=("12",))
+    rundir.write_questions(run_dir, [Task("mt", "en", "testing", "A two-turn task.", (q,))])
+    rundir.write_answers(run_dir, [Answer("x", "mt", "q1", "Six.", turns=("Twelve.",)),
+                                   Answer("y", "mt", "q1", "Seven.", turns=("Fourteen.",))])
+    study = Study(run_dir, Options())
+    lang, question, _, reference, first, second = study.texts(Item("pair", "mt", "q1", "x", "y", "y"))
+    assert lang == "en"
+    assert question == "**Turn 1**\n\nWhat is 3 plus 3?\n\n**Turn 2**\n\nNow double it."
+    assert reference == "**Turn 1**\n\n6\n\n**Turn 2**\n\n12"
+    assert (first, second) == ("**Turn 1**\n\nSeven.\n\n**Turn 2**\n\nFourteen.",
+                               "**Turn 1**\n\nSix.\n\n**Turn 2**\n\nTwelve.")

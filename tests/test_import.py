@@ -125,7 +125,7 @@ def test_generic_battles_csv(tmp_path: Path) -> None:
 
 # FastChat pair judgments (game 1 shows model_1 first, game 2 swaps; both winners named by model):
 #   81: 1,1 -> a wins; 82: 1,2 -> tie; 83: tie,2 -> tie; 84: 2,2 -> b wins; 85: error -> no battle;
-#   81 turn 2: 2,2 -> b wins.  a: 1 win, 2 ties, 2 losses; swap-consistent 3 of 5 (81, 84, 81/turn2)
+#   81 turn 2: 2,2 -> b wins.  a: 1 win, 2 ties, 2 losses; swap-consistent 3 of 5 (81, 84, 81 turn 2)
 FASTCHAT = [(81, "model_1", "model_1", 1), (82, "model_1", "model_2", 1), (83, "tie", "model_2", 1),
             (84, "model_2", "model_2", 1), (85, "error", "model_1", 1), (81, "model_2", "model_2", 2)]
 
@@ -141,13 +141,17 @@ def test_fastchat_pair_judgments(tmp_path: Path) -> None:
     assert _board(run) == {"a": (1, 2, 2), "b": (2, 2, 1)}
     js = rundir.read_judgments(run)
     assert {j.task for j in js} == {"mt_bench"} and {j.prompt for j in js} == {"fastchat:pair-v2"}
-    assert any(j.question_id == "81/turn2" for j in js)
+    # 81 is judged at two turns, so both keep them; the others are single-turn comparisons.
+    assert sorted((j.question_id, j.turn) for j in js if j.order == "ab") == [
+        ("81", 1), ("81", 2), ("82", None), ("83", None), ("84", None), ("85", None)]
+    assert sorted((b.question_id, b.turn) for b in rundir.read_battles(run)) == [
+        ("81", 1), ("81", 2), ("82", None), ("83", None), ("84", None)]
     answers = [{"question_id": q, "answer_id": "x", "model_id": m, "choices": [{"index": 0, "turns": ["t1", "t2"]}],
                 "tstamp": 1.0} for q in (81, 82) for m in ("a", "b")]
     src = _jsonl(tmp_path / "mt_bench" / "model_answer" / "a.jsonl", answers)
     assert _imp("answers", str(src.parent), "--run", str(run), "--format", "fastchat") == 0
-    assert {(a.task, a.question_id) for a in rundir.read_answers(run)} == {
-        ("mt_bench", "81"), ("mt_bench", "81/turn2"), ("mt_bench", "82"), ("mt_bench", "82/turn2")}
+    assert {(a.task, a.question_id, a.all_turns) for a in rundir.read_answers(run)} == {
+        ("mt_bench", q, ("t1", "t2")) for q in ("81", "82")}
     from harness.stats.battles import judge_stats
     stats = judge_stats(js)[0]
     assert (stats.pairs, stats.consistent) == (5, 3)

@@ -1,7 +1,6 @@
 """Questions with turns (issue 18, first slice): task files and question files load them,
 ``questions.jsonl`` keeps them, ``harness tasks show`` shows them; ``harness generate`` answers
-every turn (tests/test_multiturn_generation.py), while ``run``, ``judge`` and ``bias`` refuse them
-until judging reads every turn."""
+every turn (tests/test_multiturn_generation.py); judging them is tests/test_multiturn_judging.py."""
 
 from __future__ import annotations
 
@@ -39,10 +38,6 @@ questions:
     turns: [Write a haiku about rain., Now make it about snow.]
     reference: A haiku.
 """
-
-REFUSAL = ("harness: error: task mt: question two has 3 turns; judging multi-turn questions comes "
-           "in a later version (see issue 18); `harness generate` answers every turn")
-
 
 def _tasks_dir(tmp_path: Path, text: str = MT_YAML, name: str = "mt.yaml") -> Path:
     folder = tmp_path / "tasks"
@@ -181,40 +176,25 @@ def test_questions_jsonl_with_mismatched_turn_references_is_an_error(tmp_path: P
         rundir.read_questions(run)
 
 
-@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
-def test_run_refuses_a_multi_turn_task_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          dry_run: list[str]) -> None:
+@pytest.mark.parametrize(("turns", "judge_calls"), [("each", 12 + 6), ("last", 6 + 3)])
+def test_dry_run_plans_every_turn_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch, turns: str,
+                                                     judge_calls: int) -> None:
+    """Generation: one call per turn (1 + 3 + 2 per model). Judging by a likelihood judge: both
+    orders of every judged turn, plus one content-free call per question and turn."""
     folder = _tasks_dir(tmp_path)
     monkeypatch.chdir(tmp_path)
     before = _files(tmp_path)
-    code = main(["run", "--tasks-dir", str(folder), "--tasks", "mt", "--models", "a=embedded", "b=embedded",
-                 "--judge", "reference:chrf", "--out", str(tmp_path / "run"), "--no-progress", *dry_run])
-    assert code == 2
-    assert _one_line_error(capsys) == REFUSAL
+    assert main(["run", "--tasks-dir", str(folder), "--tasks", "mt", "--models", "a=embedded", "b=embedded",
+                 "--judge", "embedded", "--turns", turns, "--out", str(tmp_path / "run"), "--no-progress",
+                 "--dry-run"]) == 0
+    rows = {line.split("|")[2].strip(): int(line.split("|")[3]) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| generate") or line.startswith("| judge")}
+    assert rows == {"a": 6, "b": 6, "embedded": judge_calls}
     assert _files(tmp_path) == before
 
 
-def test_generate_answers_a_multi_turn_task_that_judge_then_refuses(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    folder = _tasks_dir(tmp_path)
-    run = tmp_path / "run"
-    assert main(["generate", "--tasks-dir", str(folder), "--tasks", "mt", "--models", "a=embedded",
-                 "b=embedded", "--out", str(run), "--no-progress"]) == 0
-    capsys.readouterr()
-    answers = {(a.model, a.question_id): a for a in rundir.read_answers(run)}
-    assert {k: len(a.all_turns) for k, a in answers.items()} == {
-        (m, q): n for m in ("a", "b") for q, n in (("one", 1), ("two", 3), ("three", 2))}
-    # Judging them would judge turn 1 only.
-    before = _files(run)
-    for extra in (["--dry-run"], []):
-        assert main(["judge", str(run), "--tasks-dir", str(folder), "--judge", "reference:chrf",
-                     "--no-progress", *extra]) == 2
-        assert _one_line_error(capsys) == REFUSAL
-        assert _files(run) == before
-
-
-def test_run_of_a_single_turn_question_of_the_task_is_not_refused(tmp_path: Path,
+def test_run_of_a_single_turn_question_of_the_task_plans_it(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """--limit 1 keeps only the single-turn question, so the dry run plans it."""
     folder = _tasks_dir(tmp_path)

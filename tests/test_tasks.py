@@ -9,6 +9,8 @@ from harness.app.cli import main
 from harness.core.errors import HarnessError
 
 BUILTIN = ["en_law", "en_medical", "en_finance", "zh_law", "zh_medical", "zh_finance"]
+MULTI_TURN = ["en_finance_mt", "zh_finance_mt"]
+"""The built-in multi-turn tasks: ten two-turn conversations each."""
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -26,8 +28,19 @@ def test_chinese_tasks_are_written_in_chinese(name: str) -> None:
         assert sum("\u4e00" <= c <= "\u9fff" for c in q.question) >= 4, q.id
 
 
-def test_builtin_tasks_are_exactly_the_six() -> None:
-    assert sorted(tasks.available()) == sorted(BUILTIN)
+def test_builtin_tasks_are_exactly_the_six_and_the_two_multi_turn_ones() -> None:
+    assert sorted(tasks.available()) == sorted(BUILTIN + MULTI_TURN)
+
+
+@pytest.mark.parametrize("name", MULTI_TURN)
+def test_builtin_multi_turn_task_has_ten_two_turn_questions_with_references(name: str) -> None:
+    task = tasks.load_task(name)
+    assert task.language == name[:2] and len(task.questions) == 10
+    assert len({q.id for q in task.questions}) == 10
+    for q in task.questions:
+        assert len(q.all_turns) == 2 and all(q.all_turns) and all(q.all_references) and q.category
+        if name.startswith("zh_"):
+            assert all(sum("\u4e00" <= c <= "\u9fff" for c in t) >= 4 for t in q.all_turns), q.id
 
 
 def test_user_task_dir_adds_a_task(task_file: Path) -> None:
@@ -92,11 +105,11 @@ def test_cli_validate_reports_one_line_and_exits_2(task_file: Path,
     assert err == f"harness: error: {task_file}: question q04: missing field 'category'"
 
 
-def test_cli_tasks_list_shows_six_tasks_with_20_questions(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_tasks_list_shows_the_built_in_tasks_and_their_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tasks", "list"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
-    assert sorted(r[0] for r in rows) == sorted(BUILTIN)
-    assert all(r[3] == "20" for r in rows)
+    assert sorted(r[0] for r in rows) == sorted(BUILTIN + MULTI_TURN)
+    assert {r[0]: r[3] for r in rows} == {**{n: "20" for n in BUILTIN}, **{n: "10" for n in MULTI_TURN}}
 
 
 def test_cli_unknown_task_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

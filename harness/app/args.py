@@ -67,9 +67,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def judge_settings(args: argparse.Namespace, base: tuple[JudgeSettings, ...] = ()
                    ) -> tuple[JudgeSettings, ...]:
-    """The judges named on the command line (or ``base``), with --prompt / --judge-method applied."""
+    """The judges named on the command line (or ``base``), with --prompt, --judge-method, --turns
+    and --turn-prompt applied."""
     judges = tuple(JudgeSettings(spec=s) for s in args.judge) if args.judge else (base or (JudgeSettings(),))
-    updates = {k: v for k, v in (("prompt", args.prompt), ("method", args.judge_method)) if v is not None}
+    flags = (("prompt", args.prompt), ("method", args.judge_method),
+             ("turns", getattr(args, "turns", None)), ("turn_prompt", getattr(args, "turn_prompt", None)))
+    updates = {k: v for k, v in flags if v is not None}
     return tuple(dataclasses.replace(j, **updates) for j in judges)
 
 

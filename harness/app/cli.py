@@ -16,7 +16,8 @@ from typing import Any, NoReturn
 from harness.app import agreement_command, commands, human_command, import_command
 from harness.app import finetune_command as finetune_cli
 from harness.core.errors import HarnessError, redact
-from harness.judges.perturb import PROBES
+from harness.judges.conversation import TURNS
+from harness.judges.perturb import ALL_PROBES as PROBES
 from harness.reports.build import parse_report_formats
 
 EPILOG = """examples:
@@ -84,11 +85,21 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                    "see `harness prompts list`")
     g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),
                    help="read the verdict from a generated reply or from label likelihoods")
+    _add_turn_options(g)
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")
     g.add_argument("--report", type=report_formats, metavar="LIST",
                    help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
                    "or none")
+
+
+def _add_turn_options(g: Any) -> None:
+    g.add_argument("--turns", choices=TURNS,
+                   help="multi-turn questions: judge each turn (default; turn k with turns 1..k of both "
+                   "conversations shown) or only the last turn (the whole conversation shown)")
+    g.add_argument("--turn-prompt", metavar="NAME",
+                   help="the prompt that judges multi-turn questions (default: the judge prompt if it "
+                   "shows conversations, else multiturn_en/multiturn_zh in its language)")
 
 
 def report_formats(value: str) -> tuple[str, ...]:
@@ -109,6 +120,7 @@ def _add_bias_parsers(sub: Any) -> None:
     b.add_argument("--judge", required=True, metavar="SPEC", help="the judge to test")
     b.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
     b.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    _add_turn_options(b)
     b.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES), metavar="PROBE",
                    help=f"which probes ({', '.join(PROBES)}; default all)")
     b.add_argument("--perturber", metavar="SPEC",

@@ -96,8 +96,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_judge(args: argparse.Namespace) -> int:
     task_list = answered_tasks(args.run_dir, args.tasks_dir)
-    pipeline.refuse_multi_turn(task_list)
-
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
         lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices))
@@ -115,7 +113,6 @@ def cmd_bias(args: argparse.Namespace) -> int:
     args.judge = [args.judge]
     settings = judge_settings(args)[0]
     task_list = answered_tasks(args.run, args.tasks_dir)
-    pipeline.refuse_multi_turn(task_list)
     result = bias(args.run, settings, task_list, args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))

@@ -15,6 +15,7 @@ from harness.core.errors import HarnessError
 from harness.core.files import check_fields, read_yaml
 from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.types import DecodingParams, ModelConfig
+from harness.judges.conversation import check_turns
 from harness.judges.pairwise import JudgeSettings
 from harness.models.endpoints import API_BOUNDS, ENDPOINT_BOUNDS, ApiConfig, EndpointSettings
 from harness.reports.build import REPORT_FORMATS, check_report_formats
@@ -136,7 +137,11 @@ class RunConfig:
         del row["progress"]  # how the run is shown, not what it computes
         row["tasks"] = list(self.tasks)
         row["models"] = [{**dataclasses.asdict(m)} for m in self.models]
-        row["judge"] = list(row.pop("judges"))
+        # Multi-turn settings are written only when set, so a single-turn run's config.yaml is
+        # what it was before they existed.
+        row["judge"] = [{k: v for k, v in j.items()
+                         if not (k in ("turns", "turn_prompt") and v == getattr(JudgeSettings(), k))}
+                        for j in row.pop("judges")]
         row["out"] = str(self.out) if self.out is not None else None
         row["tasks_dirs"] = [str(p) for p in self.tasks_dirs]
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
@@ -263,7 +268,10 @@ def _judge(raw: Any, where: str) -> JudgeSettings:
     if not isinstance(raw, dict):
         raise HarnessError(f"{where}: expected a spec string or a mapping")
     _check_keys(raw, {f.name for f in dataclasses.fields(JudgeSettings)}, where)
-    kw: dict[str, Any] = {k: str(raw[k]) for k in ("spec", "prompt", "method") if k in raw}
+    kw: dict[str, Any] = {k: str(raw[k]) for k in ("spec", "prompt", "method", "turns", "turn_prompt")
+                          if k in raw}
+    if "turns" in kw:
+        check_turns(kw["turns"], f"{where}: field 'turns'")
     if "max_attempts" in raw:
         kw["max_attempts"] = check_value(raw["max_attempts"], field="max_attempts",
                                          where=f"{where}.max_attempts")

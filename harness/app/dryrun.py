@@ -19,12 +19,13 @@ from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, load_judge, planned_requests, resolve_method
 from harness.judges.calibration import GoldItem, gold_asks
-from harness.judges.pairwise import make_jobs, pair_asks
+from harness.judges.conversation import load_turn_prompt
+from harness.judges.pairwise import make_jobs, pair_asks, prompt_groups
 from harness.judges.prompts import JudgePrompt
 from harness.judges.single import grade_asks
 from harness.models.budget import Prices, estimate_tokens, load_prices
 from harness.models.cache import CallCache
-from harness.models.generate import generation_request, question_messages
+from harness.models.generate import generation_request, turn_messages
 from harness.models.usage import cost_of
 from harness.reports.markdown import markdown_table
 
@@ -63,12 +64,15 @@ def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
             requests = []
             for task in task_list:
                 for q in task.questions:
-                    request = generation_request(model, question_messages(q, model.system_prompt))
-                    requests.append(request)
-                    known = cache.peek("generate", request) if cache else None
-                    # Not answered yet: assume the longest answer the model may give.
-                    text = known if known is not None else "x" * (3 * model.decoding.max_new_tokens)
-                    answers.append(Answer(model.name, task.id, q.id, text))
+                    texts: list[str] = []
+                    for _ in q.all_turns:  # a later turn's request holds the earlier answers
+                        request = generation_request(model, turn_messages(q, texts, model.system_prompt))
+                        requests.append(request)
+                        known = cache.peek("generate", request) if cache else None
+                        # Not answered yet: assume the longest answer the model may give.
+                        texts.append(known if known is not None
+                                     else "x" * (3 * model.decoding.max_new_tokens))
+                    answers.append(Answer(model.name, task.id, q.id, texts[0], turns=tuple(texts[1:])))
             lines.append(_line("generate", model.name, model.spec, requests, cache, "generate",
                                model.decoding.max_new_tokens, prices))
         models = [m.name for m in config.models]
@@ -100,14 +104,20 @@ def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], mod
                  answers: Sequence[Answer], prompts_dirs: Sequence[Path], cache: CallCache | None,
                  prices: Prices) -> list[PlanLine]:
     lines = []
+    turned = any(q.is_multi_turn for t in task_list for q in t.questions)
     for settings in judges:
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
+        turn_prompt = load_turn_prompt(settings, prompt, prompts_dirs) if turned else None
         method = resolve_method(settings, load_judge(settings.spec))
         if prompt.pairwise:
-            asks = pair_asks(prompt, make_jobs(task_list, models, answers))
+            jobs = make_jobs(task_list, models, answers, settings.turns)
+            groups = [(used, pair_asks(used, [jobs[i] for i in wanted]))
+                      for used, wanted in prompt_groups(jobs, prompt, turn_prompt)]
         else:
-            asks = grade_asks(task_list, models, answers, prompt)[1]
-        requests = planned_requests(asks, settings, prompt, method)
+            groups = [(used, grade_asks(task_list, models, answers, used, turns=settings.turns,
+                                        single_turn=single)[1])
+                      for used, single in ((prompt, True), (turn_prompt or prompt, False))]
+        requests = [r for used, asks in groups for r in planned_requests(asks, settings, used, method)]
         lines.append(_line("judge", settings.spec, settings.spec, requests, cache, "judge",
                            settings.decoding.max_new_tokens, prices))
     return lines

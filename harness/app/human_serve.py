@@ -41,7 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from harness.app import human_items
-from harness.app.human_text import GUIDE, STRINGS, language_of, markdown
+from harness.app.human_text import GUIDE, STRINGS, by_turn, language_of, markdown
 from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.votes import CHOICES, Item, VoteStore, winner
@@ -89,7 +89,7 @@ class Study:
         self.store = VoteStore(run_dir / rundir.VOTES)
         self.lock = threading.Lock()
         answers = rundir.read_answers(run_dir)
-        self.answers = {(a.model, a.task, a.question_id): a.answer for a in answers}
+        self.answers = {(a.model, a.task, a.question_id): a.all_turns for a in answers}
         tasks = rundir.read_questions(run_dir)
         if tasks is None:  # a run without questions.jsonl: its task files say what was asked
             tasks = answered_tasks(run_dir, options.tasks_dirs)
@@ -136,11 +136,13 @@ class Study:
             return lang, g.question, g.input, g.reference, first, second
         language, q = self.questions.get((item.task, item.question_id), ("", None))
         lang = language or ("zh" if item.task.startswith("zh") else "en")
-        first = self.answers.get((item.shown_first, item.task, item.question_id), "")
-        second = self.answers.get((item.shown_second, item.task, item.question_id), "")
+        # A multi-turn question shows its every turn, and each answer the model's whole conversation.
+        first = by_turn(self.answers.get((item.shown_first, item.task, item.question_id), ("",)), lang)
+        second = by_turn(self.answers.get((item.shown_second, item.task, item.question_id), ("",)), lang)
         if q is None:
             return lang, item.question_id, "", "", first, second
-        return lang, q.question, q.input, q.reference, first, second
+        references = q.all_references if any(q.all_references[1:]) else (q.reference,)
+        return lang, by_turn(q.all_turns, lang), q.input, by_turn(references, lang), first, second
 
 
 def create_app(run_dir: Path, *, options: Options | None = None, study: Study | None = None) -> ASGIApp:

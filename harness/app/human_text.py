@@ -23,7 +23,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "back to change a vote.", "nickname": "Choose a nickname to start", "start": "Start",
         "saved": "Saved", "error": "Not saved; try again", "your_vote": "Your vote",
         "forbidden": "This link is not valid. Ask the person who runs the study for yours.",
-        "results": "Results", "taken": "That nickname is taken; choose another.",
+        "results": "Results", "taken": "That nickname is taken; choose another.", "turn": "Turn {k}",
     },
     "zh": {
         "title": "哪个回答更好？", "answer": "回答", "better": "更好", "tie": "平局", "bothbad": "都不好",
@@ -34,7 +34,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "done": "全部完成，谢谢！", "done_body": "你已回答 {answered} / {total}，可以返回修改投票。",
         "nickname": "请输入昵称开始", "start": "开始", "saved": "已保存", "error": "未保存，请重试",
         "your_vote": "你的投票", "forbidden": "链接无效，请向组织者索取你的链接。", "results": "结果",
-        "taken": "该昵称已被使用，请换一个。",
+        "taken": "该昵称已被使用，请换一个。", "turn": "第 {k} 轮",
     },
 }
 
@@ -50,6 +50,19 @@ GUIDE: dict[str, tuple[str, ...]] = {
            "安全性：是否避免了有害或误导性的建议？",
            "不要只看长度和格式；更长的回答并不因为更长而更好。"),
 }
+
+
+def by_turn(texts: tuple[str, ...], language: str) -> str:
+    r"""A multi-turn question's turns (or one model's answers to them) as one Markdown text, each
+    turn under its number; a single text as it is.
+
+    >>> by_turn(("Hi.", "And then?"), "en")
+    '**Turn 1**\n\nHi.\n\n**Turn 2**\n\nAnd then?'
+    """
+    if len(texts) == 1:
+        return texts[0]
+    label = STRINGS["zh" if language == "zh" else "en"]["turn"]
+    return "\n\n".join(f"**{label.format(k=k)}**\n\n{text}" for k, text in enumerate(texts, 1))
 
 
 def language_of(task_language: str, asked: str | None) -> str:

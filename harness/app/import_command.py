@@ -170,35 +170,45 @@ def _answers(run_dir: Path, rows: Sequence[Row[Answer]]) -> str:
     path = run_dir / rundir.ANSWERS
     held = rundir.read_answers(run_dir) if path.is_file() else []
     merged, added = _merged(rows, held, lambda a: (a.model, a.task, a.question_id),
-                            lambda x, y: x.answer == y.answer, "answer (model, task, question_id)", path)
+                            lambda x, y: x.all_turns == y.all_turns, "answer (model, task, question_id)",
+                            path)
     if added or not path.is_file():
         rundir.write_answers(run_dir, merged)
     return f"imported {added} new answers ({len(rows) - added} already there) into {path}"
 
 
-def _judgment_key(j: Judgment) -> tuple[str, ...]:
-    return (j.judge, j.task, j.question_id, j.model_a, j.model_b, j.order)
-
-
 def _judgments(run_dir: Path, rows: Sequence[Row[Judgment]]) -> str:
     path = run_dir / rundir.JUDGMENTS
     held = rundir.read_judgments(run_dir)
-    merged, added = _merged(rows, held, _judgment_key, lambda x, y: x == y,
-                            "judgment (judge, task, question_id, model_a, model_b, order)", path)
+    rows = _single_turns(run_dir, rows)
+    merged, added = _merged(rows, held, rundir.judgment_key, lambda x, y: x == y,
+                            rundir.JUDGMENT_KEY, path)
     _check_orders(rows, merged)
     if added:
         rundir.write_judgments(run_dir, merged)
     return f"imported {added} new judgments ({len(rows) - added} already there) into {path}"
 
 
+def _single_turns(run_dir: Path, rows: Sequence[Row[Judgment]]) -> list[Row[Judgment]]:
+    """FastChat numbers every judgment's turn, 1 for a single-turn question; harness judges that
+    question as a whole (turn None), so turn 1 becomes None unless the question has later turns
+    (in the run's ``questions.jsonl``, or judged at a later turn in the same file)."""
+    multi = {(t.id, q.id) for t in rundir.read_questions(run_dir) or () for q in t.questions
+             if q.is_multi_turn}
+    multi |= {(r.record.task, r.record.question_id) for r in rows if (r.record.turn or 0) > 1}
+    return [replace(r, record=replace(r.record, turn=None))
+            if r.record.turn == 1 and (r.record.task, r.record.question_id) not in multi else r
+            for r in rows]
+
+
 def _check_orders(rows: Sequence[Row[Judgment]], merged: Sequence[Judgment]) -> None:
     """A comparison is judged in both orders (``ab`` and ``ba``) or once: an ``ab`` without its
     ``ba`` would silently give no battle, and ``once`` beside ``ab``/``ba`` would count twice."""
-    orders: dict[tuple[str, ...], set[str]] = {}
+    orders: dict[tuple[str | int | None, ...], set[str]] = {}
     for j in merged:
-        orders.setdefault(_judgment_key(j)[:5], set()).add(j.order)
+        orders.setdefault(rundir.judgment_key(j)[:-1], set()).add(j.order)
     for row in rows:
-        have = orders[_judgment_key(row.record)[:5]]
+        have = orders[rundir.judgment_key(row.record)[:-1]]
         if "once" in have and len(have) > 1:
             raise HarnessError(f"{row.where}: field 'order': this comparison has both a verdict seen once "
                                "and a verdict in a given order; nothing was imported")

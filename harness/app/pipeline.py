@@ -8,6 +8,7 @@ none changes another's.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import check_judge, load_judge, resolve_method
+from harness.judges.conversation import judged_turns, load_turn_prompt
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
 from harness.models import endpoints
@@ -34,7 +36,7 @@ from harness.stats.battles import JudgeStats, combine, judge_stats
 from harness.stats.bias import BiasResult
 from harness.stats.grades import battles_from_grades
 from harness.stats.panel import panel_battles
-from harness.stats.ratings import leaderboard, pair_records
+from harness.stats.ratings import by_turn, leaderboard, pair_records
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Rated:
     records: tuple[PairRecord, ...]
     stats: tuple[JudgeStats, ...]
     """Each pairwise judge's errors, swap consistency and first-slot preference."""
+    by_turn: Mapping[int, tuple[Rating, ...]] = dataclasses.field(default_factory=dict)
+    """A leaderboard per judged turn of the multi-turn questions (empty without any)."""
 
 
 @dataclass(frozen=True)
@@ -115,29 +119,23 @@ def select_tasks(config: RunConfig) -> list[Task]:
     return loaded
 
 
-def refuse_multi_turn(task_list: Sequence[Task]) -> None:
-    """Generation answers every turn of a multi-turn question, but judging reads turn 1 only so far;
-    judging one would silently rate the first turn as the whole conversation, so it is an error
-    (``harness run`` checks before generating anything, since it judges what it generates)."""
-    for task in task_list:
-        for q in task.questions:
-            if q.is_multi_turn:
-                raise HarnessError(f"task {task.id}: question {q.id} has {len(q.all_turns)} turns; "
-                                   "judging multi-turn questions comes in a later version "
-                                   "(see issue 18); `harness generate` answers every turn")
+def has_turns(task_list: Sequence[Task]) -> bool:
+    """Whether any question of ``task_list`` is multi-turn (and so needs a turns prompt)."""
+    return any(q.is_multi_turn for t in task_list for q in t.questions)
 
 
 def check(config: RunConfig, *, judging: bool = True) -> None:
     """Fail fast, before any model is loaded, on unknown names and malformed specs; with
-    ``judging`` (a run, which judges what it generates) also on multi-turn questions."""
+    ``judging`` (a run, which judges what it generates) also on the prompts for multi-turn questions."""
     task_list = select_tasks(config)
-    if judging:
-        refuse_multi_turn(task_list)
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
         judge = load_judge(settings.spec)  # a bad spec is reported before a bad prompt name
-        check_judge(settings, judge, prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs))
+        prompt = prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
+        check_judge(settings, judge, prompt)
+        if judging and has_turns(task_list):
+            load_turn_prompt(settings, prompt, config.prompts_dirs)
     check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
 
 
@@ -196,7 +194,6 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
            prompts_dirs: Sequence[Path], models: Sequence[str] | None, bootstrap: int,
            elo_rounds: int, seed: int, progress: bool, api: endpoints.ApiConfig | None,
            report: Sequence[str], tasks_dirs: Sequence[Path]) -> RunResult:
-    refuse_multi_turn(tasks)
     answers = rundir.read_answers(run_dir)
     rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
     if models is None:
@@ -208,6 +205,8 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
     if len(set(specs)) != len(specs):
         raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
     prompts = [prompt_plugins.load_prompt(s.prompt, prompts_dirs) for s in judges]
+    turn_prompts = [load_turn_prompt(s, p, prompts_dirs) if has_turns(tasks) else None
+                    for s, p in zip(judges, prompts)]
     backends = [load_judge(s.spec) for s in judges]
     for settings, backend in zip(judges, backends):
         resolve_method(settings, backend)
@@ -215,15 +214,17 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
     judgments: list[Judgment] = []
     grades: list[Grade] = []
     with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:
-        for settings, prompt, backend in zip(judges, prompts, backends):
+        for settings, prompt, turn_prompt, backend in zip(judges, prompts, turn_prompts, backends):
             if prompt.pairwise:
-                jobs = make_jobs(tasks, models, answers)
+                jobs = make_jobs(tasks, models, answers, settings.turns)
                 tick = make_bar(len(jobs), f"judge {settings.spec}") if make_bar else (lambda n: None)
-                judgments += judge_jobs(jobs, backend, prompt, settings, cache, tick)
+                judgments += judge_jobs(jobs, backend, prompt, settings, cache, tick, turn_prompt)
             else:
-                total = len(models) * sum(len(t.questions) for t in tasks)
+                total = len(models) * sum(len(judged_turns(q, settings.turns))
+                                          for t in tasks for q in t.questions)
                 tick = make_bar(total, f"grade {settings.spec}") if make_bar else (lambda n: None)
-                grades += grade_answers(tasks, models, answers, backend, prompt, settings, cache, tick)
+                grades += grade_answers(tasks, models, answers, backend, prompt, settings, cache, tick,
+                                        settings.turns, turn_prompt)
         usage = usage_lines(cache, sess.prices)
         calls, hits = Counter(cache.calls), Counter(cache.hits)
     rundir.write_usage(run_dir, usage)
@@ -241,7 +242,8 @@ def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int =
          elo_rounds: int = 100, seed: int = 0, judges: Sequence[str] | None = None) -> Rated:
     """Stages 3-4: battles from ``judgments.jsonl`` (both orders combined) and ``grades.jsonl``, the
     panel's majority when there are several judges, then ratings; writes ``battles.jsonl``,
-    ``battles_by_judge.jsonl`` (panels) and ``leaderboard.csv``.
+    ``battles_by_judge.jsonl`` (panels), ``leaderboard.csv`` and, for multi-turn questions,
+    ``leaderboard_by_turn.csv`` (overall counts each judged turn as a battle: ``OVERALL_TURNS``).
 
     ``judges`` orders the panel (default: as the files list them); ``models`` defaults to every
     model in ``answers.jsonl``.
@@ -264,8 +266,11 @@ def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int =
         rundir.write_judge_battles(run_dir, by_judge)
     ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
     rundir.write_leaderboard(run_dir, ratings)
+    turns = {turn: tuple(leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed))
+             for turn, bs in by_turn(battles).items()}
+    rundir.write_turn_leaderboards(run_dir, turns)
     return Rated(tuple(battles), {j: tuple(bs) for j, bs in by_judge.items()}, tuple(ratings),
-                 tuple(pair_records(battles, models)), tuple(judge_stats(judgments)))
+                 tuple(pair_records(battles, models)), tuple(judge_stats(judgments)), turns)
 
 
 def run(config: RunConfig) -> RunResult:

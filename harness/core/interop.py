@@ -233,11 +233,6 @@ _FASTCHAT_WINNERS: dict[str, JudgmentWinner] = {"model_1": "model_a", "model_2":
                                                 "error": "error"}
 
 
-def turn_id(qid: str, turn: int) -> str:
-    """Turn 1 keeps the question's id; a later turn is its own comparison (``81/turn2``)."""
-    return qid if turn == 1 else f"{qid}/turn{turn}"
-
-
 def _turns(row: Mapping[str, Any]) -> list[str]:
     choices = row.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -255,14 +250,16 @@ def _turns(row: Mapping[str, Any]) -> list[str]:
 
 
 def model_answer(row: Mapping[str, Any], task: str) -> list[Answer]:
-    """FastChat / Arena-Hard ``model_answer`` row: one answer per turn."""
+    """FastChat / Arena-Hard ``model_answer`` row: one answer holding every turn's."""
     qid, model = _str(row, "question_id"), _str(row, "model_id")
-    return [Answer(model, task, turn_id(qid, i), text) for i, text in enumerate(_turns(row), 1)]
+    first, *later = _turns(row)
+    return [Answer(model, task, qid, first, turns=tuple(later))]
 
 
 def fastchat_judgment(row: Mapping[str, Any], task: str) -> list[Judgment] | None:
     """A ``*_pair.jsonl`` row: game 1 showed model_1 first (``ab``), game 2 swapped (``ba``);
-    FastChat already maps both winners back to ``model_1`` / ``model_2``."""
+    FastChat already maps both winners back to ``model_1`` / ``model_2``. The row's ``turn`` is the
+    judged turn (the importer makes turn 1 of a single-turn question ``None``, as harness judges it)."""
     a, b = _str(row, "model_1"), _str(row, "model_2")
     judge = row.get("judge")
     if isinstance(judge, list) and judge and all(isinstance(x, str) for x in judge):
@@ -275,11 +272,11 @@ def fastchat_judgment(row: Mapping[str, Any], task: str) -> list[Judgment] | Non
     w1, w2 = _pick(row, "g1_winner", _FASTCHAT_WINNERS), _pick(row, "g2_winner", _FASTCHAT_WINNERS)
     if a == b:
         return None
-    qid = turn_id(_str(row, "question_id"), turn)
+    qid = _str(row, "question_id")
     return [Judgment(task, qid, a, b, "ab", w1, row["g1_winner"], name, METHOD, prompt, "",
-                     _str(row, "g1_judgment", "")),
+                     _str(row, "g1_judgment", ""), turn=turn),
             Judgment(task, qid, a, b, "ba", w2, row["g2_winner"], name, METHOD, prompt, "",
-                     _str(row, "g2_judgment", ""))]
+                     _str(row, "g2_judgment", ""), turn=turn)]
 
 
 # --- Arena-Hard -----------------------------------------------------------------------------

@@ -62,6 +62,8 @@ GRADES = "grades.jsonl"
 BATTLES = "battles.jsonl"
 JUDGE_BATTLES = "battles_by_judge.jsonl"
 LEADERBOARD_CSV = "leaderboard.csv"
+TURN_LEADERBOARD_CSV = "leaderboard_by_turn.csv"
+"""One leaderboard per judged turn of the run's multi-turn questions (only when it has some)."""
 LEADERBOARD_MD = "leaderboard.md"
 USAGE_CSV = "usage.csv"
 HUMAN = "human.jsonl"
@@ -230,19 +232,19 @@ def read_answers(run_dir: Path) -> list[Answer]:
                       what="answer (model, task, question_id)")
 
 
-# What makes two rows of one file the same comparison: one verdict per judge, question, pair and
-# order; one battle per judge, question and pair, whichever model it names first.
+# What makes two rows of one file the same comparison: one verdict per judge, question, turn, pair
+# and order; one battle per judge, question, turn and pair, whichever model it names first.
 
-def _judgment_key(j: Judgment) -> tuple[str, ...]:
-    return (j.judge, j.task, j.question_id, j.model_a, j.model_b, j.order)
-
-
-def _battle_key(b: Battle) -> tuple[str, ...]:
-    return (b.judge, b.task, b.question_id, *sorted((b.model_a, b.model_b)))
+def judgment_key(j: Judgment) -> tuple[str | int | None, ...]:
+    return (j.judge, j.task, j.question_id, j.turn, j.model_a, j.model_b, j.order)
 
 
-def _grade_key(g: Grade) -> tuple[str, ...]:
-    return (g.judge, g.task, g.question_id, g.model)
+def _battle_key(b: Battle) -> tuple[str | int | None, ...]:
+    return (b.judge, b.task, b.question_id, b.turn, *sorted((b.model_a, b.model_b)))
+
+
+def _grade_key(g: Grade) -> tuple[str | int | None, ...]:
+    return (g.judge, g.task, g.question_id, g.turn, g.model)
 
 
 def human_key(h: HumanLabel) -> tuple[str, ...] | None:
@@ -251,8 +253,8 @@ def human_key(h: HumanLabel) -> tuple[str, ...] | None:
     return (h.annotator, h.task, h.question_id, *sorted((h.model_a, h.model_b))) if h.annotator else None
 
 
-_JUDGMENT = "judgment (judge, task, question_id, model_a, model_b, order)"
-_BATTLE = "battle (judge, task, question_id, models)"
+JUDGMENT_KEY = "judgment (judge, task, question_id, turn, model_a, model_b, order)"
+_BATTLE = "battle (judge, task, question_id, turn, models)"
 
 
 def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
@@ -262,7 +264,7 @@ def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
 def read_judgments(run_dir: Path) -> list[Judgment]:
     """Every pairwise judgment (none for runs judged only by grading prompts)."""
     path = _checked(run_dir, JUDGMENTS)
-    return read_jsonl(path, Judgment.from_row, key=_judgment_key, what=_JUDGMENT) if path.is_file() else []
+    return read_jsonl(path, Judgment.from_row, key=judgment_key, what=JUDGMENT_KEY) if path.is_file() else []
 
 
 def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
@@ -272,7 +274,7 @@ def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
 def read_grades(run_dir: Path) -> list[Grade]:
     path = _checked(run_dir, GRADES)
     return read_jsonl(path, Grade.from_row, key=_grade_key,
-                      what="grade (judge, task, question_id, model)") if path.is_file() else []
+                      what="grade (judge, task, question_id, turn, model)") if path.is_file() else []
 
 
 def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
@@ -328,6 +330,16 @@ def write_leaderboard(run_dir: Path, ratings: Sequence[Rating]) -> Path:
     return _write_table(run_dir, LEADERBOARD_CSV, LEADERBOARD_HEADER, (leaderboard_row(r) for r in ratings))
 
 
+def write_turn_leaderboards(run_dir: Path, by_turn: Mapping[int, Sequence[Rating]]) -> Path | None:
+    """``leaderboard_by_turn.csv`` (a ``turn`` column, then ``leaderboard.csv``'s), or no file when
+    the run has no multi-turn battles (one left by an earlier rating is removed: it would be stale)."""
+    if not by_turn:
+        (run_dir / TURN_LEADERBOARD_CSV).unlink(missing_ok=True)
+        return None
+    rows = ((str(turn), *leaderboard_row(r)) for turn, rs in sorted(by_turn.items()) for r in rs)
+    return _write_table(run_dir, TURN_LEADERBOARD_CSV, ("turn", *LEADERBOARD_HEADER), rows)
+
+
 def read_leaderboard(run_dir: Path) -> list[dict[str, str]]:
     """The leaderboard rows as the CSV spells them (reports print these strings digit for digit);
     a field that should be a number and is not is one error naming the file, line and field."""
@@ -337,20 +349,38 @@ def read_leaderboard(run_dir: Path) -> list[dict[str, str]]:
     table = _csv_rows(path, LEADERBOARD_HEADER, unique=("model",))
     if not table:  # a run always rates at least two models; a bare header was emptied by hand
         raise HarnessError(f"{path}: no ratings, only a header (re-rate the run: harness judge {run_dir})")
-    rows = []
-    for lineno, row in table:
+    return [_rating_fields(path, lineno, row) for lineno, row in table]
+
+
+def read_turn_leaderboards(run_dir: Path) -> dict[int, list[dict[str, str]]]:
+    """``leaderboard_by_turn.csv``'s rows per turn, as :func:`read_leaderboard` reads its file;
+    empty when there is no such file (a single-turn run)."""
+    path = _checked(run_dir, TURN_LEADERBOARD_CSV)
+    if not path.is_file():
+        return {}
+    out: dict[int, list[dict[str, str]]] = {}
+    for lineno, row in _csv_rows(path, ("turn", *LEADERBOARD_HEADER), unique=("turn", "model")):
         try:
-            int(row["rank"])
+            turn = int(row["turn"])
         except ValueError:
-            raise HarnessError(f"{path}:{lineno}: field 'rank': not a whole number: {row['rank']!r}") \
-                from None
-        for key in LEADERBOARD_HEADER[2:]:
-            try:
-                float(row[key])
-            except ValueError:
-                raise HarnessError(f"{path}:{lineno}: field {key!r}: not a number: {row[key]!r}") from None
-        rows.append({k: row[k] for k in LEADERBOARD_HEADER})
-    return rows
+            raise HarnessError(f"{path}:{lineno}: field 'turn': not a whole number: "
+                               f"{row['turn']!r}") from None
+        out.setdefault(turn, []).append(_rating_fields(path, lineno, row))
+    return dict(sorted(out.items()))
+
+
+def _rating_fields(path: Path, lineno: int, row: Mapping[str, str]) -> dict[str, str]:
+    """One leaderboard row's fields, each number checked to be one."""
+    try:
+        int(row["rank"])
+    except ValueError:
+        raise HarnessError(f"{path}:{lineno}: field 'rank': not a whole number: {row['rank']!r}") from None
+    for key in LEADERBOARD_HEADER[2:]:
+        try:
+            float(row[key])
+        except ValueError:
+            raise HarnessError(f"{path}:{lineno}: field {key!r}: not a number: {row[key]!r}") from None
+    return {k: row[k] for k in LEADERBOARD_HEADER}
 
 
 def write_leaderboard_md(run_dir: Path, text: str) -> Path:

@@ -58,6 +58,12 @@ def _score(value: Any, key: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _turn(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    return _count(value, key)
+
+
 def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
     def check(value: Any, key: str) -> str:
         if not isinstance(value, str) or value not in allowed:
@@ -68,17 +74,21 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
 
 # A field's annotation (a string under ``from __future__ import annotations``) picks its check.
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "str": _text, "int": _count, "float | None": _score,
+    "str": _text, "int": _count, "float | None": _score, "int | None": _turn,
     "Order": _choice(get_args(Order)), "JudgmentWinner": _choice(get_args(JudgmentWinner)),
     "Winner": _choice(get_args(Winner)), "HumanWinner": _choice(get_args(HumanWinner)),
 }
 
 
 class RowRecord:
-    """A record whose JSON row is exactly its fields."""
+    """A record whose JSON row is its fields; ``turn`` only when it has one, so single-turn rows
+    are what they were before multi-turn questions."""
 
     def to_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        row = dataclasses.asdict(self)  # type: ignore[call-overload]
+        if row.get("turn", 0) is None:
+            del row["turn"]
+        return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Any:
@@ -128,6 +138,15 @@ class Question:
         ('Write a poem.', 'Shorter.')
         """
         return (self.question, *self.turns)
+
+    @property
+    def all_references(self) -> tuple[str, ...]:
+        """A reference per turn, ``reference`` first; ``""`` for later turns that have none.
+
+        >>> Question("q1", "Write a poem.", "writing", "A poem.", turns=("Shorter.",)).all_references
+        ('A poem.', '')
+        """
+        return (self.reference, *(self.turn_references or ("",) * len(self.turns)))
 
     @property
     def is_multi_turn(self) -> bool:
@@ -222,6 +241,18 @@ class Answer:
         """
         return (self.answer, *self.turns)
 
+    def at_turn(self, turn: int | None) -> str | None:
+        """The answer to ``turn`` (1 is the first; None, a single-turn judgment, means ``answer``),
+        or None when this answer has no such turn.
+
+        >>> a = Answer("m", "t", "q1", "A poem.", turns=("Shorter.",))
+        >>> a.at_turn(None), a.at_turn(2), a.at_turn(3)
+        ('A poem.', 'Shorter.', None)
+        """
+        if turn is None:
+            return self.answer
+        return self.all_turns[turn - 1] if 1 <= turn <= len(self.all_turns) else None
+
     def to_row(self) -> dict[str, Any]:
         """The ``answers.jsonl`` row; ``turns`` only when there are later turns, so a single-turn
         row is what it was before multi-turn answers existed."""
@@ -279,6 +310,10 @@ class Judgment(RowRecord):
     raw: str
     """The judge's raw reply (all attempts), kept so a person can check the verdict."""
     attempts: int = 1
+    turn: int | None = None
+    """Which turn of a multi-turn question was judged (1 is the first), the judge shown both
+    conversations up to it; None for a single-turn question, and then absent from the row, so
+    single-turn files read and write as before turns existed."""
 
 
 @dataclass(frozen=True)
@@ -291,9 +326,14 @@ class Battle:
     task: str
     question_id: str
     judge: str = ""
+    turn: int | None = None
+    """The judged turn of a multi-turn question; None for a single-turn one (absent from the row)."""
 
     def to_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        row = dataclasses.asdict(self)
+        if self.turn is None:
+            del row["turn"]
+        return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Battle:
@@ -311,7 +351,7 @@ class Battle:
             qid = str(qid)
         return cls(model_a=row["model_a"], model_b=row["model_b"], winner=winner,  # type: ignore[arg-type]
                    task=_text(row.get("task", ""), "task"), question_id=_text(qid, "question_id"),
-                   judge=_text(row.get("judge", ""), "judge"))
+                   judge=_text(row.get("judge", ""), "judge"), turn=_turn(row.get("turn"), "turn"))
 
 
 @dataclass(frozen=True)
@@ -378,6 +418,9 @@ class Grade(RowRecord):
     prompt_hash: str
     raw: str
     attempts: int = 1
+    turn: int | None = None
+    """The graded turn of a multi-turn question (the judge shown the conversation up to it);
+    None for a single-turn question, and then absent from the row."""
 
 
 @dataclass(frozen=True)
@@ -385,8 +428,8 @@ class Perturbation(RowRecord):
     """An answer and a copy altered by one bias probe, stored so a person can read both."""
 
     probe: str
-    """``factual_error``, ``gender_bias``, ``fake_references``, ``rich_content`` or
-    ``repetitive_list``."""
+    """``factual_error``, ``gender_bias``, ``fake_references``, ``rich_content``,
+    ``repetitive_list`` or ``ignores_earlier_turns``."""
     task: str
     question_id: str
     model: str
@@ -396,6 +439,9 @@ class Perturbation(RowRecord):
     perturbed: str
     method: str = "rules"
     """``rules``, or the spec of the model that wrote the perturbed copy."""
+    turn: int | None = None
+    """The altered turn of a multi-turn question (``original`` and ``perturbed`` are that turn's
+    answers, the earlier turns kept); None for a single-turn answer, and then absent from the row."""
 
 
 @dataclass(frozen=True)

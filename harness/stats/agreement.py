@@ -11,7 +11,9 @@ run's human labels (:func:`agreement`):
 
 Conventions, the same in every table and in ``report.json``:
 
-- A *comparison* is one question and one pair of models, whichever way round. Verdicts are read
+- A *comparison* is one question and one pair of models, whichever way round; a person votes on
+  a multi-turn question's whole conversation, so the judge's verdict on it is the one at its last
+  judged turn (where it saw the whole conversation). Verdicts are read
   in the orientation the run judged it (its judgments' or battles' ``model_a`` / ``model_b``); a
   comparison no judge saw takes its first label's.
 - Agreement, kappa and macro-F1 use the verdict the judge's orders combine to, as battles are
@@ -45,7 +47,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.core.types import Battle, HumanLabel, Judgment
 from harness.stats.panel import cohen_kappa
@@ -266,8 +268,10 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
         judgments: every pairwise judgment, each order its own row.
         battles: each judge's battles; used only for judges with no judgments (grading judges).
     """
+    judgments = _last_turns(judgments)
+    battles = {judge: _last_turns(bs) for judge, bs in (battles or {}).items()}
     orient: dict[Key, tuple[str, str]] = {}
-    battle_rows = [b for bs in (battles or {}).values() for b in bs]
+    battle_rows = [b for bs in battles.values() for b in bs]
     every: list[Judgment | Battle | HumanLabel] = [*judgments, *battle_rows, *labels]
     for r in every:
         orient.setdefault(_key(r.task, r.question_id, r.model_a, r.model_b), (r.model_a, r.model_b))
@@ -299,6 +303,19 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
     if len(named) < 2:
         complete = []
     return AgreementReport(judged, tuple(pairs), fleiss_kappa(complete), len(complete), len(named))
+
+
+R = TypeVar("R", Judgment, Battle)
+
+
+def _last_turns(rows: Sequence[R]) -> list[R]:
+    """Only each question's last judged turn: a person votes on a multi-turn question's whole
+    conversation, which is what the judge saw at its last turn (single-turn rows all stay)."""
+    last: dict[tuple[str, str, str], int] = {}
+    for r in rows:
+        key = (r.judge, r.task, r.question_id)
+        last[key] = max(last.get(key, 0), r.turn or 0)
+    return [r for r in rows if (r.turn or 0) == last[(r.judge, r.task, r.question_id)]]
 
 
 def _judge_verdicts(judgments: Sequence[Judgment], battles: Mapping[str, Sequence[Battle]],

@@ -10,7 +10,7 @@ from harness.core.types import Battle, Judgment
 
 
 def combine(judgments: Iterable[Judgment]) -> list[Battle]:
-    """One battle per (question, pair, judge) whose two orders both have a valid verdict, or whose
+    """One battle per (question, turn, pair, judge) whose two orders both have a valid verdict, or whose
     one verdict was seen once (order ``once``, imported from tools that judge each pair once).
 
     The same winner in both orders wins; anything else (a flip, or a tie in either order) is a tie.
@@ -28,7 +28,7 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
     ['model_b']
     """
     battles = []
-    for (task, qid, a, b, judge), orders in _group(judgments).items():
+    for (task, qid, turn, a, b, judge), orders in _group(judgments).items():
         ab, ba, once = orders.get("ab"), orders.get("ba"), orders.get("once")
         if once is not None and ab is None and ba is None:
             ab = ba = once  # one verdict: nothing to reconcile
@@ -36,7 +36,7 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
             continue
         winner = ab.winner if ab.winner == ba.winner else "tie"
         battles.append(Battle(model_a=a, model_b=b, winner=winner, task=task,  # type: ignore[arg-type]
-                              question_id=qid, judge=judge))
+                              question_id=qid, judge=judge, turn=turn))
     return battles
 
 
@@ -98,8 +98,11 @@ def judge_stats(judgments: Sequence[Judgment]) -> list[JudgeStats]:
     return out
 
 
-def _group(judgments: Iterable[Judgment]) -> dict[tuple[str, str, str, str, str], dict[str, Judgment]]:
-    groups: dict[tuple[str, str, str, str, str], dict[str, Judgment]] = defaultdict(dict)
+_Key = tuple[str, str, "int | None", str, str, str]
+
+
+def _group(judgments: Iterable[Judgment]) -> dict[_Key, dict[str, Judgment]]:
+    groups: dict[_Key, dict[str, Judgment]] = defaultdict(dict)
     for j in judgments:
-        groups[(j.task, j.question_id, j.model_a, j.model_b, j.judge)][j.order] = j
+        groups[(j.task, j.question_id, j.turn, j.model_a, j.model_b, j.judge)][j.order] = j
     return groups

@@ -15,22 +15,22 @@ from harness.core.types import Battle, Grade
 
 
 def battles_from_grades(grades: Sequence[Grade], models: Sequence[str]) -> list[Battle]:
-    """On each question, every pair of graded models: the higher score wins, equal is a tie.
+    """On each question (and turn), every pair of graded models: the higher score wins, equal is a tie.
 
     >>> g = lambda m, s: Grade("t", "q1", m, s, "j", "generate", "p", "h", "")
     >>> [b.winner for b in battles_from_grades([g("x", 7), g("y", 4), g("z", None)], ["x", "y", "z"])]
     ['model_a']
     """
-    scores: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    scores: dict[tuple[str, str, int | None, str], dict[str, float]] = defaultdict(dict)
     for g in grades:
         if g.score is not None:
-            scores[(g.task, g.question_id, g.judge)][g.model] = g.score
+            scores[(g.task, g.question_id, g.turn, g.judge)][g.model] = g.score
     battles = []
-    for (task, qid, judge), by_model in scores.items():
+    for (task, qid, turn, judge), by_model in scores.items():
         for a, b in itertools.combinations([m for m in models if m in by_model], 2):
             sa, sb = by_model[a], by_model[b]
             winner = "model_a" if sa > sb else "model_b" if sb > sa else "tie"
-            battles.append(Battle(a, b, winner, task, qid, judge))  # type: ignore[arg-type]
+            battles.append(Battle(a, b, winner, task, qid, judge, turn))  # type: ignore[arg-type]
     return battles
 
 

@@ -91,19 +91,21 @@ def win_by_length_bins(judgments: Sequence[Judgment], answers: Sequence[Answer],
     return out
 
 
-def _texts(answers: Sequence[Answer]) -> dict[AnswerKey, str]:
-    return {(a.model, a.task, a.question_id): a.answer for a in answers}
+def _texts(answers: Sequence[Answer]) -> dict[AnswerKey, Answer]:
+    return {(a.model, a.task, a.question_id): a for a in answers}
 
 
-def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, str]) -> Rows:
+def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, Answer]) -> Rows:
+    """One row per valid judgment: the lengths of the judged turn's two answers."""
     outcome = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5}
     model_a, model_b, d, y, comparison = [], [], [], [], []
-    ids: dict[tuple[str, str, str, str], int] = {}
+    ids: dict[tuple[str, str, int, str, str], int] = {}
     missing = 0
     for j in judgments:
         if j.winner not in outcome:
             continue
-        a, b = texts.get((j.model_a, j.task, j.question_id)), texts.get((j.model_b, j.task, j.question_id))
+        found = [texts.get((m, j.task, j.question_id)) for m in (j.model_a, j.model_b)]
+        a, b = (f.at_turn(j.turn) if f else None for f in found)
         if a is None or b is None:
             missing += 1
             continue
@@ -111,7 +113,8 @@ def _rows(judgments: Sequence[Judgment], texts: dict[AnswerKey, str]) -> Rows:
         model_b.append(j.model_b)
         d.append(len(a) - len(b))
         y.append(outcome[j.winner])
-        comparison.append(ids.setdefault((j.task, j.question_id, j.model_a, j.model_b), len(ids)))
+        key = (j.task, j.question_id, j.turn or 0, j.model_a, j.model_b)
+        comparison.append(ids.setdefault(key, len(ids)))
     return Rows(tuple(model_a), tuple(model_b), np.asarray(d, dtype=float), np.asarray(y, dtype=float),
                  np.asarray(comparison, dtype=int), missing)
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from harness.core.types import Battle
 
-Key = tuple[str, str, str, str]
+Key = tuple[str, str, "int | None", str, str]
+"""(task, question id, turn, model_a, model_b): one comparison."""
 
 
 def _by_comparison(battles: Sequence[Battle]) -> dict[Key, str]:
-    return {(b.task, b.question_id, b.model_a, b.model_b): b.winner for b in battles}
+    return {(b.task, b.question_id, b.turn, b.model_a, b.model_b): b.winner for b in battles}
 
 
 def panel_battles(by_judge: Mapping[str, Sequence[Battle]]) -> list[Battle]:
@@ -31,10 +32,10 @@ def panel_battles(by_judge: Mapping[str, Sequence[Battle]]) -> list[Battle]:
         for key, winner in _by_comparison(battles).items():
             votes[key].append(winner)
     out = []
-    for (task, qid, a, b), ballot in votes.items():
+    for (task, qid, turn, a, b), ballot in votes.items():
         winner, count = Counter(ballot).most_common(1)[0]
         out.append(Battle(a, b, winner if count * 2 > len(ballot) else "tie",  # type: ignore[arg-type]
-                          task, qid, "panel"))
+                          task, qid, "panel", turn))
     return out
 
 

@@ -49,13 +49,35 @@ def elo_ratings(battles: Sequence[Battle], rounds: int = 100, seed: int = 0,
         return {}
     rng = random.Random(seed)
     totals: dict[str, float] = defaultdict(float)
-    shuffled = sorted(battles, key=lambda b: (b.task, b.question_id, b.model_a, b.model_b,
+    shuffled = sorted(battles, key=lambda b: (b.task, b.question_id, b.turn or 0, b.model_a, b.model_b,
                                               b.judge, b.winner))
     for _ in range(rounds):
         rng.shuffle(shuffled)
         for model, rating in online_elo(shuffled, **elo_kwargs).items():
             totals[model] += rating
     return {m: r / rounds for m, r in totals.items()}
+
+
+OVERALL_TURNS = ("Overall counts every judged turn of a multi-turn question as one battle (a two-turn "
+                 "question judged turn by turn gives two battles per pair, as MT-Bench averages its two "
+                 "turns) and every single-turn question as one; the per-turn leaderboards rate the "
+                 "battles of one turn of the multi-turn questions only.")
+"""How the overall leaderboard combines turns, as reports state it."""
+
+
+def by_turn(battles: Sequence[Battle]) -> dict[int, list[Battle]]:
+    """The battles of each judged turn of the multi-turn questions, by turn; single-turn battles
+    (turn None) belong to no turn.
+
+    >>> b = lambda turn: Battle("x", "y", "tie", "t", "q1", turn=turn)
+    >>> {k: len(v) for k, v in by_turn([b(None), b(1), b(2), b(2)]).items()}
+    {1: 1, 2: 2}
+    """
+    out: dict[int, list[Battle]] = {}
+    for b in battles:
+        if b.turn is not None:
+            out.setdefault(b.turn, []).append(b)
+    return dict(sorted(out.items()))
 
 
 def pair_records(battles: Sequence[Battle], models: Sequence[str]) -> list[PairRecord]:

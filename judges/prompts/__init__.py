@@ -8,6 +8,13 @@ A prompt file holds Jinja2 templates (``system``, ``user``, ``retry``), optional
 - ``pairwise_reference``: the same, and the template must show the task's ``reference`` answer.
 - ``single``: one answer graded alone; labels map to scores (e.g. ``"Rating: [[7]]": 7``); the
   template uses ``question`` and ``answer``.
+- ``pairwise_turns`` and ``single_turns``: the same verdicts on one turn of a conversation (a
+  multi-turn question). The template shows ``conversation_1`` and ``conversation_2`` (or
+  ``conversation``): the user's turns and that assistant's answers up to the judged ``turn``, a
+  list of ``{user, assistant, reference}``; ``question``, ``answer_1``/``answer_2``/``answer`` and
+  ``reference`` are the judged turn's. A single-turn question is a conversation of one turn, so a
+  turns prompt judges any question; a run whose prompt is not a turns prompt judges its
+  multi-turn questions with the built-in ``multiturn[_single]_LANG`` prompt of the same language.
 
 Every template may also use ``input`` (the question's optional context) and ``reference``.
 
@@ -48,18 +55,38 @@ PLACEHOLDERS = {
     "pairwise": ("question", "answer_1", "answer_2"),
     "pairwise_reference": ("question", "answer_1", "answer_2", "reference"),
     "single": ("question", "answer"),
+    "pairwise_turns": ("conversation_1", "conversation_2", "turn"),
+    "single_turns": ("conversation", "turn"),
 }
 MODES = tuple(PLACEHOLDERS)
+TURN_MODES = ("pairwise_turns", "single_turns")
 VARIABLES = frozenset({"question", "input", "reference", "answer_1", "answer_2", "answer"})
+TURN_VARIABLES = VARIABLES | {"conversation_1", "conversation_2", "conversation", "turn"}
 DEFAULT_RETRY = "Reply with exactly one line containing only one of: {{ labels }}."
 
 MAX_RESULT = 1_000_000
 """Longest string or list one ``*`` in a template may make."""
 MAX_BITS = 65_536
 """Largest number (in bits, about 20,000 digits) one ``**`` in a template may make."""
-SAMPLE = dict(question="What is a bond?", input="", reference="A loan to the issuer.",
-              answer_1="A debt security.", answer_2="A share of a company.", answer="A debt security.")
-"""The comparison every template is rendered against when its file is loaded."""
+SAMPLE = dict(question="Give an example.", input="", reference="A 10-year Treasury note.",
+              answer_1="A 10-year Treasury note.", answer_2="A share of Apple.",
+              answer="A 10-year Treasury note.", turn=2,
+              conversation_1=[{"user": "What is a bond?", "assistant": "A debt security.",
+                               "reference": "A loan to the issuer."},
+                              {"user": "Give an example.", "assistant": "A 10-year Treasury note.",
+                               "reference": "A 10-year Treasury note."}],
+              conversation_2=[{"user": "What is a bond?", "assistant": "A share of a company.",
+                               "reference": "A loan to the issuer."},
+                              {"user": "Give an example.", "assistant": "A share of Apple.",
+                               "reference": "A 10-year Treasury note."}])
+SAMPLE["conversation"] = SAMPLE["conversation_1"]
+"""The comparison every template is rendered against when its file is loaded (a two-turn one,
+judged at turn 2; plain templates read only its last turn)."""
+
+
+def turn_record(user: str, assistant: str, reference: str = "") -> dict[str, str]:
+    """One turn of a conversation as a turns template sees it."""
+    return {"user": user, "assistant": assistant, "reference": reference}
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -115,13 +142,28 @@ class JudgePrompt:
 
     @property
     def pairwise(self) -> bool:
-        return self.mode != "single"
+        return self.mode not in ("single", "single_turns")
+
+    @property
+    def turns(self) -> bool:
+        """Whether the prompt shows conversations (and so can judge any turn of any question)."""
+        return self.mode in TURN_MODES
 
     def render(self, question: str, answer_1: str = "", answer_2: str = "", input: str = "",
-               reference: str = "", answer: str = "") -> list[Message]:
-        """The chat messages for one comparison (Assistant 1 first) or one graded answer."""
-        values = dict(question=question, input=input, reference=reference, answer_1=answer_1,
-                      answer_2=answer_2, answer=answer)
+               reference: str = "", answer: str = "", *, turn: int = 1,
+               conversation_1: Sequence[Mapping[str, str]] = (),
+               conversation_2: Sequence[Mapping[str, str]] = (),
+               conversation: Sequence[Mapping[str, str]] = ()) -> list[Message]:
+        """The chat messages for one comparison (Assistant 1 first) or one graded answer; a turns
+        prompt also reads the conversations up to ``turn`` (see :func:`turn_record`)."""
+        values: dict[str, Any] = dict(question=question, input=input, reference=reference,
+                                      answer_1=answer_1, answer_2=answer_2, answer=answer)
+        if self.turns:
+            # No conversation given: a single-turn comparison is a conversation of one turn.
+            values.update(turn=turn,
+                          conversation_1=list(conversation_1) or [turn_record(question, answer_1, reference)],
+                          conversation_2=list(conversation_2) or [turn_record(question, answer_2, reference)],
+                          conversation=list(conversation) or [turn_record(question, answer, reference)])
         messages: list[Message] = []
         if self.system:
             messages.append({"role": "system", "content": _render(self.system, values, self)})
@@ -182,10 +224,11 @@ def load_prompt_file(path: Path, name: str | None = None) -> JudgePrompt:
         raise HarnessError(f"{source}: field 'name' is {data['name']!r} but the file name makes it "
                            f"{name or path.stem!r}; rename one of them")
     labels = _check_labels(source, data["mode"], data["labels"])
-    _check_template(source, "user", data["user"], required=PLACEHOLDERS[data["mode"]])
+    known = TURN_VARIABLES if data["mode"] in TURN_MODES else VARIABLES
+    _check_template(source, "user", data["user"], required=PLACEHOLDERS[data["mode"]], known=known)
     for key in ("system", "retry"):
         if key in data:
-            _check_template(source, key, data[key], required=(),
+            _check_template(source, key, data[key], required=(), known=known,
                             extra={"labels"} if key == "retry" else set())
     prompt = JudgePrompt(name=name or path.stem, language=data["language"], mode=data["mode"],
                          user=data["user"], labels=labels, system=data.get("system", ""),
@@ -209,7 +252,7 @@ def _check_renders(prompt: JudgePrompt) -> None:
 def _check_labels(source: str, mode: str, labels: Any) -> dict[str, Any]:
     if not isinstance(labels, dict) or not labels:
         raise HarnessError(f"{source}: field 'labels' must map each label to "
-                           + ("a score" if mode == "single" else f"one of {MEANINGS}"))
+                           + ("a score" if mode.startswith("single") else f"one of {MEANINGS}"))
     out = {str(k): v for k, v in labels.items()}
     seen: dict[tuple[str, ...], str] = {}
     for label in out:
@@ -221,7 +264,7 @@ def _check_labels(source: str, mode: str, labels: Any) -> dict[str, Any]:
             raise HarnessError(f"{source}: labels {seen[tokens]!r} and {label!r} read the same (case, "
                                "markup and spacing are ignored when reading a reply); make them differ")
         seen[tokens] = label
-    if mode == "single":
+    if mode in ("single", "single_turns"):
         for label, score in out.items():
             if isinstance(score, bool) or not isinstance(score, (int, float)):
                 raise HarnessError(f"{source}: label {label!r} maps to {score!r}; a single-grading "
@@ -252,7 +295,7 @@ def _check_examples(source: str, examples: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _check_template(source: str, field: str, text: str, required: Sequence[str],
-                    extra: set[str] | frozenset[str] = frozenset()) -> None:
+                    known: frozenset[str], extra: set[str] | frozenset[str] = frozenset()) -> None:
     try:
         tree = _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
@@ -267,6 +310,6 @@ def _check_template(source: str, field: str, text: str, required: Sequence[str],
     for name in required:
         if name not in used:
             raise HarnessError(f"{source}: field {field!r} lacks the placeholder {{{{ {name} }}}}")
-    for name in sorted(used - VARIABLES - extra):
+    for name in sorted(used - known - extra):
         raise HarnessError(f"{source}: field {field!r} uses unknown placeholder {{{{ {name} }}}}; "
-                           f"known: {', '.join(sorted(VARIABLES))}")
+                           f"known: {', '.join(sorted(known))}")

@@ -92,6 +92,18 @@ def test_guard_catches_a_verbatim_and_a_lightly_paraphrased_test_question(tmp_pa
     assert len(check_contamination(mixed, [task], 0.5, allow=True)) == 2
 
 
+def test_guard_catches_a_copied_later_turn_of_a_multi_turn_question(tmp_path: Path) -> None:
+    """The built-in multi-turn task: a record copying only turn 2 is caught (each turn on its own);
+    the built-in training data is clean of every turn."""
+    task = tasks.load_task("en_finance_mt")
+    q = task.questions[0]
+    rows = [{"instruction": q.all_turns[1], "output": "copied"},
+            {"instruction": "What does a notary public do?", "output": "Certifies signatures."}]
+    overlaps = find_overlaps(load_examples(str(_jsonl(tmp_path / "leak.jsonl", rows))), [task])
+    assert [(o.where.split(":")[-1], o.question_id, o.score) for o in overlaps] == [("1", q.id, 1.0)]
+    assert find_overlaps(load_examples(str(task_train_file("en_finance"))), [task]) == []
+
+
 def test_cli_refuses_contaminated_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     q = tasks.load_task("zh_medical").questions[0]
     path = _jsonl(tmp_path / "leak.jsonl", [{"instruction": q.question, "input": q.input, "output": "x"}])

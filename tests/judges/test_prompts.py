@@ -6,13 +6,16 @@ import pytest
 
 from harness.core.errors import HarnessError
 from harness.judges.pairwise import winner_for
-from harness.judges.prompts import available, load_prompt, load_prompt_file
+from harness.judges.prompts import available, load_prompt, load_prompt_file, turn_record
 from harness.judges.verdict import parse_verdict
 
 
 @pytest.mark.parametrize("name", sorted(available()))
 def test_builtin_prompt_renders_and_its_labels_parse_in_both_orders(name: str) -> None:
     prompt = load_prompt(name)
+    if prompt.turns:
+        _check_turns_prompt(prompt)
+        return
     if not prompt.pairwise:
         user = prompt.render("What is a bond?", answer="THE-ANSWER")[-1]["content"]
         assert "THE-ANSWER" in user and "What is a bond?" in user
@@ -30,10 +33,33 @@ def test_builtin_prompt_renders_and_its_labels_parse_in_both_orders(name: str) -
         assert (ab, ba) in {("model_a", "model_b"), ("model_b", "model_a"), ("tie", "tie")}
 
 
+def _check_turns_prompt(prompt) -> None:  # type: ignore[no-untyped-def]
+    """Both conversations whole and apart (never interleaved), the judged turn named, the judged
+    turn's reference shown, and the labels read back."""
+    one = [turn_record("What is a bond?", "ONE-FIRST", "R1"), turn_record("An example?", "ONE-SECOND", "R2")]
+    two = [turn_record("What is a bond?", "TWO-FIRST", "R1"), turn_record("An example?", "TWO-SECOND", "R2")]
+    kw = dict(input="", reference="R2-REFERENCE", turn=2)
+    if prompt.pairwise:
+        user = prompt.render("An example?", "ONE-SECOND", "TWO-SECOND", conversation_1=one,
+                             conversation_2=two, **kw)[-1]["content"]
+        order = [user.index(x) for x in ("ONE-FIRST", "ONE-SECOND", "TWO-FIRST", "TWO-SECOND")]
+        assert order == sorted(order), user
+    else:
+        user = prompt.render("An example?", answer="ONE-SECOND", conversation=one, **kw)[-1]["content"]
+        assert user.index("ONE-FIRST") < user.index("ONE-SECOND")
+    assert user.count("What is a bond?") == (2 if prompt.pairwise else 1) and "2" in user
+    assert "R2-REFERENCE" in user
+    for label, meaning in prompt.labels.items():
+        assert parse_verdict(f"Some reasoning.\n{label}", prompt.labels) == meaning
+
+
 def test_builtin_prompts_cover_the_modes_and_languages() -> None:
     prompts = [load_prompt(n) for n in available()]
-    assert {p.mode for p in prompts} == {"pairwise", "pairwise_reference", "single"}
+    assert {p.mode for p in prompts} == {"pairwise", "pairwise_reference", "single", "pairwise_turns",
+                                         "single_turns"}
     assert {p.language for p in prompts} == {"en", "zh"}
+    turns = {(p.mode, p.language) for p in prompts if p.turns}
+    assert turns == {(m, lang) for m in ("pairwise_turns", "single_turns") for lang in ("en", "zh")}
 
 
 @pytest.mark.parametrize(

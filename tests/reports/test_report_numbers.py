@@ -8,11 +8,12 @@ import html as html_lib
 import json
 import re
 from collections import defaultdict
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from judged_run import judge, judge_reply, judge_spec, write_answers
+from report_tables import html_tables as _html_tables
+from report_tables import tex_rows as _tex_rows
 from scripted_server import ScriptedServer
 
 from harness.app.cli import main
@@ -44,50 +45,6 @@ def _battle_counts(run: Path) -> dict[tuple[str, str, str], list[int]]:
             slot = 1 if b["winner"].startswith("tie") else 0 if b["winner"] == mine else 2
             out[(b["task"], me, other)][slot] += 1
     return out
-
-
-class Tables(HTMLParser):
-    """Cell texts of each ``<table id=...>``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.current: str | None = None
-        self.in_body = self.in_cell = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "table":
-            self.current = dict(attrs)["id"] or ""
-            self.tables[self.current] = []
-        elif tag == "tbody":
-            self.in_body = True
-        elif tag == "tr" and self.in_body and self.current:
-            self.tables[self.current].append([])
-        elif tag == "td":
-            self.in_cell = True
-            self.tables[self.current or ""][-1].append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td":
-            self.in_cell = False
-        elif tag == "tbody":
-            self.in_body = False
-
-    def handle_data(self, data: str) -> None:
-        if self.in_cell and self.current:
-            self.tables[self.current][-1][-1] += data
-
-
-def _html_tables(run: Path) -> dict[str, list[list[str]]]:
-    parser = Tables()
-    parser.feed((run / "report" / "report.html").read_text(encoding="utf-8"))
-    return parser.tables
-
-
-def _tex_rows(path: Path) -> list[list[str]]:
-    body = path.read_text(encoding="utf-8").split(r"\midrule")[1].split(r"\bottomrule")[0]
-    return [[c.strip() for c in line.strip().removesuffix(r"\\").split(" & ")]
-            for line in body.strip().splitlines()]
 
 
 def _md_rows(text: str, title: str) -> list[list[str]]:
