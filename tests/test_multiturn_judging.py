@@ -410,3 +410,24 @@ def test_the_embedded_model_runs_the_built_in_multi_turn_task_offline(tmp_path: 
     assert {(j["prompt"], j["method"]) for j in judgments} == {("multiturn_en", "likelihood")}
     assert all(j["winner"] != "error" for j in judgments)
     assert sorted(r["turn"] for r in _csv(out / rundir.TURN_LEADERBOARD_CSV)) == ["1"] * 3 + ["2"] * 3
+
+
+def test_people_and_doubt_scores_read_the_last_judged_turn() -> None:
+    """A person votes on the whole conversation, which the judge saw at the last turn: alpha wins
+    turn 1 and beta turn 2, the person says beta, so they agree; the differing turns are no doubt."""
+    from harness.app.human_items import run_pairs
+    from harness.core.types import Answer, HumanLabel, Judgment
+    from harness.stats.agreement import agreement
+
+    def said(turn: int, order: str, winner: str) -> Judgment:
+        return Judgment("t", "q1", "a", "b", order, winner, "", "j", "generate", "p", "h", "",  # type: ignore[arg-type]
+                        turn=turn)
+
+    judgments = [said(1, o, "model_a") for o in ("ab", "ba")] + [said(2, o, "model_b") for o in ("ab", "ba")]
+    report = agreement(labels=[HumanLabel("t", "q1", "a", "b", "model_b", "ann")], judgments=judgments)
+    row = report.judges[0]
+    assert (row.n, row.agree) == (1, 1)
+    answers = [Answer(m, "t", "q1", "x", turns=("y",)) for m in "ab"]
+    assert [p.doubt for p in run_pairs(answers, judgments)] == [0]
+    assert [p.doubt for p in run_pairs(answers, judgments[:2] + [said(2, "ab", "model_b"),
+                                                                 said(2, "ba", "model_a")])] == [1]

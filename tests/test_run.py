@@ -117,6 +117,7 @@ def test_the_default_run_ranks_the_unreadable_hot_variant_last(tmp_path: Path) -
     assert all(float(by_model["hot"][2]) < float(by_model[m][2]) for m in ("greedy", "nucleus"))
     assert int(by_model["hot"][0]) == 3  # ranked alone in last place, not tied with the others
     judgments = rundir.read_judgments(out)
-    assert len(judgments) == 6 * 5 * 3 * 2 and {j.judge for j in judgments} == {"reference:chrf"}
+    # six single-turn tasks, and two two-turn ones judged at each turn; three pairs, two orders
+    assert len(judgments) == (6 * 5 + 2 * 5 * 2) * 3 * 2 and {j.judge for j in judgments} == {"reference:chrf"}
     stats = judge_stats(judgments)[0]
     assert stats.errors == 0 and stats.consistency >= 0.9

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from harness.core.types import Answer, Battle, Judgment
 from harness.core.votes import Item
 from harness.judges.calibration import GoldItem
+from harness.stats.battles import last_turns
 
 REPEAT_SHARE = 0.1
 
@@ -34,18 +35,20 @@ class Pair:
 
 def run_pairs(answers: Sequence[Answer], judgments: Sequence[Judgment] = (),
               battles: Sequence[Battle] = ()) -> list[Pair]:
-    """Every comparison the run has answers for (models sorted by name), with its doubt score."""
+    """Every comparison the run has answers for (models sorted by name), with its doubt score (from
+    the verdicts on a multi-turn question's last judged turn: a person votes on the whole
+    conversation, and turns that differ are no doubt)."""
     by_q: dict[tuple[str, str], list[str]] = {}
     for a in answers:
         by_q.setdefault((a.task, a.question_id), []).append(a.model)
     verdicts: dict[tuple[str, str, str, str], dict[str, set[str]]] = {}
-    for j in judgments:
+    for j in last_turns(judgments):
         if j.winner == "error":
             continue
         lo, hi = sorted((j.model_a, j.model_b))
         won = j.winner if j.winner == "tie" else (j.model_a if j.winner == "model_a" else j.model_b)
         verdicts.setdefault((j.task, j.question_id, lo, hi), {}).setdefault(j.judge, set()).add(won)
-    for b in battles:
+    for b in last_turns(battles):
         lo, hi = sorted((b.model_a, b.model_b))
         won = b.model_a if b.winner == "model_a" else b.model_b if b.winner == "model_b" else "tie"
         seen = verdicts.setdefault((b.task, b.question_id, lo, hi), {})

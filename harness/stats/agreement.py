@@ -47,9 +47,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.core.types import Battle, HumanLabel, Judgment
+from harness.stats.battles import last_turns
 from harness.stats.panel import cohen_kappa
 
 MAJORITY = "majority"
@@ -268,8 +269,8 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
         judgments: every pairwise judgment, each order its own row.
         battles: each judge's battles; used only for judges with no judgments (grading judges).
     """
-    judgments = _last_turns(judgments)
-    battles = {judge: _last_turns(bs) for judge, bs in (battles or {}).items()}
+    judgments = last_turns(judgments)
+    battles = {judge: last_turns(bs) for judge, bs in (battles or {}).items()}
     orient: dict[Key, tuple[str, str]] = {}
     battle_rows = [b for bs in battles.values() for b in bs]
     every: list[Judgment | Battle | HumanLabel] = [*judgments, *battle_rows, *labels]
@@ -303,19 +304,6 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
     if len(named) < 2:
         complete = []
     return AgreementReport(judged, tuple(pairs), fleiss_kappa(complete), len(complete), len(named))
-
-
-R = TypeVar("R", Judgment, Battle)
-
-
-def _last_turns(rows: Sequence[R]) -> list[R]:
-    """Only each question's last judged turn: a person votes on a multi-turn question's whole
-    conversation, which is what the judge saw at its last turn (single-turn rows all stay)."""
-    last: dict[tuple[str, str, str], int] = {}
-    for r in rows:
-        key = (r.judge, r.task, r.question_id)
-        last[key] = max(last.get(key, 0), r.turn or 0)
-    return [r for r in rows if (r.turn or 0) == last[(r.judge, r.task, r.question_id)]]
 
 
 def _judge_verdicts(judgments: Sequence[Judgment], battles: Mapping[str, Sequence[Battle]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from harness.core.types import Battle, Judgment
 
@@ -38,6 +39,26 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
         battles.append(Battle(model_a=a, model_b=b, winner=winner, task=task,  # type: ignore[arg-type]
                               question_id=qid, judge=judge, turn=turn))
     return battles
+
+
+R = TypeVar("R", Judgment, Battle)
+
+
+def last_turns(rows: Sequence[R]) -> list[R]:
+    """Only each judge's verdicts on each question's last judged turn: what the judge said of a
+    multi-turn question's whole conversation, which is what a person votes on (single-turn rows
+    all stay).
+
+    >>> j = lambda turn: Judgment("t", "q1", "x", "y", "ab", "tie", "", "judge", "generate", "p", "h", "",
+    ...                           turn=turn)
+    >>> [r.turn for r in last_turns([j(1), j(2), j(None)])]
+    [2]
+    """
+    last: dict[tuple[str, str, str], int] = {}
+    for r in rows:
+        key = (r.judge, r.task, r.question_id)
+        last[key] = max(last.get(key, 0), r.turn or 0)
+    return [r for r in rows if (r.turn or 0) == last[(r.judge, r.task, r.question_id)]]
 
 
 @dataclass(frozen=True)
