@@ -10,6 +10,7 @@ the probe is the *only* difference, so every rule makes exactly one kind of chan
 - ``fake_references``: a fabricated reference appended (the original is a prefix of the copy).
 - ``rich_content``: the same words under a header, in bold and bullets, with emoji.
 - ``repetitive_list``: a numbered list restating the answer's own sentences appended.
+- ``prompt_injection``: an instruction to the judge added (:mod:`harness.judges.injection`).
 
 >>> perturb("factual_error", "The limitation period is 6 years in most states.", "en")
 'The limitation period is 5 years in most states.'
@@ -31,11 +32,15 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from harness.judges.injection import PROBE as INJECTION
+from harness.judges.injection import inject
 from harness.judges.perturb_facts import Edit, apply_edit, factual_error, match_case
 
-PROBES = ("factual_error", "gender_bias", "fake_references", "rich_content", "repetitive_list")
+PROBES = ("factual_error", "gender_bias", "fake_references", "rich_content", "repetitive_list",
+          "prompt_injection")
 """The probes made by rules (or ``--perturber``) from a single answer."""
 CONTEXT_PROBE = "ignores_earlier_turns"
 """The multi-turn probe: the last turn answered alone by a model (``harness.judges.probes``)."""
@@ -43,9 +48,11 @@ ALL_PROBES = (*PROBES, CONTEXT_PROBE)
 LANGUAGES = ("en", "zh")
 
 
-def perturb(probe: str, answer: str, language: str, question: str = "", seed: int = 0) -> str | None:
+def perturb(probe: str, answer: str, language: str, question: str = "", seed: int = 0, *,
+            labels: Mapping[str, Any] | None = None) -> str | None:
     """The perturbed copy of ``answer``, or None when the rule cannot apply (e.g. no number or
     fact to falsify). Deterministic for a given seed. Unknown probe/language -> ValueError naming it.
+    ``labels`` (the judge prompt's) shape ``prompt_injection``'s instruction.
 
     ``question`` steers ``factual_error`` away from numbers the question itself states, so the error
     is in the answer's own claims rather than a misquote the judge can spot by comparing the two.
@@ -64,7 +71,10 @@ def perturb(probe: str, answer: str, language: str, question: str = "", seed: in
         return None
     # The answer is part of the seed so that one seed still varies the template, position and
     # direction from answer to answer, instead of giving every answer in a run the same choice.
-    return _RULES[probe](answer, language, question, random.Random(f"{seed}:{answer}"))
+    rng = random.Random(f"{seed}:{answer}")
+    if probe == INJECTION:
+        return inject(answer, language, rng, labels)
+    return _RULES[probe](answer, language, question, rng)
 
 
 # --- sentences ------------------------------------------------------------------------------------

@@ -114,7 +114,9 @@ def _add_bias_parsers(sub: Any) -> None:
                        description="Position and length bias from the judge's order-swapped judgments "
                        "of the run's pairs, self-preference, and perturbation probes: each chosen answer "
                        "against a copy with a factual error, gender-biased wording, fake references, "
-                       "rich formatting or a restating list, judged in both orders. Writes bias.csv, "
+                       "rich formatting, a restating list or an instruction to the judge (prompt "
+                       "injection), judged in both orders; for multi-turn questions, the last turn "
+                       "answered as if asked alone. Writes bias.csv, "
                        "perturbations.jsonl and probe_judgments.jsonl into the run directory.")
     b.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run directory")
     b.add_argument("--judge", required=True, metavar="SPEC", help="the judge to test")
