@@ -118,14 +118,14 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
             atomic_write(planned.markdown, render_markdown_report(
                 title, [t for t in tables if t.turn is not None or t.key in (
                     "leaderboard", "pairs", "tasks", "grades", "human", "human_annotators",
-                    "human_leaderboard")]))
+                    "human_leaderboard")], data.health))
         if planned.html is not None or planned.latex is not None:
             figures, pairs = plots.figures(data), judged_pairs(data)
             if planned.latex is not None:
                 for stem, fig in figures.items():
                     plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
                 write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
-                            cjk or data.has_cjk())
+                            cjk or data.has_cjk(), [h.line() for h in data.health])
                 if pdf:
                     pdf_file = compile_pdf(planned.latex)
             if planned.html is not None:

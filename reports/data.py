@@ -19,6 +19,7 @@ from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, Us
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
 from harness.stats.bradley_terry import RatingResult, pair_counts, separation
+from harness.stats.health import JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
 from harness.stats.ratings import by_turn
 from harness.stats.ratings import leaderboard as rate_battles
@@ -88,6 +89,17 @@ class ReportData:
     @property
     def judges(self) -> list[str]:
         return list(dict.fromkeys(j.judge for j in self.judgments))
+
+    @property
+    def health(self) -> list[JudgeHealth]:
+        """Each judge's one-word verdict (:mod:`harness.stats.health`), in leaderboard judge order."""
+        failures: dict[str, tuple[int, int]] = {}
+        for judge, bad in [*((j.judge, j.winner == "error") for j in self.judgments),
+                           *((g.judge, g.score is None) for g in self.grades)]:
+            errors, total = failures.get(judge, (0, 0))
+            failures[judge] = (errors + bad, total + 1)
+        judges = list(dict.fromkeys([*self.by_judge, *failures]))
+        return judge_health(judges, failures, self.bias.checks, self.bias.human)
 
     def has_cjk(self) -> bool:
         """Chinese (or Japanese) text anywhere a report may print it."""

@@ -17,6 +17,7 @@ from harness.reports.data import ReportData
 from harness.reports.latex import FIGURES
 from harness.reports.pairs import JudgedPair
 from harness.reports.tables import TURNS_TITLE, Bold, Table
+from harness.stats.health import THRESHOLDS
 from harness.stats.ratings import OVERALL_TURNS
 
 
@@ -53,6 +54,7 @@ def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None]
         tables={k: _view(t) for k, t in tables.items()}, figures=figures, captions=FIGURES,
         turns=[_view(t) for t in turns], turns_title=TURNS_TITLE, turns_note=OVERALL_TURNS,
         warnings=data.bias.warnings, missing_adapters=data.missing_adapters, pairs=pairs,
+        health=[(h.health.name.lower(), h.line()) for h in data.health], health_note=THRESHOLDS,
         pair_tasks=list(dict.fromkeys(p.task for p in pairs)),
         pair_models=[m for m in data.models if any(m in (p.model_a, p.model_b) for p in pairs)],
         pair_judges=list(dict.fromkeys(p.judge for p in pairs)),

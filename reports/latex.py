@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.core.files import atomic_write
 from harness.reports.pairs import JudgedPair
 from harness.reports.tables import TURNS_TITLE, Bold, Cell, Table
+from harness.stats.health import THRESHOLDS
 from harness.stats.ratings import OVERALL_TURNS
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -108,7 +109,8 @@ def _figure(stem: str) -> str:
 
 
 def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], cases: bool,
-                  cjk: bool) -> str:
+                  cjk: bool, health: Sequence[str] = ()) -> str:
+    """``report.tex``; ``health`` holds one line per judge (:mod:`harness.stats.health`), put first."""
     keys = [t.key for t in tables]
     lines = [
         "% Written by harness. Compile with: xelatex report.tex  (or latexmk -xelatex report.tex)",
@@ -130,6 +132,8 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
         r"\date{}",
         r"\begin{document}",
         r"\maketitle",
+        *([r"\section*{Judge health}", r"\begin{itemize}", *(rf"\item {escape(line)}" for line in health),
+           r"\end{itemize}", rf"{{\small {escape(THRESHOLDS)}\par}}"] if health else []),
         r"\section{Results}",
         *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks", "grades")),
         *(_figure(s) for s in figures if s in ("ratings", "heatmap", "tasks")),
@@ -155,10 +159,10 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
 
 
 def write_latex(out: Path, title: str, tables: Sequence[Table], figures: Sequence[str],
-                cases: Sequence[JudgedPair], cjk: bool) -> None:
+                cases: Sequence[JudgedPair], cjk: bool, health: Sequence[str] = ()) -> None:
     """Write each table's ``.tex``, ``cases.tex`` and ``report.tex`` into ``out``."""
     for t in tables:
         atomic_write(out / f"{t.key}.tex", render_table(t))
     if cases:
         atomic_write(out / "cases.tex", render_cases(cases))
-    atomic_write(out / "report.tex", render_report(title, tables, figures, bool(cases), cjk))
+    atomic_write(out / "report.tex", render_report(title, tables, figures, bool(cases), cjk, health))

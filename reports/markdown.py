@@ -9,6 +9,7 @@ from harness.core.text import md_cell
 from harness.reports.data import ReportData
 from harness.reports.tables import TURNS_TITLE, Bold, Table, bias_section, summary_tables
 from harness.stats.bias import BiasResult
+from harness.stats.health import THRESHOLDS, JudgeHealth
 from harness.stats.ratings import OVERALL_TURNS
 
 
@@ -45,8 +46,16 @@ def render_tables(tables: Sequence[Table]) -> list[str]:
     return lines
 
 
-def render_markdown_report(title: str, tables: Sequence[Table]) -> str:
-    return "\n".join([f"# {title}", "", *render_tables(tables)])
+def health_lines(health: Sequence[JudgeHealth]) -> list[str]:
+    """The judge-health verdicts, one line per judge, and the thresholds behind them."""
+    if not health:
+        return []
+    # A judge's name is the user's text.
+    return ["**Judge health**", "", *(f"- {md_cell(h.line())}" for h in health), "", f"_{THRESHOLDS}_", ""]
+
+
+def render_markdown_report(title: str, tables: Sequence[Table], health: Sequence[JudgeHealth] = ()) -> str:
+    return "\n".join([f"# {title}", "", *health_lines(health), *render_tables(tables)])
 
 
 def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
@@ -84,6 +93,7 @@ def render_summary(data: ReportData) -> str:
              f"- judges: {md_cell(', '.join(judges))}"
              + (" (panel: majority verdict)" if len(judges) > 1 else ""),
              f"- judge prompt: {md_cell(', '.join(prompts))}", ""]
+    lines += health_lines(data.health)
     lines += warning_lines(data.bias.warnings)
     lines += render_tables(summary_tables(data))
     # The warnings stand at the top already.

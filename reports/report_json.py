@@ -21,6 +21,7 @@ from typing import Any
 from harness.core import rundir
 from harness.reports.data import LeaderRow, ReportData
 from harness.reports.tables import Bold, Table
+from harness.stats.health import THRESHOLDS
 from harness.stats.ratings import OVERALL_TURNS
 
 SCHEMA_VERSION = 1
@@ -49,7 +50,11 @@ def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:
         "warnings": list(data.bias.warnings), "leaderboard": _records(data.leaderboard, mark),
         "tables": [_table(t) for t in tables],
         # full precision, rates as fractions, null where a figure does not apply
-        "agreement": human.to_json() if human is not None else None}
+        "agreement": human.to_json() if human is not None else None,
+        "health": [{"judge": h.judge, "verdict": h.health.value, "line": h.line(),
+                    "findings": [{"text": f.text, "verdict": f.health.value} for f in h.findings]}
+                   for h in data.health],
+        "health_thresholds": THRESHOLDS}
     if data.turns:
         doc["turns"] = {"note": OVERALL_TURNS,
                         "leaderboards": {str(t): _records(board, mark) for t, board in data.turns.items()}}

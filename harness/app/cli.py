@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from harness.app import agreement_command, commands, human_command, import_command
 from harness.app import finetune_command as finetune_cli
+from harness.app.commands import UNHEALTHY
 from harness.core.errors import HarnessError, redact
 from harness.judges.conversation import TURNS
 from harness.judges.perturb import ALL_PROBES as PROBES
@@ -88,6 +89,9 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
     _add_turn_options(g)
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")
+    g.add_argument("--require-healthy-judge", action="store_true",
+                   help=f"exit {UNHEALTHY} (after writing everything) when a judge's health verdict is "
+                   "'do not use' (see the report's Judge health line and its thresholds)")
     g.add_argument("--report", type=report_formats, metavar="LIST",
                    help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
                    "or none")

@@ -35,6 +35,7 @@ from harness.models.endpoints import ApiConfig
 from harness.reports.build import parse_report_formats, write_report
 from harness.reports.markdown import bias_markdown
 from harness.stats.bradley_terry import RatingResult
+from harness.stats.health import Health
 from harness.stats.ratings import pair_records, rate_battles
 from harness.stats.significance import pair_tests
 from harness.tasks import answered_tasks
@@ -62,6 +63,22 @@ def _import(args: argparse.Namespace) -> int:
     return import_command.run(args)
 
 
+UNHEALTHY = 3
+"""Exit status of ``run`` / ``judge --require-healthy-judge`` when a judge is "do not use"."""
+
+
+def _health_status(args: argparse.Namespace, result: pipeline.RunResult) -> int:
+    """0, or :data:`UNHEALTHY` with one line per unusable judge when the user asked for healthy judges."""
+    bad = [h for h in result.health if h.health is Health.AVOID]
+    if not getattr(args, "require_healthy_judge", False) or not bad:
+        return 0
+    for h in bad:
+        print(f"harness: judge health: {terminal_text(h.line())}", file=sys.stderr)
+    print(f"harness: --require-healthy-judge: {len(bad)} judge(s) marked 'do not use'; everything was "
+          f"written to {result.run_dir}", file=sys.stderr)
+    return UNHEALTHY
+
+
 def _summary(result: pipeline.RunResult | pipeline.Generated) -> None:
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())) or "none"
     hits = sum(result.hits.values())
@@ -83,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = pipeline.run(config)
     print(terminal_text(result.markdown))  # names in it are the user's text
     _summary(result)
-    return 0
+    return _health_status(args, result)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -106,7 +123,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
                             **({} if args.report is None else {"report": args.report}))
     print(terminal_text(result.markdown))  # names in it are the user's text
     _summary(result)
-    return 0
+    return _health_status(args, result)
 
 
 def cmd_bias(args: argparse.Namespace) -> int:

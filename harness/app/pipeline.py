@@ -35,6 +35,7 @@ from harness.reports.build import REPORT_FORMATS, ReportFiles, publish
 from harness.stats.battles import JudgeStats, combine, judge_stats
 from harness.stats.bias import BiasResult
 from harness.stats.grades import battles_from_grades
+from harness.stats.health import JudgeHealth
 from harness.stats.panel import panel_battles
 from harness.stats.ratings import by_turn, leaderboard, pair_records
 
@@ -88,6 +89,8 @@ class RunResult:
     """``leaderboard.md``."""
     report: ReportFiles | None = None
     """The report files written at the end (None when no format was asked for)."""
+    health: tuple[JudgeHealth, ...] = ()
+    """Each judge's one-word verdict (:mod:`harness.stats.health`), as the reports print it."""
 
 
 def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], None]] | None:
@@ -235,7 +238,7 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
                  judges=specs)
     summary = publish(run_dir, formats=report, tasks_dirs=tasks_dirs)
     return RunResult(run_dir, rated.ratings, rated.records, rated.stats, calls, hits, tuple(usage),
-                     summary.data.bias, summary.markdown, summary.report)
+                     summary.data.bias, summary.markdown, summary.report, tuple(summary.data.health))
 
 
 def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int = 1000,
@@ -289,4 +292,4 @@ def run(config: RunConfig) -> RunResult:
                        tasks_dirs=config.tasks_dirs)
     return RunResult(judged.run_dir, judged.ratings, judged.records, judged.stats,
                      generated.calls + judged.calls, generated.hits + judged.hits, judged.usage,
-                     judged.bias, judged.markdown, judged.report)
+                     judged.bias, judged.markdown, judged.report, judged.health)
