@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from harness import tasks as task_plugins
-from harness.app import agreement_command, finetune_command, human_command, import_command, pipeline
+from harness.app import (
+    agreement_command,
+    compare_command,
+    finetune_command,
+    human_command,
+    import_command,
+    pipeline,
+)
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
 from harness.app.dryrun import plan_gold, plan_judging, plan_run, render_plan
@@ -45,7 +52,8 @@ def dispatch(args: argparse.Namespace) -> int:
     handler = {"run": cmd_run, "generate": cmd_generate, "judge": cmd_judge, "rate": cmd_rate,
                "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
                "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts,
-               "import": _import, "agreement": agreement_command.run}[args.command]
+               "import": _import, "agreement": agreement_command.run,
+               "compare-judges": compare_command.run}[args.command]
     return handler(args)
 
 

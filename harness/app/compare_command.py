@@ -1,0 +1,98 @@
+"""``harness compare-judges RUN_DIR --judge OLD --judge NEW``: two judges of one run side by side.
+
+Read-only (no run lock): both judges must have judged the run (``harness judge RUN_DIR --judge OLD
+NEW`` judges with both; the old judge's verdicts come from the cache); the figures are
+:mod:`harness.stats.compare`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.core import rundir
+from harness.core.errors import HarnessError
+from harness.core.text import terminal_text
+from harness.core.types import Battle
+from harness.stats.battles import combine
+from harness.stats.compare import JudgeComparison, compare_judges
+from harness.stats.grades import battles_from_grades
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("compare-judges",
+                       help="two judges of a run: agreement, kappa, rank and rating changes",
+                       description="On the comparisons both judges decided (both answer orders combined): "
+                       "how often they name the same winner (95%% Wilson interval), Cohen's kappa, each "
+                       "model's Bradley-Terry rating under each judge and its shift, and Kendall's tau "
+                       "between the two rating orders (1 = same order). Judge the run with both first: "
+                       "harness judge RUN_DIR --judge OLD NEW (the old judge's verdicts come from the "
+                       "cache).")
+    p.add_argument("run", type=Path, metavar="RUN_DIR", help="a run directory both judges have judged")
+    p.add_argument("--judge", action="append", default=[], metavar="SPEC",
+                   help="give it twice: the old judge, then the new one")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def load(run_dir: Path, old: str, new: str) -> JudgeComparison:
+    if not run_dir.is_dir():
+        raise HarnessError(f"{run_dir}: no such run directory")
+    judgments, grades = rundir.read_judgments(run_dir), rundir.read_grades(run_dir)
+    models = list(dict.fromkeys(a.model for a in rundir.read_answers(run_dir)))
+    known = list(dict.fromkeys([*(j.judge for j in judgments), *(g.judge for g in grades)]))
+    battles: dict[str, list[Battle]] = {}
+    for spec in (old, new):
+        if spec not in known:
+            raise HarnessError(f"--judge {spec!r}: no verdicts from it in {run_dir} (judges there: "
+                               f"{', '.join(known) or 'none'}; judge with both: harness judge {run_dir} "
+                               "--judge OLD NEW)")
+        battles[spec] = combine([j for j in judgments if j.judge == spec]) + \
+            battles_from_grades([g for g in grades if g.judge == spec], models)
+    seed = (rundir.read_config(run_dir) or {}).get("seed", 0)
+    found = compare_judges(battles[old], battles[new], models, old_name=old, new_name=new,
+                           seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0)
+    if not found.n:
+        raise HarnessError(f"{run_dir}: judges {old!r} and {new!r} share no decided comparison")
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    if len(args.judge) != 2 or args.judge[0] == args.judge[1]:
+        raise HarnessError("compare-judges: give --judge exactly twice, two different judges: the old one, "
+                           "then the new one")
+    found = load(args.run, *args.judge)
+    if args.format == "json":
+        print(json.dumps(found.to_json(), indent=1, allow_nan=False, ensure_ascii=False))
+    else:
+        print(render(found))
+    return 0
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def render(c: JudgeComparison) -> str:
+    """The comparison as plain text (names through :func:`terminal_text`: they are the user's)."""
+    rows = [("model", "old BT", "new BT", "shift", "old rank", "new rank")]
+    rows += [(terminal_text(m.model, keep_newlines=False), f"{m.old:.1f}", f"{m.new:.1f}", f"{m.shift:+.1f}",
+              str(m.old_rank), str(m.new_rank)) for m in c.models]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                       for i, (cell, w) in enumerate(zip(r, widths))) for r in rows]
+    return "\n".join([
+        f"old judge: {terminal_text(c.old, keep_newlines=False)}",
+        f"new judge: {terminal_text(c.new, keep_newlines=False)}",
+        f"comparisons both decided: {c.n} (only the old judge: {c.only_old}; only the new: {c.only_new})",
+        f"same winner: {c.agree} of {c.n} = {_pct(c.rate)} [95% CI {_pct(c.lower)}, {_pct(c.upper)}]; "
+        f"Cohen's kappa {_num(c.kappa)}; Kendall's tau {_num(c.tau)}",
+        "", *table, "",
+        "Ratings are each judge's Bradley-Terry fit on the shared comparisons only, so a shift is the "
+        "judges' difference, not a difference in what they judged."])
