@@ -13,7 +13,14 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.app import agreement_command, commands, compare_command, human_command, import_command
+from harness.app import (
+    agreement_command,
+    commands,
+    compare_command,
+    human_command,
+    import_command,
+    recheck_command,
+)
 from harness.app import finetune_command as finetune_cli
 from harness.app.commands import UNHEALTHY
 from harness.core.errors import HarnessError, redact
@@ -205,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune_cli.add_parser(sub)
     agreement_command.add_parser(sub)
     compare_command.add_parser(sub)
+    recheck_command.add_parser(sub)
     import_command.add_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -70,6 +70,8 @@ HUMAN = "human.jsonl"
 BIAS_CSV = "bias.csv"
 PERTURBATIONS = "perturbations.jsonl"
 PROBE_JUDGMENTS = "probe_judgments.jsonl"
+RECHECK = "recheck.jsonl"
+"""``harness recheck``'s new verdicts beside the stored ones, one row per re-asked judgment and seed."""
 CACHE = "cache.sqlite"
 VOTES = "votes.sqlite"
 """The votes of ``harness human serve`` (``harness.core.votes`` owns its schema)."""
@@ -459,6 +461,18 @@ def write_perturbations(run_dir: Path, perturbations: Iterable[Perturbation]) ->
 def write_probe_judgments(run_dir: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
     """The judge's verdicts on each original-vs-altered pair, in both orders."""
     return _write_rows(run_dir, PROBE_JUDGMENTS, rows)
+
+
+def recheck_cache(run_dir: Path, seed: int) -> Path:
+    """The cache of one recheck's calls (the run's own cache would answer them with the old replies)."""
+    return run_dir / f"recheck-{seed}.sqlite"
+
+
+def write_recheck(run_dir: Path, seed: int, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """``recheck.jsonl``: this seed's rows replace its earlier ones; other seeds' rows are kept."""
+    path = _checked(run_dir, RECHECK)
+    kept = read_jsonl(path, lambda row: row, key=None, what="recheck row") if path.is_file() else []
+    return _write_rows(run_dir, RECHECK, [*(r for r in kept if r.get("seed") != seed), *rows])
 
 
 # --- adapter folders ------------------------------------------------------------------------
