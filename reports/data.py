@@ -23,8 +23,10 @@ from harness.stats.health import JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
 from harness.stats.ratings import by_turn
 from harness.stats.ratings import leaderboard as rate_battles
+from harness.stats.style import StyleFit, style_controlled
 from harness.tasks import answered_tasks
 
+STYLE_ROUNDS = 200
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -80,6 +82,9 @@ class ReportData:
     """Each judged turn's leaderboard of the multi-turn questions, turn 1 first, as
     ``leaderboard_by_turn.csv`` spells it (rated with the overall leaderboard, by the same call);
     empty for a single-turn run."""
+    style: StyleFit | None = None
+    """Style-controlled ratings and the judge's style weights (:mod:`harness.stats.style`); None
+    with too few battles."""
 
     @property
     def models(self) -> list[str]:
@@ -184,10 +189,14 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     settings = _rating_settings(run_dir)
     people = human_leaderboard(labels=labels, models=[r.model for r in leaderboard],
                                **{k: v for k, v in settings.items() if k in ("bootstrap", "seed")})
+    # Style control resamples the battles STYLE_ROUNDS times (each round a logistic fit), fewer than
+    # the leaderboard's bootstrap: its intervals are about the weights, which settle sooner.
+    style = style_controlled(battles, answers, [r.model for r in leaderboard],
+                             bootstrap=STYLE_ROUNDS, seed=settings.get("seed", 0))
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
-                      people, _turn_leaderboards(run_dir, battles))
+                      people, _turn_leaderboards(run_dir, battles), style)
 
 
 def _turn_leaderboards(run_dir: Path, battles: Sequence[Battle]) -> dict[int, tuple[LeaderRow, ...]]:

@@ -17,7 +17,7 @@ from typing import Any, Union
 from harness.core.methods import method_note
 from harness.core.types import Battle, PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
-from harness.reports.data import LeaderRow, ReportData
+from harness.reports.data import STYLE_ROUNDS, LeaderRow, ReportData
 from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
@@ -26,6 +26,7 @@ from harness.stats.grades import mean_scores
 from harness.stats.panel import agreements
 from harness.stats.ratings import by_turn, pair_records
 from harness.stats.significance import pair_tests
+from harness.stats.style import FEATURES
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,44 @@ def turn_tables(data: ReportData) -> list[Table]:
                   "95% bootstrap confidence intervals; win rate counts a tie as half a win.",
                   LEADER_HEADER, "clrcrcrrrr", _leader_rows(board), turn=turn)
             for turn, board in data.turns.items()]
+
+
+STYLE_FEATURE_NOTES = {
+    "length": "longer answer (characters)",
+    "headers": "more Markdown headers",
+    "list items": "more list items",
+    "bold": "more bold spans",
+}
+
+
+def style_tables(data: ReportData) -> list[Table]:
+    """The style-controlled ratings beside the plain ones, and the judge's weight on each style
+    feature (none when the run has too few battles for the fit)."""
+    fit = data.style
+    if fit is None:
+        return []
+    plain = {r.model: r["bt"] for r in data.leaderboard}
+    order = sorted(range(len(fit.models)), key=lambda i: -fit.ratings[i])
+    ratings = Table("style", "Style-controlled ratings",
+                    "Bradley-Terry with the answers' style differences (length, Markdown headers, list "
+                    "items, bold) as covariates, so a judge's taste for style is taken out (as Chatbot "
+                    f"Arena's style control); 95% intervals from {STYLE_ROUNDS} resamples of the {fit.n} "
+                    "battles"
+                    + (f" ({fit.left_out} battles without answer text left out)" if fit.left_out else "")
+                    + ". The plain BT rating is the leaderboard's.",
+                    ("Model", "Plain BT", "Style-controlled", "95% CI"), "lrrc",
+                    tuple((fit.models[i], plain.get(fit.models[i], "n/a"), f"{fit.ratings[i]:.1f}",
+                           f"[{fit.lower[i]:.1f}, {fit.upper[i]:.1f}]") for i in order))
+    weights = Table("style_weights", "Style weights",
+                    "The judge's taste for each style feature: the change in log-odds of winning per "
+                    "standard deviation of the normalised difference (a - b) / (a + b) between the two "
+                    "answers; an interval above 0 means the judge rewards it, one covering 0 that the data "
+                    "show no such taste.",
+                    ("Feature", "Weight", "95% CI"), "lrc",
+                    tuple((f, f"{w:+.2f}", f"[{lo:+.2f}, {hi:+.2f}]") for f, w, lo, hi
+                          in zip(FEATURES, fit.weights, fit.weight_lower, fit.weight_upper)),
+                    notes=tuple(STYLE_FEATURE_NOTES[f] for f in FEATURES))
+    return [ratings, weights]
 
 
 def _wtl(r: PairRecord | None) -> str:
@@ -306,7 +345,8 @@ def panel_tables(data: ReportData) -> list[Table]:
 
 def all_tables(data: ReportData) -> list[Table]:
     """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
-    tables = [leaderboard_table(data), *turn_tables(data), pairs_table(data), tasks_table(data)]
+    tables = [leaderboard_table(data), *turn_tables(data), *style_tables(data), pairs_table(data),
+              tasks_table(data)]
     if data.grades:
         tables.append(grades_table(data))
     if data.judgments:

@@ -113,26 +113,29 @@ def _length_controlled(rows: Rows, models: tuple[str, ...]) -> tuple[np.ndarray,
     return lc, float(beta[0]), sigma
 
 
-def fit(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit(design: np.ndarray, y: np.ndarray, penalty: float | np.ndarray = PENALTY
+        ) -> tuple[np.ndarray, np.ndarray]:
     """Coefficients and observed information of a lightly penalised logistic regression (Newton's method).
 
     ``y`` may be fractional (a tie is 0.5). A backtracking line search keeps Newton's method safe when
-    a coefficient runs off toward infinity, where the penalty stops it.
+    a coefficient runs off toward infinity, where the penalty stops it. ``penalty`` is the L2 weight,
+    one for all coefficients or one each (a Gaussian prior of variance ``1 / penalty``).
 
     >>> beta, _ = fit(np.ones((4, 1)), np.array([1.0, 1.0, 1.0, 0.0]))
     >>> round(float(logistic(beta[0])), 6)
     0.75
     """
     k = design.shape[1]
+    ridge = np.broadcast_to(np.asarray(penalty, dtype=float), (k,))
 
     def loss(b: np.ndarray) -> float:
         eta = design @ b
-        return float(np.sum(np.logaddexp(0.0, eta) - y * eta) + PENALTY / 2 * b @ b)
+        return float(np.sum(np.logaddexp(0.0, eta) - y * eta) + 0.5 * float(np.sum(ridge * b * b)))
 
     def information(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = logistic(design @ b)
-        grad = design.T @ (p - y) + PENALTY * b
-        return grad, (design.T * (p * (1 - p))) @ design + PENALTY * np.eye(k)
+        grad = design.T @ (p - y) + ridge * b
+        return grad, (design.T * (p * (1 - p))) @ design + np.diag(ridge)
 
     beta = np.zeros(k)
     current = loss(beta)
