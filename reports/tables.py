@@ -21,7 +21,7 @@ from harness.reports.data import STYLE_ROUNDS, LeaderRow, ReportData
 from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
-from harness.stats.bradley_terry import RatingResult
+from harness.stats.bradley_terry import RatingResult, pair_counts, separation
 from harness.stats.grades import mean_scores
 from harness.stats.panel import agreements
 from harness.stats.ratings import by_turn, pair_records
@@ -332,8 +332,13 @@ def panel_tables(data: ReportData) -> list[Table]:
     rows = tuple((judge, r.model, f"{r.bt:.1f}", f"[{r.bt_lower:.1f}, {r.bt_upper:.1f}]", str(r.wins),
                   str(r.ties), str(r.losses), rate(r.win_rate))
                  for judge, ratings in data.panel.items() for r in ratings)
+    # Each judge's own ratings can be unbounded where the panel's are not (one judge's sweep).
+    unbounded = [f"{judge}: {note}" for judge in data.panel
+                 if (note := separation(pair_counts(data.by_judge.get(judge, ()))).note()
+                     if data.by_judge.get(judge) else "")]
     each = Table("panel", "Judge panel",
-                 "The leaderboard uses the panel's majority verdict; here is each judge alone.",
+                 "The leaderboard uses the panel's majority verdict; here is each judge alone."
+                 + "".join(f" {u}." for u in unbounded),
                  ("Judge", "Model", "BT", "BT 95% CI", "Win", "Tie", "Lose", "Win rate (%)"), "llrcrrrr",
                  rows)
     agree = tuple((a.judge_1, a.judge_2, str(a.n), rate(a.rate),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,13 @@ def test_panel_majority_and_per_judge_leaderboards(tmp_path: Path, capsys: pytes
     per_judge = [json.loads(x) for x in (out / "battles_by_judge.jsonl").read_text().splitlines()]
     assert len(per_judge) == 36
     assert "## Judge panel" in md and "Cohen's kappa" in md
+    # Each judge alone swept (good beat everyone, or poor did for the contrarian): its own BT gaps are
+    # unbounded, and the panel table says so for each of them.
+    caption = md.split("## Judge panel", 1)[1].split("\n\n", 2)[1]
+    for judge in ("fair1", "fair2", "contrarian"):
+        winner, loser = ("poor", "good") if judge == "contrarian" else ("good", "poor")
+        assert re.search(rf"openai:{judge}@\S+: Bradley-Terry ratings not estimable from the battles alone: "
+                         rf"[^.]*{winner} won every battle against {loser}", caption), caption
     # Agreement in the report's one format: percent with two decimals, then kappa.
     section = md.split("## Agreement between judges", 1)[1].split("\n## ", 1)[0].splitlines()
     agreement = [line for line in section if line.startswith("| openai:fair1") and "fair2" in line]
