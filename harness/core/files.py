@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import io
 import json
 import os
 import tempfile
@@ -55,13 +56,7 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
     are an error naming both lines, because whichever one a later stage picked would silently
     win; a key of None is never a duplicate. ``what`` names the record in that error.
     """
-    if not path.is_file():
-        raise HarnessError(f"{path}: no such file")
-    try:
-        # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark.
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not UTF-8 text") from None
+    lines = read_text(path, expected="a JSONL file").splitlines()
     out: list[T] = []
     seen: dict[Hashable, int] = {}
     for lineno, line in enumerate(lines, 1):
@@ -110,12 +105,14 @@ def parse_json(text: str) -> Any:
         raise NestedTooDeeply(_deepest_line(text)) from None
 
 
-def read_text(path: Path, *, expected: str = "a text file") -> str:
+def read_text(path: Path, *, expected: str = "a text file", newline: str | None = None) -> str:
     """A user's text file (a byte-order mark accepted); a missing file, a folder or bytes that are
-    not UTF-8 are one error naming the file (and the line of the bad byte)."""
+    not UTF-8 are one error naming the file (and the line of the bad byte). ``newline`` as for
+    :func:`open` (``""`` keeps line endings as they are, which the csv module needs)."""
     try:
         # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark.
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline=newline) as f:
+            return f.read()
     except FileNotFoundError:
         raise HarnessError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -223,37 +220,32 @@ def read_csv_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     the header, a column named twice or a malformed line is an error naming the file and line,
     never a row with ``None`` in it or a field that silently moved to the next column.
     """
-    if not path.is_file():
-        raise HarnessError(f"{path}: no such file")
+    # newline="" as the csv module asks: a quoted field may hold a line break of its own.
+    reader = csv.DictReader(io.StringIO(read_text(path, expected="a CSV file", newline=""), newline=""))
     try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            try:
-                header = list(reader.fieldnames or ())
-                twice = [c for i, c in enumerate(header) if c in header[:i]]
-                if twice:
-                    raise HarnessError(f"{path}:1: column {twice[0]!r} appears twice")
-                rows = []
-                for row in reader:
-                    if None in row:
-                        raise HarnessError(f"{path}:{reader.line_num}: too many fields "
-                                           f"({len(header) + len(row[None])}; the header has {len(header)})")
-                    short = [c for c in header if row[c] is None]
-                    if short:
-                        raise HarnessError(f"{path}:{reader.line_num}: too few fields (no {short[0]!r}; "
-                                           f"the header has {len(header)})")
-                    rows.append((reader.line_num, row))
-            except csv.Error as exc:  # a NUL byte, a field over the size limit
-                raise HarnessError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
-            return header, rows
-    except UnicodeDecodeError:
-        raise HarnessError(f"{path}: not UTF-8 text") from None
+        header = list(reader.fieldnames or ())
+        twice = [c for i, c in enumerate(header) if c in header[:i]]
+        if twice:
+            raise HarnessError(f"{path}:1: column {twice[0]!r} appears twice")
+        rows = []
+        for row in reader:
+            if None in row:
+                raise HarnessError(f"{path}:{reader.line_num}: too many fields "
+                                   f"({len(header) + len(row[None])}; the header has {len(header)})")
+            short = [c for c in header if row[c] is None]
+            if short:
+                raise HarnessError(f"{path}:{reader.line_num}: too few fields (no {short[0]!r}; "
+                                   f"the header has {len(header)})")
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:  # a NUL byte, a field over the size limit
+        raise HarnessError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+    return header, rows
 
 
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; any problem is one line naming the file (and the line, if known)."""
+    text = read_text(path, expected="a YAML file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
         # The pure-Python SafeLoader (what yaml.safe_load uses) composes nested nodes recursively,
         # so a few thousand nested brackets raise RecursionError; the loader's reader position
         # then says on which line the nesting got too deep.
@@ -265,12 +257,6 @@ def read_yaml(path: Path) -> Any:
             raise HarnessError(f"{path}:{lineno}: nested too deeply") from None
         finally:
             loader.dispose()
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise HarnessError(f"{path}: is a directory, expected a YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise HarnessError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark is not None else ""

@@ -172,7 +172,7 @@ def test_human_labels_that_are_not_utf8_are_one_clear_error(tmp_path: Path, caps
     labels = tmp_path / name
     labels.write_bytes("task,question_id\nen_law,q01 é\n".encode("latin-1"))
     assert main(["human", "import", str(labels), "--run", str(run)]) == 2
-    assert capsys.readouterr().err.strip() == f"harness: error: {labels}: not UTF-8 text"
+    assert capsys.readouterr().err.strip() == f"harness: error: {labels}:2: not UTF-8 text (invalid continuation byte)"
 
 
 def test_importing_more_labels_adds_to_those_already_there(tmp_path: Path,
