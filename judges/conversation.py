@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.errors import HarnessError
-from harness.core.types import Answer, Question
+from harness.core.types import Answer, Question, Task
 from harness.judges.asking import Ask, JudgeSettings
 from harness.judges.prompts import JudgePrompt, load_prompt, turn_record
 
@@ -24,6 +24,11 @@ def check_turns(turns: str, where: str = "--turns") -> str:
     if turns not in TURNS:
         raise HarnessError(f"{where}: {turns!r} is not one of {', '.join(TURNS)}")
     return turns
+
+
+def has_turns(task_list: Sequence[Task]) -> bool:
+    """Whether any question of ``task_list`` is multi-turn (and so needs a turns prompt)."""
+    return any(q.is_multi_turn for t in task_list for q in t.questions)
 
 
 def judged_turns(question: Question, turns: str) -> tuple[int | None, ...]:

@@ -50,17 +50,23 @@ def make_jobs(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[An
                 except KeyError as exc:
                     raise HarnessError(f"answers: no answer from model {exc.args[0][0]!r} to "
                                        f"{task.id}/{q.id}") from None
-                if not q.is_multi_turn:
-                    jobs.append(Job(task, qi, a, b, "ab", ans_a.answer, ans_b.answer))
-                    jobs.append(Job(task, qi, a, b, "ba", ans_b.answer, ans_a.answer))
-                    continue
-                all_a, all_b = answer_turns(ans_a, q, task.id), answer_turns(ans_b, q, task.id)
                 for turn in judged_turns(q, turns):
-                    assert turn is not None
-                    ta, tb = all_a[:turn], all_b[:turn]
-                    jobs.append(Job(task, qi, a, b, "ab", ta[-1], tb[-1], turn, ta, tb))
-                    jobs.append(Job(task, qi, a, b, "ba", tb[-1], ta[-1], turn, tb, ta))
+                    jobs += comparison_jobs(task, qi, ans_a, ans_b, turn)
     return jobs
+
+
+def comparison_jobs(task: Task, question_index: int, answer_a: Answer, answer_b: Answer,
+                    turn: int | None) -> tuple[Job, Job]:
+    """Both orders (``ab``, ``ba``) of one comparison: a single-turn question (``turn`` None), or
+    one turn of a multi-turn one with both conversations up to it."""
+    a, b = answer_a.model, answer_b.model
+    if turn is None:
+        return (Job(task, question_index, a, b, "ab", answer_a.answer, answer_b.answer),
+                Job(task, question_index, a, b, "ba", answer_b.answer, answer_a.answer))
+    q = task.questions[question_index]
+    ta, tb = answer_turns(answer_a, q, task.id)[:turn], answer_turns(answer_b, q, task.id)[:turn]
+    return (Job(task, question_index, a, b, "ab", ta[-1], tb[-1], turn, ta, tb),
+            Job(task, question_index, a, b, "ba", tb[-1], ta[-1], turn, tb, ta))
 
 
 def winner_for(meaning: str, order: Order) -> JudgmentWinner:

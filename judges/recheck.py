@@ -21,8 +21,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, Task
 from harness.judges.asking import JudgeSettings, load_judge
-from harness.judges.conversation import answer_turns
-from harness.judges.pairwise import Job, judge_jobs
+from harness.judges.pairwise import Job, comparison_jobs, judge_jobs
 from harness.judges.prompts import JudgePrompt
 from harness.judges.reference import is_reference
 from harness.models.cache import CallCache
@@ -94,17 +93,8 @@ def _job(j: Judgment, tasks: dict[str, Task], answers: dict[tuple[str, str, str]
     except KeyError as exc:
         raise HarnessError(f"answers: no answer from model {exc.args[0][0]!r} to {j.task}/{j.question_id}") \
             from None
-    q = task.questions[qi]
-    one: tuple[str, ...]
-    two: tuple[str, ...]
-    if j.turn is None:
-        one, two = (a.answer,), (b.answer,)
-    else:
-        one, two = answer_turns(a, q, task.id)[:j.turn], answer_turns(b, q, task.id)[:j.turn]
-    if j.order == "ba":
-        one, two = two, one
-    return Job(task, qi, j.model_a, j.model_b, j.order, one[-1], two[-1], j.turn,
-               one if j.turn is not None else (), two if j.turn is not None else ())
+    ab, ba = comparison_jobs(task, qi, a, b, j.turn)
+    return ab if j.order == "ab" else ba
 
 
 def recheck(judgments: Sequence[Judgment], tasks: Sequence[Task], answers: Sequence[Answer],

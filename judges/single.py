@@ -20,8 +20,9 @@ def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequenc
                   backend: Judge, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
                   progress: Callable[[int], None] = lambda n: None, turns: str = "each",
                   turn_prompt: JudgePrompt | None = None) -> list[Grade]:
-    """One grade per model and question (and judged turn), in task, question, turn, model order;
-    multi-turn questions are graded with ``turn_prompt`` (a turns prompt; ``prompt`` if None)."""
+    """One grade per model and question (and judged turn): the single-turn questions' first, then
+    the multi-turn questions' (each in task, question, turn, model order), these graded with
+    ``turn_prompt`` (a turns prompt; ``prompt`` if None)."""
     keys, asks = grade_asks(tasks, models, answers, prompt, turns=turns, single_turn=True)
     turn_keys, turn_asks = grade_asks(tasks, models, answers, turn_prompt or prompt, turns=turns,
                                       single_turn=False)
