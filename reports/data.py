@@ -6,6 +6,7 @@ prints exactly what the CSV says; counts per pair and per task come from ``battl
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -82,9 +83,6 @@ class ReportData:
     """Each judged turn's leaderboard of the multi-turn questions, turn 1 first, as
     ``leaderboard_by_turn.csv`` spells it (rated with the overall leaderboard, by the same call);
     empty for a single-turn run."""
-    style: StyleFit | None = None
-    """Style-controlled ratings and the judge's style weights (:mod:`harness.stats.style`); None
-    with too few battles."""
 
     @property
     def models(self) -> list[str]:
@@ -95,9 +93,20 @@ class ReportData:
     def judges(self) -> list[str]:
         return list(dict.fromkeys(j.judge for j in self.judgments))
 
-    @property
+    @functools.cached_property
+    def style(self) -> StyleFit | None:
+        """Style-controlled ratings and the judge's style weights (:mod:`harness.stats.style`); None
+        with too few battles. Fitted on first use: only the report's tables show it, so a run whose
+        report is current (or that writes ``leaderboard.md`` alone) never pays for the resamples."""
+        # STYLE_ROUNDS resamples (each a logistic fit), fewer than the leaderboard's bootstrap: the
+        # intervals are about the weights, which settle sooner.
+        return style_controlled(self.battles, self.answers, self.models, bootstrap=STYLE_ROUNDS,
+                                seed=_rating_settings(self.run_dir).get("seed", 0))
+
+    @functools.cached_property
     def health(self) -> list[JudgeHealth]:
-        """Each judge's one-word verdict (:mod:`harness.stats.health`), in leaderboard judge order."""
+        """Each judge's one-word verdict (:mod:`harness.stats.health`), in leaderboard judge order;
+        computed once, though every format prints it."""
         failures: dict[str, tuple[int, int]] = {}
         for judge, bad in [*((j.judge, j.winner == "error") for j in self.judgments),
                            *((g.judge, g.score is None) for g in self.grades)]:
@@ -189,14 +198,10 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     settings = _rating_settings(run_dir)
     people = human_leaderboard(labels=labels, models=[r.model for r in leaderboard],
                                **{k: v for k, v in settings.items() if k in ("bootstrap", "seed")})
-    # Style control resamples the battles STYLE_ROUNDS times (each round a logistic fit), fewer than
-    # the leaderboard's bootstrap: its intervals are about the weights, which settle sooner.
-    style = style_controlled(battles, answers, [r.model for r in leaderboard],
-                             bootstrap=STYLE_ROUNDS, seed=settings.get("seed", 0))
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
-                      people, _turn_leaderboards(run_dir, battles), style)
+                      people, _turn_leaderboards(run_dir, battles))
 
 
 def _turn_leaderboards(run_dir: Path, battles: Sequence[Battle]) -> dict[int, tuple[LeaderRow, ...]]:

@@ -379,16 +379,16 @@ def length_bins_table(length_bins: Mapping[str, Sequence[tuple[str, int, float]]
                  ("Judge", *labels), "l" + "r" * len(labels), rows)
 
 
-def _pct1(x: float | None) -> str:
+def pct1(x: float | None) -> str:
     """A rate of the agreement tables: a percentage with one decimal; n/a where it does not apply.
 
-    >>> _pct1(0.97912), _pct1(None), _pct1(float("nan"))
+    >>> pct1(0.97912), pct1(None), pct1(float("nan"))
     ('97.9%', 'n/a', 'n/a')
     """
     return "n/a" if x is None or math.isnan(x) else f"{x:.1%}"
 
 
-def _coefficient(x: float) -> str:
+def coefficient(x: float) -> str:
     text = "n/a" if math.isnan(x) else f"{x:.2f}"
     return "0.00" if text == "-0.00" else text  # a rounding error's sign says nothing
 
@@ -407,18 +407,18 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
     if human is None:
         return []
     rows = tuple((r.judge, "majority vote" if r.majority else r.annotator or "(unsigned)", str(r.n),
-                  _pct1(r.agreement), f"{_pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
-                  _coefficient(r.kappa), _coefficient(r.macro_f1), _pct1(r.accuracy_ab), _pct1(r.accuracy_ba),
-                  _pct1(r.accuracy_average), _pct1(r.both_correct_rate), _pct1(r.positional_agreement),
-                  str(r.errors), _pct1(r.agreement_errors_as_wrong)) for r in human.judges)
+                  pct1(r.agreement), f"{pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
+                  coefficient(r.kappa), coefficient(r.macro_f1), pct1(r.accuracy_ab), pct1(r.accuracy_ba),
+                  pct1(r.accuracy_average), pct1(r.both_correct_rate), pct1(r.positional_agreement),
+                  str(r.errors), pct1(r.agreement_errors_as_wrong)) for r in human.judges)
     tables = [Table("human", "Agreement with the human labels", HUMAN_CAPTION,
                     ("Judge", "Annotator", "n", "Agreement", "Without ties", "Cohen's kappa", "Macro-F1",
                      "Accuracy AB", "Accuracy BA", "Average", "Both correct", "Positional agreement",
                      "Errors", "Errors as wrong"), "ll" + "r" * 12, rows)] if rows else []
     if human.annotators:
         fleiss = (f"Fleiss' kappa over the {human.fleiss_items} comparisons all {human.raters} annotators "
-                  f"labelled: {_coefficient(human.fleiss_kappa)}.")
-        pairs = tuple((p.a, p.b, str(p.n), _pct1(p.agreement), _coefficient(p.kappa))
+                  f"labelled: {coefficient(human.fleiss_kappa)}.")
+        pairs = tuple((p.a, p.b, str(p.n), pct1(p.agreement), coefficient(p.kappa))
                       for p in human.annotators)
         tables.append(Table("human_annotators", "Agreement between annotators",
                             "Agreement and Cohen's kappa of each pair of annotators on the comparisons "

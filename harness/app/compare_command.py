@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.text import terminal_text
 from harness.core.types import Battle
+from harness.reports.tables import coefficient, pct1
 from harness.stats.battles import combine
 from harness.stats.compare import JudgeComparison, compare_judges
 from harness.stats.grades import battles_from_grades
@@ -71,14 +71,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
-
-
-def _num(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.2f}"
-
-
 def render(c: JudgeComparison) -> str:
     """The comparison as plain text (names through :func:`terminal_text`: they are the user's)."""
     rows = [("model", "old BT", "new BT", "shift", "old rank", "new rank")]
@@ -91,8 +83,8 @@ def render(c: JudgeComparison) -> str:
         f"old judge: {terminal_text(c.old, keep_newlines=False)}",
         f"new judge: {terminal_text(c.new, keep_newlines=False)}",
         f"comparisons both decided: {c.n} (only the old judge: {c.only_old}; only the new: {c.only_new})",
-        f"same winner: {c.agree} of {c.n} = {_pct(c.rate)} [95% CI {_pct(c.lower)}, {_pct(c.upper)}]; "
-        f"Cohen's kappa {_num(c.kappa)}; Kendall's tau {_num(c.tau)}",
+        f"same winner: {c.agree} of {c.n} = {pct1(c.rate)} [95% CI {pct1(c.lower)}, {pct1(c.upper)}]; "
+        f"Cohen's kappa {coefficient(c.kappa)}; Kendall's tau {coefficient(c.tau)}",
         "", *table, "",
         "Ratings are each judge's Bradley-Terry fit on the shared comparisons only, so a shift is the "
         "judges' difference, not a difference in what they judged."])

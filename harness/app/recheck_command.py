@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.app.config import parse_config
+from harness.app.config import RunConfig, parse_config
 from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.numbers import SEED_MAX, Bounds, check_number
@@ -26,6 +26,7 @@ from harness.judges.conversation import load_turn_prompt
 from harness.judges.recheck import RecheckResult, recheck, refuse_reference
 from harness.models import endpoints
 from harness.models.cache import CallCache
+from harness.reports.tables import coefficient, pct1
 from harness.tasks import answered_tasks
 
 
@@ -46,7 +47,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
 
 
-def _settings(run_dir: Path, spec: str | None, judges_seen: list[str]) -> JudgeSettings:
+def _settings(run_dir: Path, config: RunConfig | None, spec: str | None, judges_seen: list[str]
+              ) -> JudgeSettings:
     """The judge as the run's config set it up (decoding, method, prompt), else its defaults."""
     if spec is None:
         if len(judges_seen) != 1:
@@ -55,8 +57,6 @@ def _settings(run_dir: Path, spec: str | None, judges_seen: list[str]) -> JudgeS
     if spec not in judges_seen:
         raise HarnessError(f"--judge {spec!r}: no verdicts from it in {run_dir} (judges there: "
                            f"{', '.join(judges_seen) or 'none'})")
-    raw = rundir.read_config(run_dir)
-    config = parse_config(raw, str(run_dir / rundir.CONFIG)) if raw is not None else None
     found = [j for j in (config.judges if config else ()) if j.spec == spec]
     return found[0] if found else JudgeSettings(spec=spec)
 
@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"{run_dir}: no such run directory")
     with runlock.hold(run_dir, command="recheck"):
         judgments = rundir.read_judgments(run_dir)
-        settings = _settings(run_dir, args.judge, list(dict.fromkeys(j.judge for j in judgments)))
+        raw = rundir.read_config(run_dir)
+        config = parse_config(raw, str(run_dir / rundir.CONFIG)) if raw is not None else None
+        settings = _settings(run_dir, config, args.judge, list(dict.fromkeys(j.judge for j in judgments)))
         refuse_reference(settings.spec)
         mine = [j for j in judgments if j.judge == settings.spec]
         names = list(dict.fromkeys(j.prompt for j in mine))
@@ -82,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
             turn_prompt = load_turn_prompt(dataclasses.replace(settings, turn_prompt=turn_name), prompt,
                                            args.prompts_dir)
         tasks = answered_tasks(run_dir, args.tasks_dir)
-        raw = rundir.read_config(run_dir) or {}
-        api = parse_config(raw, str(run_dir / rundir.CONFIG)).api if raw else None
+        api = config.api if config else None
         with endpoints.session(api), CallCache(rundir.recheck_cache(run_dir, seed)) as cache:
             result = recheck(judgments, tasks, rundir.read_answers(run_dir), settings, prompt, turn_prompt,
                              cache, fraction=fraction, seed=seed)
@@ -106,16 +107,11 @@ def _json(r: RecheckResult, sent: int) -> dict[str, Any]:
             "agreement": _num(r.agreement), "kappa": _num(r.kappa), "calls": sent}
 
 
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.1f}%"
-
-
 def render(r: RecheckResult, sent: int, run_dir: Path) -> str:
-    kappa = "n/a" if math.isnan(r.kappa) else f"{r.kappa:.2f}"
     return "\n".join([
         f"judge: {terminal_text(r.judge, keep_newlines=False)}",
         f"re-asked: {r.n} judgments (sample {r.fraction:g}, seed {r.seed}; {sent} calls sent now, the rest "
         f"from this seed's earlier recheck)",
-        f"flipped: {r.flips} of {r.n} = {_pct(r.flip_rate)} [95% CI {_pct(r.lower)}, {_pct(r.upper)}]; "
-        f"agreement {_pct(r.agreement)}; Cohen's kappa {kappa}",
+        f"flipped: {r.flips} of {r.n} = {pct1(r.flip_rate)} [95% CI {pct1(r.lower)}, {pct1(r.upper)}]; "
+        f"agreement {pct1(r.agreement)}; Cohen's kappa {coefficient(r.kappa)}",
         f"new replies: {run_dir / rundir.RECHECK} (the stored verdicts are unchanged)"])
