@@ -17,7 +17,7 @@ from harness.core.errors import HarnessError
 from harness.core.types import Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import load_judge
-from harness.judges.conversation import has_turns, load_turn_prompt
+from harness.judges.conversation import turn_prompt_for
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.perturb import ALL_PROBES, CONTEXT_PROBE
 from harness.judges.probes import (
@@ -50,7 +50,7 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
             raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
                                f"(models: {', '.join(models)})")
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-        turn_prompt = load_turn_prompt(settings, prompt, prompts_dirs) if has_turns(task_list) else None
+        turn_prompt = turn_prompt_for(settings, prompt, task_list, prompts_dirs)
         backend = load_judge(settings.spec)
         labels = rundir.read_human(run_dir)
         with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:

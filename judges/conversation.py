@@ -103,3 +103,13 @@ def pair_turn_ask(prompt: JudgePrompt, question: Question, neutral_key: tuple[st
     blank = ("",) * turn
     return Ask(render(answers_1, answers_2), slot, (*neutral_key, turn), render(blank, blank),
                (answers_1[-1], answers_2[-1]), reference)
+
+
+def turn_prompt_for(settings: JudgeSettings, prompt: JudgePrompt, task_list: Sequence[Task],
+                    prompts_dirs: Sequence[Path] = ()) -> JudgePrompt | None:
+    """:func:`load_turn_prompt` where it is needed: when ``task_list`` has a multi-turn question, or
+    when the judge names a turn prompt (loaded even if unused, so a misspelt name is an error rather
+    than silently ignored); else None."""
+    if not (settings.turn_prompt or has_turns(task_list)):
+        return None
+    return load_turn_prompt(settings, prompt, prompts_dirs)

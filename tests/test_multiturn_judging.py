@@ -431,3 +431,14 @@ def test_people_and_doubt_scores_read_the_last_judged_turn() -> None:
     assert [p.doubt for p in run_pairs(answers, judgments)] == [0]
     assert [p.doubt for p in run_pairs(answers, judgments[:2] + [said(2, "ab", "model_b"),
                                                                  said(2, "ba", "model_a")])] == [1]
+
+
+def test_a_misspelt_turn_prompt_is_an_error_even_without_multi_turn_questions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    for command in (["run", "--tasks", "en_law", "--limit", "1", "--dry-run"],
+                    ["run", "--tasks", "en_law", "--limit", "1"]):
+        assert main([*command, "--out", str(out), "--no-progress", "--turn-prompt", "multiturn_eng"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("harness: error: unknown judge prompt 'multiturn_eng'; known: ") and "\n" not in err
+        assert not out.exists()

@@ -19,7 +19,7 @@ from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, load_judge, planned_requests, resolve_method
 from harness.judges.calibration import GoldItem, gold_asks
-from harness.judges.conversation import has_turns, load_turn_prompt
+from harness.judges.conversation import turn_prompt_for
 from harness.judges.pairwise import make_jobs, pair_asks, prompt_groups
 from harness.judges.prompts import JudgePrompt
 from harness.judges.single import grade_asks
@@ -104,10 +104,9 @@ def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], mod
                  answers: Sequence[Answer], prompts_dirs: Sequence[Path], cache: CallCache | None,
                  prices: Prices) -> list[PlanLine]:
     lines = []
-    turned = has_turns(task_list)
     for settings in judges:
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-        turn_prompt = load_turn_prompt(settings, prompt, prompts_dirs) if turned else None
+        turn_prompt = turn_prompt_for(settings, prompt, task_list, prompts_dirs)
         method = resolve_method(settings, load_judge(settings.spec))
         if prompt.pairwise:
             jobs = make_jobs(task_list, models, answers, settings.turns)

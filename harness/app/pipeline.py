@@ -22,7 +22,7 @@ from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import check_judge, load_judge, resolve_method
-from harness.judges.conversation import has_turns, judged_turns, load_turn_prompt
+from harness.judges.conversation import judged_turns, turn_prompt_for
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
 from harness.models import endpoints
@@ -126,15 +126,14 @@ def check(config: RunConfig, *, judging: bool = True) -> None:
     """Fail fast, before any model is loaded, on unknown names and malformed specs; with
     ``judging`` (a run, which judges what it generates) also on the prompts for multi-turn questions."""
     task_list = select_tasks(config)
-    turned = judging and has_turns(task_list)
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
         judge = load_judge(settings.spec)  # a bad spec is reported before a bad prompt name
         prompt = prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
         check_judge(settings, judge, prompt)
-        if turned:
-            load_turn_prompt(settings, prompt, config.prompts_dirs)
+        if judging:
+            turn_prompt_for(settings, prompt, task_list, config.prompts_dirs)
     check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
 
 
@@ -204,8 +203,7 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
     if len(set(specs)) != len(specs):
         raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
     prompts = [prompt_plugins.load_prompt(s.prompt, prompts_dirs) for s in judges]
-    turned = has_turns(tasks)
-    turn_prompts = [load_turn_prompt(s, p, prompts_dirs) if turned else None for s, p in zip(judges, prompts)]
+    turn_prompts = [turn_prompt_for(s, p, tasks, prompts_dirs) for s, p in zip(judges, prompts)]
     backends = [load_judge(s.spec) for s in judges]
     for settings, backend in zip(judges, backends):
         resolve_method(settings, backend)
