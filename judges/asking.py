@@ -1,7 +1,10 @@
 """Asking a judge: render, read the verdict (or score the labels), re-ask, cache.
 
 ``generate`` judges write a reply whose last label is the verdict; a reply with no label is
-re-asked (bounded) and, failing that, recorded as an error with its raw text. ``likelihood``
+re-asked (bounded) and, failing that, recorded as an error with its raw text. ``logprobs`` judges
+are asked the same way, with the endpoint's likeliest tokens at each position: the verdict's
+probabilities are read where the reply starts (:func:`harness.judges.verdict.soft_verdict`), the
+hard verdict from its text as before. ``likelihood``
 judges (small local models) pick the most likely label, so they always give a valid one.
 ``reference`` judges call no model: :mod:`harness.judges.reference` compares each answer with the
 question's reference answer.
@@ -10,24 +13,28 @@ Used by pairwise judging and by single-answer grading alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+import sys
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from harness.core.errors import HarnessError
-from harness.core.types import DecodingParams, Message
+from harness.core.types import DecodingParams, Message, TokenAlternatives
 from harness.judges.prompts import JudgePrompt
 from harness.judges.reference import METHOD as REFERENCE_METHOD
 from harness.judges.reference import ReferenceJudge, is_reference
 from harness.judges.reference import create as create_reference
-from harness.judges.verdict import parse_verdict
+from harness.judges.verdict import parse_verdict, soft_label_problem, soft_verdict
 from harness.models import calls
-from harness.models.backends import Backend, LabelScorer, load_backend
+from harness.models.backends import Backend, LabelScorer, LogprobStreamer, load_backend
 from harness.models.cache import CallCache
 
-METHODS = ("auto", "generate", "likelihood")
+METHODS = ("auto", "generate", "likelihood", "logprobs")
 """What a user may ask for; a reference judge's verdicts are recorded with method ``reference``."""
 CHUNK = 16  # conversations per local batch: progress and cache commits stay frequent
+TOP_LOGPROBS = 20
+"""Alternatives asked for at each position by a ``logprobs`` judge (OpenAI's most): a label
+outside them counts as probability 0."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ class JudgeSettings:
     prompt: str = "assignment_en"
     """Name of the judge prompt."""
     method: str = "auto"
-    """``generate``, ``likelihood``, or ``auto``: likelihood for local models, else generate."""
+    """``generate``, ``likelihood``, ``logprobs`` (generate, plus each verdict's probabilities from
+    the endpoint's log-probabilities), or ``auto``: likelihood for local models, else generate."""
     max_attempts: int = 3
     """How many times a reply without a valid label is asked for again."""
     decoding: DecodingParams = field(
@@ -72,8 +80,17 @@ class Ask:
     """The question's reference answer, if the task has one."""
 
 
-Verdict = tuple[Any, str, int]
-"""(meaning or score, or None on error; raw reply; attempts)."""
+class Verdict(NamedTuple):
+    """What the judge said of one ask."""
+
+    meaning: Any
+    """The label's meaning or score; None on error."""
+    raw: str
+    """The raw reply (every attempt)."""
+    attempts: int
+    soft: Mapping[Any, float] | None = None
+    """Each meaning's probability at the verdict position (``logprobs`` judges that could read
+    it); None otherwise."""
 
 
 Judge = Backend | ReferenceJudge
@@ -88,9 +105,14 @@ def load_judge(spec: str) -> Judge:
 def check_judge(settings: JudgeSettings, judge: Judge, prompt: JudgePrompt) -> None:
     """Raise before any work when ``judge`` (:func:`load_judge` of ``settings.spec``) cannot
     judge with this prompt and method."""
-    resolve_method(settings, judge)
+    method = resolve_method(settings, judge)
     if isinstance(judge, ReferenceJudge) and not prompt.pairwise:
         raise judge.cannot_grade()
+    problem = soft_label_problem(prompt.labels) if method == "logprobs" and prompt.pairwise else ""
+    if problem:
+        raise HarnessError(f"judge prompt {prompt.name!r}: --judge-method logprobs reads the verdict "
+                           f"from one token, but {problem}; use a one-token prompt such as "
+                           "verdict_token_en")
 
 
 def recorded_prompt(judge: Judge, prompt: JudgePrompt) -> tuple[str, str]:
@@ -113,7 +135,23 @@ def resolve_method(settings: JudgeSettings, backend: Judge) -> str:
         return "likelihood" if isinstance(backend, LabelScorer) else "generate"
     if settings.method == "likelihood" and not isinstance(backend, LabelScorer):
         raise HarnessError(f"judge {settings.spec!r} cannot score labels; use --judge-method generate")
+    if settings.method == "logprobs" and not isinstance(backend, LogprobStreamer):
+        _say_once(f"judge {settings.spec}: this backend returns no log-probabilities (an "
+                  "OpenAI-compatible endpoint does); its verdicts are read from the text alone "
+                  "(method generate)")
+        return "generate"
     return settings.method
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(note: str) -> None:
+    """Print a note on standard error, once per process: a fallback is worth one line, not one per
+    prompt group or per stage."""
+    if note not in _SAID:
+        _SAID.add(note)
+        print(f"note: {note}", file=sys.stderr)
 
 
 def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings: JudgeSettings,
@@ -122,19 +160,28 @@ def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings
     """The method used and one verdict per ask, reading from and writing to ``cache``."""
     method = resolve_method(settings, backend)
     if isinstance(backend, ReferenceJudge):
-        return method, list(backend.verdicts([(a.answers, a.reference) for a in asks], progress))
+        return method, [Verdict(*v) for v in
+                        backend.verdicts([(a.answers, a.reference) for a in asks], progress)]
     base = _base(settings, prompt, method)
     if method == "likelihood":
         return method, _by_likelihood(asks, backend, prompt, base, cache, progress)
-    return method, _by_generation(asks, backend, prompt, settings, base, cache, progress)
+    verdicts = _by_generation(asks, backend, prompt, settings, base, cache, progress)
+    unread = sum(v.meaning is not None and v.soft is None for v in verdicts)
+    if method == "logprobs" and unread:
+        _say_once(f"judge {settings.spec}, prompt {prompt.name}: {unread} of {len(verdicts)} verdicts "
+                  "have no probabilities (the endpoint returned no log-probabilities, or the reply "
+                  "did not start with a label); they count by their text alone")
+    return method, verdicts
 
 
 def _base(settings: JudgeSettings, prompt: JudgePrompt, method: str) -> dict[str, Any]:
     """What every request of this judge shares (and its cache key depends on)."""
     base: dict[str, Any] = {"judge": settings.spec, "method": method, "prompt": prompt.name,
                             "prompt_hash": prompt.hash}
-    if method == "generate":
+    if method in ("generate", "logprobs"):
         base["decoding"] = settings.decoding.to_row()
+    if method == "logprobs":
+        base["top_logprobs"] = TOP_LOGPROBS
     return base
 
 
@@ -183,8 +230,9 @@ def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, b
         best = max(range(len(labels)), key=lambda i: shifted[i])
         detail = "; ".join(f"{lab}: {r:.3f} - {n:.3f} = {d:+.3f}"
                            for lab, r, n, d in zip(labels, raw, free, shifted))
-        out.append((prompt.labels[labels[best]],
-                    f"{labels[best]}\n[calibrated likelihood: logprob - content-free logprob] {detail}", 1))
+        out.append(Verdict(
+            prompt.labels[labels[best]],
+            f"{labels[best]}\n[calibrated likelihood: logprob - content-free logprob] {detail}", 1))
         progress(1)
     return out
 
@@ -194,17 +242,18 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
                    progress: Callable[[int], None]) -> list[Verdict]:
     replies: list[list[str]] = [[] for _ in asks]
     meanings: list[Any] = [None] * len(asks)
+    softs: list[Mapping[Any, float] | None] = [None] * len(asks)
     pending = {i: ask.messages for i, ask in enumerate(asks)}
     for attempt in range(1, settings.max_attempts + 1):
         requests = {i: _request(base, c, asks[i].slot, None) for i, c in pending.items()}
         order = list(requests)
-        for j, reply in calls.generate(backend, [requests[i] for i in order], settings.decoding,
-                                       cache=cache, kind="judge", batch_size=CHUNK):
+        for j, reply, top in _replies(backend, [requests[i] for i in order], settings, base, cache):
             i = order[j]
             replies[i].append(reply)
             meaning = parse_verdict(reply, prompt.labels)
             if meaning is not None:
                 meanings[i] = meaning
+                softs[i] = soft_verdict(top, prompt.labels) if top else None
                 progress(1)
             elif attempt < settings.max_attempts:
                 # Show the judge its own reply and ask for the label alone.
@@ -217,4 +266,17 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
         if not pending:
             break
     sep = "\n\n--- re-asked ---\n\n"
-    return [(m, sep.join(r), len(r)) for m, r in zip(meanings, replies)]
+    return [Verdict(m, sep.join(r), len(r), p) for m, r, p in zip(meanings, replies, softs)]
+
+
+def _replies(backend: Backend, requests: list[dict[str, Any]], settings: JudgeSettings,
+             base: dict[str, Any], cache: CallCache
+             ) -> Iterator[tuple[int, str, Sequence[TokenAlternatives] | None]]:
+    """``(index, reply, likeliest tokens or None)``: with them when the requests ask for them."""
+    if "top_logprobs" in base:
+        yield from calls.generate_scored(backend, requests, settings.decoding, cache=cache, kind="judge",
+                                         top_logprobs=base["top_logprobs"])
+        return
+    for j, reply in calls.generate(backend, requests, settings.decoding, cache=cache, kind="judge",
+                                   batch_size=CHUNK):
+        yield j, reply, None

@@ -96,7 +96,7 @@ def calibrate(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cach
                 asks.append(Ask(prompt.render(it.question, reference=it.reference, answer=answer),
                                 "single", it.id, neutral, (answer,), it.reference))
     _, verdicts = ask_judge(asks, backend, prompt, settings, cache)
-    meanings = [v[0] for v in verdicts]
+    meanings = [v.meaning for v in verdicts]
     rows = []
     kinds = list(dict.fromkeys(it.kind for it in items if it.kind))
     for group in ["all", *sorted({it.language for it in items}), *kinds]:
@@ -201,7 +201,7 @@ def judge_gold(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cac
     """The judge's winner for each pair in each order (``model_a`` = answer_1, ``error`` when no
     label could be read), as ``(ab, ba)``; every call goes through the cache."""
     _, verdicts = ask_judge(gold_asks(prompt, items), backend, prompt, settings, cache)
-    winners = [winner_for(v[0], order) if v[0] is not None else "error"  # type: ignore[arg-type]
+    winners = [winner_for(v.meaning, order) if v.meaning is not None else "error"  # type: ignore[arg-type]
                for v, order in zip(verdicts, ["ab", "ba"] * len(items))]
     return [(winners[2 * k], winners[2 * k + 1]) for k in range(len(items))]
 

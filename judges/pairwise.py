@@ -4,7 +4,7 @@ multi-turn question), asked in both orders."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.core.errors import HarnessError
@@ -81,6 +81,18 @@ def winner_for(meaning: str, order: Order) -> JudgmentWinner:
     return "model_a" if first_wins == (order == "ab") else "model_b"
 
 
+def soft_for(soft: Mapping[str, float], order: Order) -> tuple[float, float, float]:
+    """Slot-level probabilities mapped back to the pair: (P(model_a wins), P(tie), P(model_b wins)).
+
+    >>> soft_for({"better": 0.7, "equal": 0.2, "worse": 0.1}, "ba")
+    (0.1, 0.2, 0.7)
+    """
+    first, second = soft.get("better", 0.0), soft.get("worse", 0.0)
+    if order == "ba":
+        first, second = second, first
+    return (first, soft.get("equal", 0.0), second)
+
+
 def judge_jobs(jobs: Sequence[Job], backend: Judge, prompt: JudgePrompt,
                settings: JudgeSettings, cache: CallCache,
                progress: Callable[[int], None] = lambda n: None,
@@ -95,12 +107,13 @@ def judge_jobs(jobs: Sequence[Job], backend: Judge, prompt: JudgePrompt,
         mine = [jobs[i] for i in wanted]
         method, verdicts = ask_judge(pair_asks(used, mine), backend, used, settings, cache, progress)
         name, digest = recorded_prompt(backend, used)
-        for i, j, (meaning, raw, attempts) in zip(wanted, mine, verdicts):
+        for i, j, (meaning, raw, attempts, soft) in zip(wanted, mine, verdicts):
             out[i] = Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
                               model_a=j.model_a, model_b=j.model_b, order=j.order,
                               winner=winner_for(meaning, j.order) if meaning else "error",
                               label=meaning or "", judge=settings.spec, method=method, prompt=name,
-                              prompt_hash=digest, raw=raw, attempts=attempts, turn=j.turn)
+                              prompt_hash=digest, raw=raw, attempts=attempts, turn=j.turn,
+                              soft=soft_for(soft, j.order) if soft and meaning else None)
     return [j for j in out if j is not None]
 
 

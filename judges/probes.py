@@ -195,7 +195,7 @@ def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], bac
         asks = probe_asks([perturbations[i] for i in wanted], tasks, used, answers)
         method, found = ask_judge(asks, backend, used, settings, cache, progress)
         for k, verdict in enumerate(found):
-            verdicts[2 * wanted[k // 2] + k % 2] = (method, *verdict)
+            verdicts[2 * wanted[k // 2] + k % 2] = (method, verdict.meaning, verdict.raw, verdict.attempts)
     rows = []
     for i, (method, meaning, raw, attempts) in enumerate(verdicts):
         p = perturbations[i // 2]

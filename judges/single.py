@@ -34,7 +34,7 @@ def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequenc
         out += [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
                       judge=settings.spec, method=method, prompt=used.name, prompt_hash=used.hash,
                       raw=raw, attempts=attempts, turn=turn)
-                for (t, q, turn, m), (s, raw, attempts) in zip(these, verdicts)]
+                for (t, q, turn, m), (s, raw, attempts, _) in zip(these, verdicts)]
     return out
 
 

@@ -1,11 +1,15 @@
-"""Reading a verdict label out of a judge's free-text reply."""
+"""Reading a verdict label out of a judge's free-text reply, or its probabilities out of the
+likeliest tokens at the verdict position."""
 
 from __future__ import annotations
 
 import functools
+import math
 import re
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from harness.core.types import TokenAlternatives
 
 T = TypeVar("T")
 
@@ -64,3 +68,69 @@ def parse_verdict(reply: str, labels: Mapping[str, T]) -> T | None:
             if best is None or match.end() > best[0]:
                 best = (match.end(), meaning)
     return best[1] if best else None
+
+
+def token_key(text: str) -> str:
+    """What of a label or a token counts when a verdict is read from log-probabilities: its letters
+    and digits, lower-cased (spacing, brackets and markup around a label are their own tokens).
+
+    >>> token_key("[[A]]"), token_key(" 1"), token_key("**"), token_key("平局")
+    ('a', '1', '', '平局')
+    """
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def soft_verdict(top: Sequence[TokenAlternatives], labels: Mapping[str, T]) -> dict[T, float] | None:
+    """The probability of each meaning at the verdict position, or None when it cannot be read.
+
+    The verdict position is the reply's first token with a letter or digit (spacing and markup
+    before it are skipped), and the token written there must be a label: a judge that began with
+    other words ("A better answer is 1") gave its verdict later, where the alternatives were
+    conditioned on those words, so its probabilities are not read (None; a prompt asking for a
+    one-token verdict avoids that). Each likeliest token at the position whose
+    :func:`token_key` is a label's key adds its probability to that label's meaning; the sums are
+    renormalised to 1, so a meaning outside the returned alternatives gets 0.
+
+    >>> import math
+    >>> top = [("[[", (("[[", -0.01),)), ("A", (("A", math.log(0.6)), ("B", math.log(0.3)),
+    ...                                           ("b", math.log(0.05)), ("The", math.log(0.05))))]
+    >>> soft = soft_verdict(top, {"[[A]]": "better", "[[B]]": "worse", "[[C]]": "equal"})
+    >>> {k: round(v, 4) for k, v in soft.items()}
+    {'better': 0.6316, 'worse': 0.3684, 'equal': 0.0}
+    >>> soft_verdict([("A", (("A", -0.1), ("1", -2.0)))], {"1": "better", "2": "worse"}) is None
+    True
+    """
+    keys: dict[str, T] = {token_key(label): meaning for label, meaning in labels.items()}
+    for token, alternatives in top:
+        if not token_key(token):
+            continue
+        if token_key(token) not in keys:
+            return None
+        mass = dict.fromkeys(labels.values(), 0.0)
+        for alt, logprob in alternatives:
+            meaning = keys.get(token_key(alt))
+            if meaning is not None:
+                mass[meaning] += math.exp(logprob)
+        total = math.fsum(mass.values())
+        return {m: p / total for m, p in mass.items()} if total > 0 else None
+    return None
+
+
+def soft_label_problem(labels: Mapping[str, Any]) -> str:
+    """Why these labels cannot be told apart by their tokens' keys (empty when they can): each
+    label needs its own non-empty :func:`token_key`.
+
+    >>> soft_label_problem({"[[A]]": "better", "[[B]]": "worse"})
+    ''
+    >>> soft_label_problem({"A!": "better", "a": "worse"})
+    "labels 'A!' and 'a' read the same as tokens ('a')"
+    """
+    seen: dict[str, str] = {}
+    for label in labels:
+        key = token_key(label)
+        if not key:
+            return f"label {label!r} has no letter or digit"
+        if key in seen:
+            return f"labels {seen[key]!r} and {label!r} read the same as tokens ({key!r})"
+        seen[key] = label
+    return ""

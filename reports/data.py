@@ -24,6 +24,7 @@ from harness.stats.health import JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
 from harness.stats.ratings import by_turn
 from harness.stats.ratings import leaderboard as rate_battles
+from harness.stats.soft import SoftBoard, soft_board
 from harness.stats.style import StyleFit, style_controlled
 from harness.tasks import answered_tasks
 
@@ -102,6 +103,14 @@ class ReportData:
         # intervals are about the weights, which settle sooner.
         return style_controlled(self.battles, self.answers, self.models, bootstrap=STYLE_ROUNDS,
                                 seed=_rating_settings(self.run_dir).get("seed", 0))
+
+    @functools.cached_property
+    def soft(self) -> SoftBoard | None:
+        """The probability-weighted leaderboard (:mod:`harness.stats.soft`); None unless a
+        ``logprobs`` judge gave the battles probabilities. Fitted on first use, as :attr:`style`."""
+        settings = _rating_settings(self.run_dir)
+        return soft_board(self.battles, self.judgments, self.models,
+                          bootstrap=settings.get("bootstrap", 1000), seed=settings.get("seed", 0))
 
     @functools.cached_property
     def health(self) -> list[JudgeHealth]:

@@ -142,6 +142,8 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
     if turns:
         lines += [rf"\section{{{TURNS_TITLE}}}", rf"{escape(OVERALL_TURNS)}\par",
                   *(rf"\input{{{k}}}" for k in turns)]
+    if "soft" in keys:
+        lines += [r"\section{Probability-weighted ratings}", r"\input{soft}"]
     if "style" in keys:
         lines += [r"\section{Style control}", r"\input{style}", r"\input{style_weights}"]
     if "bias" in keys or "judges" in keys:

@@ -127,6 +127,39 @@ def turn_tables(data: ReportData) -> list[Table]:
             for turn, board in data.turns.items()]
 
 
+def soft_table(data: ReportData) -> list[Table]:
+    """The probability-weighted leaderboard beside the text verdicts' (none without a ``logprobs``
+    judge), with how often the two readings of a verdict disagree."""
+    board = data.soft
+    if board is None:
+        return []
+    fit = board.ratings
+    plain = {r.model: (r["rank"], r["bt"]) for r in data.leaderboard}
+    ranks = fit.rank()
+    order = sorted(range(len(fit.models)), key=lambda i: -fit.ratings[i])
+    hard = board.battles - board.weighted
+    caption = (
+        "Bradley-Terry on the judge's expected outcomes: each battle counts as P(a wins) of a win, "
+        "P(tie) of a tie and P(b wins) of a loss, the probabilities read from the judge's "
+        "log-probabilities at the verdict position and averaged over both orders; 95% intervals from "
+        f"{fit.rounds} resamples of the {board.battles} battles"
+        + (f" ({hard} without probabilities count by their winner)" if hard else "")
+        + ". The text columns are the leaderboard's. The most likely outcome differs from the text "
+        f"verdict in {pct1(_share(board.verdicts_disagree, board.verdicts))} of {board.verdicts} "
+        f"verdicts, and from the battle's winner in {pct1(_share(board.battles_disagree, board.weighted))} "
+        f"of {board.weighted} battles (a swap that flips the text verdict is a tie by text, a lean by "
+        "probability).")
+    rows = tuple((fit.models[i], *plain.get(fit.models[i], ("n/a", "n/a")), str(ranks[i]),
+                  f"{fit.ratings[i]:.1f}", f"[{fit.lower[i]:.1f}, {fit.upper[i]:.1f}]") for i in order)
+    return [Table("soft", "Probability-weighted ratings", caption,
+                  ("Model", "Rank (text)", "BT (text)", "Rank (weighted)", "BT (weighted)", "95% CI"),
+                  "lrrrrc", rows)]
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else math.nan
+
+
 STYLE_FEATURE_NOTES = {
     "length": "longer answer (characters)",
     "headers": "more Markdown headers",
@@ -350,7 +383,8 @@ def panel_tables(data: ReportData) -> list[Table]:
 
 def all_tables(data: ReportData) -> list[Table]:
     """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
-    tables = [leaderboard_table(data), *turn_tables(data), *style_tables(data), pairs_table(data),
+    tables = [leaderboard_table(data), *soft_table(data), *turn_tables(data), *style_tables(data),
+              pairs_table(data),
               tasks_table(data)]
     if data.grades:
         tables.append(grades_table(data))

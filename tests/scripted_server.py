@@ -1,18 +1,36 @@
 """A scripted OpenAI-compatible chat server on loopback, for judges with known behaviour.
 
-``reply(request_body) -> str`` decides each answer (the body has ``model`` and ``messages``);
-every request is recorded.
+``reply(request_body) -> str | Scored`` decides each answer (the body has ``model`` and
+``messages``); a :class:`Scored` reply also has the likeliest tokens at each position, sent back as
+OpenAI's ``logprobs`` when the request asks for them. Every request is recorded.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = Callable[[dict[str, Any]], str]
+
+@dataclass(frozen=True)
+class Scored:
+    """A reply with known log-probabilities: per position, the token written and the likeliest
+    tokens there (the written one among them), as (token, natural log-probability)."""
+
+    text: str
+    positions: Sequence[tuple[str, Sequence[tuple[str, float]]]]
+
+    def logprobs(self) -> dict[str, Any]:
+        """OpenAI's ``choices[0].logprobs`` for this reply."""
+        return {"content": [{"token": token, "logprob": dict(alts)[token], "bytes": None,
+                             "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in alts]}
+                            for token, alts in self.positions]}
+
+
+Reply = Callable[[dict[str, Any]], "str | Scored"]
 
 
 class ScriptedServer:
@@ -39,12 +57,16 @@ class ScriptedServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
-                text = server.reply(body)
+                got = server.reply(body)
+                text = got.text if isinstance(got, Scored) else got
+                choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": text}}
+                if isinstance(got, Scored) and body.get("logprobs"):
+                    choice["logprobs"] = got.logprobs()
                 self._send(200, {
                     "id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
                     "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
+                    "choices": [choice],
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                 })
 

@@ -24,6 +24,7 @@ from harness.app import (
 from harness.app import finetune_command as finetune_cli
 from harness.app.commands import UNHEALTHY
 from harness.core.errors import HarnessError, redact
+from harness.judges.asking import METHODS as JUDGE_METHODS
 from harness.judges.conversation import TURNS
 from harness.judges.perturb import ALL_PROBES as PROBES
 from harness.reports.build import parse_report_formats
@@ -91,8 +92,12 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                    "several make a panel (majority verdict)")
     g.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en); "
                    "see `harness prompts list`")
-    g.add_argument("--judge-method", choices=("auto", "generate", "likelihood"),
-                   help="read the verdict from a generated reply or from label likelihoods")
+    g.add_argument("--judge-method", choices=JUDGE_METHODS,
+                   help="read the verdict from a generated reply (generate), from label likelihoods "
+                   "(likelihood, local models), or from the reply and the endpoint's log-probabilities "
+                   "at the verdict position (logprobs: each verdict also gets P(better), P(equal), "
+                   "P(worse), and the report a probability-weighted leaderboard; use a one-token prompt "
+                   "such as verdict_token_en). Default auto: likelihood for local models, else generate")
     _add_turn_options(g)
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")
@@ -132,7 +137,7 @@ def _add_bias_parsers(sub: Any) -> None:
     b.add_argument("--run", type=Path, required=True, metavar="DIR", help="a run directory")
     b.add_argument("--judge", required=True, metavar="SPEC", help="the judge to test")
     b.add_argument("--prompt", metavar="NAME", help="judge prompt (default: assignment_en)")
-    b.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    b.add_argument("--judge-method", choices=JUDGE_METHODS)
     _add_turn_options(b)
     b.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES), metavar="PROBE",
                    help=f"which probes ({', '.join(PROBES)}; default all)")
@@ -200,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "replacement, only faster; elo: each round is one online pass over resampled "
                    "battles in a random order, so Elo intervals also carry the order's noise and are "
                    "wider than BT's")
+    r.add_argument("--soft", action="store_true",
+                   help="bt on expected wins: a battle with probabilities (field 'soft', written by "
+                   "--judge-method logprobs) counts as P(a wins) of a win, P(tie) of a tie and P(b wins) "
+                   "of a loss; battles without them count by their winner. Intervals resample battles")
     r.add_argument("--seed", type=int, default=0, metavar="S")
     r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")
     r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
@@ -235,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt = pr.add_parser("test", help="parse rate, accuracy and swap consistency on a calibration set")
     pt.add_argument("name")
     pt.add_argument("--judge", nargs=1, required=True, metavar="SPEC", help="the judge to test with")
-    pt.add_argument("--judge-method", choices=("auto", "generate", "likelihood"))
+    pt.add_argument("--judge-method", choices=JUDGE_METHODS)
     pt.add_argument("--prompts-dir", type=Path, action="append", default=[])
     pt.add_argument("--set", dest="item_set", choices=("calibration", "sanity"), default="calibration",
                     help="calibration: clear-cut and equal pairs (default); sanity: coherent answers against "

@@ -221,6 +221,14 @@ def cmd_rate(args: argparse.Namespace) -> int:
     battles = [row.record for row in published.rows]
     if not battles:
         raise HarnessError(f"{args.battles}: no battles")
+    if args.soft:
+        hard = sum(b.soft is None for b in battles)
+        if hard == len(battles):
+            raise HarnessError(f"{args.battles}: --soft needs battles with probabilities (field 'soft'), "
+                               "and none has them; judge with --judge-method logprobs")
+        if hard:
+            print(f"note: {hard} of {len(battles)} battles have no probabilities; --soft counts them by "
+                  f"their winner ({args.battles})", file=sys.stderr)
     result = _rate(battles, args, anchor)
     if result.separation:  # on stderr: the table and the JSON stay as they are for scripts
         print(f"note: {terminal_text(result.separation.note(), keep_newlines=False)}", file=sys.stderr)
@@ -234,7 +242,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
         with np.errstate(over="ignore"):  # a win probability past float range is 0 or 1, as it should be
             wm = result.win_matrix(args.scale, args.base)
         # allow_nan=False: the ratings were checked finite, and JSON has no NaN or Infinity.
-        print(json.dumps({"method": args.method, "bootstrap": args.bootstrap, "ratings": rows,
+        print(json.dumps({"method": args.method, "soft": args.soft, "bootstrap": args.bootstrap,
+                          "ratings": rows,
                           "win_matrix": {a: {b: round(float(wm[i, j]), 4)
                                              for j, b in enumerate(result.models)}
                                          for i, a in enumerate(result.models)},
@@ -268,7 +277,7 @@ def _rate(battles: Sequence[Battle], args: argparse.Namespace, anchor: tuple[str
         with np.errstate(over="ignore", invalid="ignore"):  # checked below, once, for the user
             result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed,
                                   anchor=anchor, k=args.k, base=args.base, scale=args.scale,
-                                  initial=args.initial)
+                                  initial=args.initial, soft=args.soft)
     except OverflowError:  # online Elo's base ** (difference / scale), in Python floats
         result = None
     if result is None or not all(np.isfinite(x).all() for x in (result.ratings, result.lower, result.upper)):

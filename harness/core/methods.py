@@ -17,6 +17,10 @@ METHOD_NOTES = {
     "generate": (
         "The judge model writes a reply whose last verdict label is read; replies with no label "
         "are asked again, then kept as errors."),
+    "logprobs": (
+        "The judge model writes its verdict, read from the text as with generate; its probability for "
+        "each label where the reply starts (the endpoint's log-probabilities) is kept beside it, and "
+        "the probability-weighted ratings count each battle by those probabilities."),
     "imported": (
         "Verdicts imported from another tool's files (harness import; docs/interop.md): how the "
         "judge reached them is that tool's, and a verdict seen in one order only has no swap "

@@ -64,6 +64,20 @@ def _turn(value: Any, key: str) -> int | None:
     return _count(value, key)
 
 
+def _soft(value: Any, key: str) -> tuple[float, float, float] | None:
+    """Three probabilities (a wins, tie, b wins) adding up to 1, or null."""
+    if value is None:
+        return None
+    ok = (isinstance(value, (list, tuple)) and len(value) == 3
+          and all(isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p)
+                  and 0 <= p <= 1 for p in value)
+          and abs(math.fsum(value) - 1) <= 1e-6)
+    if not ok:
+        raise ValueError(f"field {key!r}: expected three probabilities [a wins, tie, b wins] adding up "
+                         f"to 1, or null, got {_show(value)}")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
 def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
     def check(value: Any, key: str) -> str:
         if not isinstance(value, str) or value not in allowed:
@@ -75,19 +89,25 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
 # A field's annotation (a string under ``from __future__ import annotations``) picks its check.
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "str": _text, "int": _count, "float | None": _score, "int | None": _turn,
+    "tuple[float, float, float] | None": _soft,
     "Order": _choice(get_args(Order)), "JudgmentWinner": _choice(get_args(JudgmentWinner)),
     "Winner": _choice(get_args(Winner)), "HumanWinner": _choice(get_args(HumanWinner)),
 }
 
 
+OPTIONAL_FIELDS = ("turn", "soft")
+"""Fields written only when set, so rows without them are what they were before they existed."""
+
+
 class RowRecord:
-    """A record whose JSON row is its fields; ``turn`` only when it has one, so single-turn rows
-    are what they were before multi-turn questions."""
+    """A record whose JSON row is its fields; ``turn`` and ``soft`` only when set, so single-turn
+    rows are what they were before multi-turn questions, and text verdicts before soft ones."""
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)  # type: ignore[call-overload]
-        if row.get("turn", 0) is None:
-            del row["turn"]
+        for key in OPTIONAL_FIELDS:
+            if row.get(key, 0) is None:
+                del row[key]
         return row
 
     @classmethod
@@ -193,6 +213,11 @@ class DecodingParams:
         return dataclasses.asdict(self)
 
 
+TokenAlternatives = tuple[str, tuple[tuple[str, float], ...]]
+"""One position of a reply: the token written, and the most likely tokens there with their natural
+log-probabilities, most likely first (an OpenAI-compatible endpoint's ``top_logprobs``)."""
+
+
 @dataclass(frozen=True)
 class Completion:
     """One model reply with the token counts the backend reported (``None`` when it does not)."""
@@ -200,6 +225,9 @@ class Completion:
     text: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    top: tuple[TokenAlternatives, ...] | None = None
+    """The reply's first positions with their likeliest tokens, when they were asked for and the
+    endpoint returned them; None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -314,10 +342,14 @@ class Judgment(RowRecord):
     """Which turn of a multi-turn question was judged (1 is the first), the judge shown both
     conversations up to it; None for a single-turn question, and then absent from the row, so
     single-turn files read and write as before turns existed."""
+    soft: tuple[float, float, float] | None = None
+    """(P(model_a wins), P(tie), P(model_b wins)) read from the judge's log-probabilities at the
+    verdict position (method ``logprobs``); None for a verdict read from text alone (absent from
+    the row)."""
 
 
 @dataclass(frozen=True)
-class Battle:
+class Battle(RowRecord):
     """Both orders of one pair on one question, combined (FastChat's battle format)."""
 
     model_a: str
@@ -328,12 +360,9 @@ class Battle:
     judge: str = ""
     turn: int | None = None
     """The judged turn of a multi-turn question; None for a single-turn one (absent from the row)."""
-
-    def to_row(self) -> dict[str, Any]:
-        row = dataclasses.asdict(self)
-        if self.turn is None:
-            del row["turn"]
-        return row
+    soft: tuple[float, float, float] | None = None
+    """Expected outcome (P(model_a wins), P(tie), P(model_b wins)): the mean of both orders'
+    probability-weighted verdicts; None when either order has none (absent from the row)."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Battle:
@@ -351,7 +380,8 @@ class Battle:
             qid = str(qid)
         return cls(model_a=row["model_a"], model_b=row["model_b"], winner=winner,  # type: ignore[arg-type]
                    task=_text(row.get("task", ""), "task"), question_id=_text(qid, "question_id"),
-                   judge=_text(row.get("judge", ""), "judge"), turn=_turn(row.get("turn"), "turn"))
+                   judge=_text(row.get("judge", ""), "judge"), turn=_turn(row.get("turn"), "turn"),
+                   soft=_soft(row.get("soft"), "soft"))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from harness.core.types import Completion, DecodingParams
+from harness.core.types import Completion, DecodingParams, TokenAlternatives
 from harness.models.backends import Backend, LabelScorer, completions
 from harness.models.cache import CallCache
 
@@ -39,6 +39,30 @@ def generate(backend: Backend, requests: Sequence[Request], params: DecodingPara
         batch_size: conversations per batch for local backends (endpoints stream instead).
         by_length: send similar prompt lengths together (less padding for local batches).
     """
+    yield from _replies(backend, requests, params, cache=cache, kind=kind, name=name,
+                        batch_size=batch_size, by_length=by_length, top_logprobs=0)
+
+
+def generate_scored(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
+                    cache: CallCache, kind: str, top_logprobs: int
+                    ) -> Iterator[tuple[int, str, tuple[TokenAlternatives, ...] | None]]:
+    """As :func:`generate`, each reply with its first positions' ``top_logprobs`` likeliest tokens
+    (None where the endpoint returned none); ``backend`` must be a
+    :class:`~harness.models.backends.LogprobStreamer`. The cached response is ``{"text", "top"}``; each
+    request must hold ``top_logprobs`` among its fields, so its key differs from a plain reply's."""
+    if any(r.get("top_logprobs") != top_logprobs for r in requests):
+        raise ValueError(f"every request must hold top_logprobs={top_logprobs} (its cache key)")
+    for i, response in _replies(backend, requests, params, cache=cache, kind=kind, name="",
+                                batch_size=1, by_length=False, top_logprobs=top_logprobs):
+        top = response.get("top")
+        yield i, response["text"], None if top is None else tuple(
+            (str(token), tuple((str(alt), float(lp)) for alt, lp in alts)) for token, alts in top)
+
+
+def _replies(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
+             cache: CallCache, kind: str, name: str, batch_size: int, by_length: bool,
+             top_logprobs: int) -> Iterator[tuple[int, Any]]:
+    """``(index, cached response)``: the text, or ``{"text", "top"}`` with ``top_logprobs``."""
     misses = []
     for i, request in enumerate(requests):
         hit = cache.get(kind, dict(request))
@@ -53,12 +77,17 @@ def generate(backend: Backend, requests: Sequence[Request], params: DecodingPara
     # stops): the backend then sends nothing new, so at most the calls in flight are lost. Left to
     # the garbage collector, queued calls would still be sent, and paid for, while the error
     # travels up.
-    replies = completions(backend, conversations, params, batch_size)
+    replies = completions(backend, conversations, params, batch_size, top_logprobs)
     try:
         for j, done in replies:
             i = misses[j]
-            _commit(cache, kind, requests[i], done.text, name or backend.spec, backend.spec, done)
-            yield i, done.text
+            response: Any = done.text
+            if top_logprobs:
+                response = {"text": done.text,
+                            "top": None if done.top is None else [[t, [list(a) for a in alts]]
+                                                                  for t, alts in done.top]}
+            _commit(cache, kind, requests[i], response, name or backend.spec, backend.spec, done)
+            yield i, response
     finally:
         replies.close()
 

@@ -15,6 +15,8 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
     one verdict was seen once (order ``once``, imported from tools that judge each pair once).
 
     The same winner in both orders wins; anything else (a flip, or a tie in either order) is a tie.
+    Where both orders carry probabilities (``logprobs`` judges), the battle also carries their mean
+    as its expected outcome (``soft``).
     A verdict seen once is the battle as it stands. A comparison with an ``error`` verdict in either
     order gives no battle: it is counted in :func:`judge_stats`, never turned into a tie.
 
@@ -37,8 +39,24 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
             continue
         winner = ab.winner if ab.winner == ba.winner else "tie"
         battles.append(Battle(model_a=a, model_b=b, winner=winner, task=task,  # type: ignore[arg-type]
-                              question_id=qid, judge=judge, turn=turn))
+                              question_id=qid, judge=judge, turn=turn, soft=_mean_soft(ab, ba)))
     return battles
+
+
+def _mean_soft(ab: Judgment, ba: Judgment) -> tuple[float, float, float] | None:
+    """The battle's expected outcome: both orders' probabilities averaged (the same judgment twice
+    for a verdict seen once), as the hard rule weighs both orders alike; None unless both have them.
+
+    >>> j = lambda order, soft: Judgment("t", "q1", "x", "y", order, "model_a", "", "judge", "logprobs",
+    ...                                  "p", "h", "", soft=soft)
+    >>> _mean_soft(j("ab", (0.9, 0.1, 0.0)), j("ba", (0.3, 0.1, 0.6)))
+    (0.6, 0.1, 0.3)
+    >>> _mean_soft(j("ab", (0.9, 0.1, 0.0)), j("ba", None)) is None
+    True
+    """
+    if ab.soft is None or ba.soft is None:
+        return None
+    return tuple((x + y) / 2 for x, y in zip(ab.soft, ba.soft))  # type: ignore[return-value]
 
 
 R = TypeVar("R", Judgment, Battle)

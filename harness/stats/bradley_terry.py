@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,22 +68,33 @@ class PairCounts:
         return self.weights(self.a_wins, self.b_wins, self.ties)
 
 
-def pair_counts(battles: Sequence[Battle], models: Sequence[str] | None = None) -> PairCounts:
-    """Count wins and ties per unordered pair (``a`` is the lower model index).
+def pair_counts(battles: Sequence[Battle], models: Sequence[str] | None = None, *,
+                soft: bool = False) -> PairCounts:
+    """Count wins and ties per unordered pair (``a`` is the lower model index). With ``soft``, a
+    battle with an expected outcome (``Battle.soft``) adds its probabilities instead of one count,
+    so the counts are expected wins and ties; one without adds its hard outcome.
 
     >>> c = pair_counts([Battle("x", "y", "model_a", "t", "1"), Battle("y", "x", "tie", "t", "2")])
     >>> c.models, c.a_wins.tolist(), c.b_wins.tolist(), c.ties.tolist(), c.wins.tolist()
     (('x', 'y'), [1], [0], [1], [3.0, 1.0])
+    >>> c = pair_counts([Battle("y", "x", "model_b", "t", "1", soft=(0.25, 0.25, 0.5))], soft=True)
+    >>> c.a_wins.tolist(), c.b_wins.tolist(), c.ties.tolist()
+    ([0.5], [0.25], [0.25])
     """
     names = tuple(models) if models else tuple(sorted({m for b in battles for m in (b.model_a, b.model_b)}))
     index = {m: i for i, m in enumerate(names)}
     n = len(names)
-    grid = np.zeros((3, n, n), dtype=np.int64)  # [wins of row, wins of column, ties], row < column
+    # [wins of row, wins of column, ties], row < column
+    grid = np.zeros((3, n, n), dtype=float if soft else np.int64)
     for b in battles:
         try:
             i, j = index[b.model_a], index[b.model_b]
         except KeyError as exc:
             raise HarnessError(f"battle names model {exc.args[0]!r}, not in {', '.join(names)}") from None
+        if soft and b.soft is not None:
+            p_a, p_tie, p_b = b.soft
+            grid[:, min(i, j), max(i, j)] += (p_a, p_b, p_tie) if i < j else (p_b, p_a, p_tie)
+            continue
         if b.winner in TIE_WINNERS:
             kind = 2
         elif b.winner in ("model_a", "model_b"):
@@ -263,25 +274,45 @@ class RatingResult:
 def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None,
                   bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
                   confidence: float = 0.95, scale: float = 400, base: float = 10,
-                  initial: float = 1000, *, prior_sd: float = PRIOR_SD) -> RatingResult:
+                  initial: float = 1000, *, prior_sd: float = PRIOR_SD, soft: bool = False) -> RatingResult:
     """Fit BT on ``battles`` and bootstrap ``bootstrap`` rounds (resampling battles); the result's
-    ``separation`` names the gaps the battles leave to the prior."""
-    counts = pair_counts(battles, models)
+    ``separation`` names the gaps the battles leave to the prior. With ``soft``, on expected wins
+    (:func:`pair_counts`): each battle with probabilities counts as that fraction of a win, a tie
+    and a loss (a tie, as always, half a win and half a loss)."""
+    counts = pair_counts(battles, models, soft=soft)
     if not battles:
         raise HarnessError("no battles to rate")
     beta = fit_bt(counts, prior_sd=prior_sd)
     rng = np.random.default_rng(seed)
-    # Resampling battles with replacement = one multinomial draw over (pair, outcome) cells.
-    cells = np.concatenate([counts.a_wins, counts.b_wins, counts.ties])
-    n_pairs = len(counts.a)
     samples = np.empty((bootstrap, len(counts.models)))
-    for r in range(bootstrap):
-        draw = rng.multinomial(len(battles), cells / cells.sum())
-        weights = counts.weights(draw[:n_pairs], draw[n_pairs : 2 * n_pairs], draw[2 * n_pairs :])
+    if soft:
+        draws = _soft_resamples(battles, counts, rng, bootstrap)
+    else:
+        # Resampling battles with replacement = one multinomial draw over (pair, outcome) cells.
+        cells = np.concatenate([counts.a_wins, counts.b_wins, counts.ties])
+        n_pairs = len(counts.a)
+        draws = (counts.weights(d[:n_pairs], d[n_pairs : 2 * n_pairs], d[2 * n_pairs :])
+                 for d in (rng.multinomial(len(battles), cells / cells.sum()) for _ in range(bootstrap)))
+    for r, weights in enumerate(draws):
         samples[r] = fit_bt(counts, weights, start=beta, prior_sd=prior_sd)
     result = with_intervals(counts.models, to_elo(beta, scale, base, initial),
                             to_elo(samples, scale, base, initial), "bt", anchor, confidence)
     return dataclasses.replace(result, separation=separation(counts))
+
+
+def _soft_resamples(battles: Sequence[Battle], counts: PairCounts, rng: np.random.Generator,
+                    rounds: int) -> Iterator[np.ndarray]:
+    """Each round's weights on expected wins, from the battle rows resampled with replacement
+    (one battle's probabilities are not a count the cells' multinomial could draw)."""
+    one = [pair_counts([b], counts.models, soft=True) for b in battles]
+    pair = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(counts.a, counts.b))}
+    where = np.array([pair[(int(c.a[0]), int(c.b[0]))] for c in one])
+    outcome = np.array([(c.a_wins[0], c.b_wins[0], c.ties[0]) for c in one])
+    n_pairs = len(counts.a)
+    for _ in range(rounds):
+        times = rng.multinomial(len(battles), np.full(len(battles), 1 / len(battles)))
+        a_w, b_w, ties = (np.bincount(where, times * outcome[:, k], n_pairs) for k in range(3))
+        yield counts.weights(a_w, b_w, ties)
 
 
 def with_intervals(models: Sequence[str], ratings: np.ndarray, samples: np.ndarray, method: str,

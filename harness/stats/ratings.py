@@ -138,12 +138,16 @@ def elo_with_ci(battles: Sequence[Battle], models: Sequence[str], bootstrap: int
 def rate_battles(battles: Sequence[Battle], method: str = "bt", models: Sequence[str] | None = None,
                  bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
                  k: float = 4, base: float = 10, scale: float = 400,
-                 initial: float = 1000) -> RatingResult:
-    """Ratings by ``bt`` (Bradley-Terry MLE) or ``elo`` (online Elo), with bootstrap intervals."""
+                 initial: float = 1000, soft: bool = False) -> RatingResult:
+    """Ratings by ``bt`` (Bradley-Terry MLE) or ``elo`` (online Elo), with bootstrap intervals;
+    ``soft``: Bradley-Terry on the battles' expected outcomes (``Battle.soft``) where they have one."""
     names = list(models) if models else sorted({m for b in battles for m in (b.model_a, b.model_b)})
+    if soft and method != "bt":
+        raise HarnessError(f"--soft rates expected wins by Bradley-Terry; it does not apply to "
+                           f"--method {method}")
     if method == "bt":
         return bradley_terry(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
-                             scale=scale, base=base, initial=initial)
+                             scale=scale, base=base, initial=initial, soft=soft)
     if method == "elo":
         return elo_with_ci(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
                            k=k, base=base, scale=scale, initial=initial)

@@ -44,10 +44,28 @@ class Streamer(Protocol):
         ...
 
 
+@runtime_checkable
+class LogprobStreamer(Protocol):
+    """A backend whose replies can carry the likeliest tokens at each position (OpenAI-compatible
+    endpoints: the probability-weighted judge reads its verdict there)."""
+
+    def stream_logprobs(self, conversations: list[list[Message]], params: DecodingParams,
+                        top_logprobs: int) -> Iterator[tuple[int, Completion]]:
+        """As :meth:`Streamer.stream`, each completion's ``top`` filled when the endpoint returns
+        log-probabilities (None when it does not)."""
+        ...
+
+
 def completions(backend: Backend, conversations: list[list[Message]], params: DecodingParams,
-                batch_size: int = 16) -> Generator[tuple[int, Completion], None, None]:
+                batch_size: int = 16, top_logprobs: int = 0) -> Generator[tuple[int, Completion], None, None]:
     """Every reply with its index, as soon as it exists: streamed by backends that can, else one
-    batch of ``batch_size`` at a time. Callers commit each reply to the cache as it arrives."""
+    batch of ``batch_size`` at a time. Callers commit each reply to the cache as it arrives.
+    ``top_logprobs`` asks a :class:`LogprobStreamer` for that many alternatives per position."""
+    if top_logprobs:
+        if not isinstance(backend, LogprobStreamer):
+            raise TypeError(f"{backend.spec}: this backend cannot return log-probabilities")
+        yield from backend.stream_logprobs(conversations, params, top_logprobs)
+        return
     if isinstance(backend, Streamer):
         yield from backend.stream(conversations, params)
         return

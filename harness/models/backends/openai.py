@@ -8,6 +8,10 @@ The key comes from ``OPENAI_API_KEY`` (or the endpoint's ``api_key_env`` / ``api
 With a ``@BASE_URL`` (vLLM, Ollama, llama.cpp's server) and no key set, a placeholder key is sent,
 since local servers ignore it. ``top_k`` is not part of OpenAI's API; it is sent as an extra
 field, which vLLM and llama.cpp's server understand.
+
+Asked for log-probabilities (:meth:`OpenAIBackend.stream_logprobs`), it sends ``logprobs`` and
+``top_logprobs`` and keeps the first :data:`TOP_POSITIONS` positions of the reply; an endpoint that
+returns none gives a completion whose ``top`` is None, for the caller to say so.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.core.errors import BackendError, SpecError
-from harness.core.types import Completion, DecodingParams, Message
+from harness.core.types import Completion, DecodingParams, Message, TokenAlternatives
 from harness.models import endpoints
 from harness.models.backends._retry import backoff, classify
 from harness.models.backends._transformers import missing_package
@@ -32,6 +36,10 @@ from harness.models.budget import estimate_tokens
 HELP = "openai:MODEL[@BASE_URL]  OpenAI-compatible endpoint; key from OPENAI_API_KEY"
 LOCAL_PLACEHOLDER_KEY = "sk-local-no-key"
 _CLIENT_LOCK = threading.Lock()
+TOP_POSITIONS = 8
+"""Positions of a reply whose likeliest tokens are kept: a verdict is read from the first written
+token, after any spacing or markup; the rest would only grow the cache."""
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit on top_logprobs
 
 
 class OpenAIBackend:
@@ -59,14 +67,17 @@ class OpenAIBackend:
                                           max_retries=0)
             return ep.client
 
-    def complete(self, messages: list[Message], params: DecodingParams) -> Completion:
-        """One reply, retried within the endpoint's limits and booked against the budget."""
+    def complete(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0
+                 ) -> Completion:
+        """One reply, retried within the endpoint's limits and booked against the budget; with
+        ``top_logprobs``, the likeliest tokens at its first positions too."""
         session = endpoints.current()
         ep = session.endpoint(self.base_url)
         client = self._client(ep)
         price = session.prices.lookup(self.model)
         prompt_est = estimate_tokens(messages)
         extra: dict[str, Any] = {"top_k": params.top_k} if params.top_k else {}
+        scored: dict[str, Any] = {"logprobs": True, "top_logprobs": top_logprobs} if top_logprobs else {}
         for attempt in range(ep.settings.max_retries + 1):
             ticket = session.budget.reserve(self.spec, prompt_est, params.max_new_tokens, price)
             ep.pacer.wait(prompt_est + params.max_new_tokens)
@@ -75,7 +86,7 @@ class OpenAIBackend:
                     resp = client.chat.completions.create(
                         model=self.model, messages=messages, max_tokens=params.max_new_tokens,
                         temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-                        extra_body=extra or None, timeout=ep.settings.timeout)
+                        extra_body=extra or None, timeout=ep.settings.timeout, **scored)
                 text = resp.choices[0].message.content
                 if text is None:
                     raise ValueError("the reply has no message content")
@@ -102,11 +113,24 @@ class OpenAIBackend:
             used = p_used + c_used
             session.budget.settle(ticket, used, price.cost(p_used, c_used) if price else 0.0)
             ep.pacer.refund(prompt_est + params.max_new_tokens - used)
-            return Completion(text.strip(), p_tok, c_tok)
+            top = _top_tokens(resp.choices[0]) if top_logprobs else None
+            return Completion(text.strip(), p_tok, c_tok, top)
         raise AssertionError("unreachable")
 
     def stream(self, conversations: list[list[Message]], params: DecodingParams
                ) -> Iterator[tuple[int, Completion]]:
+        return self._stream(conversations, params, 0)
+
+    def stream_logprobs(self, conversations: list[list[Message]], params: DecodingParams,
+                        top_logprobs: int) -> Iterator[tuple[int, Completion]]:
+        """Like :meth:`stream`, each completion with its first positions' likeliest tokens."""
+        if not 1 <= top_logprobs <= MAX_TOP_LOGPROBS:
+            raise BackendError(f"{self.spec}: top_logprobs must be 1 to {MAX_TOP_LOGPROBS}, "
+                               f"got {top_logprobs}")
+        return self._stream(conversations, params, top_logprobs)
+
+    def _stream(self, conversations: list[list[Message]], params: DecodingParams, top_logprobs: int
+                ) -> Iterator[tuple[int, Completion]]:
         if params.num_beams != 1:
             raise BackendError(f"{self.spec}: OpenAI-compatible endpoints do not do beam search "
                                f"(num_beams={params.num_beams})")
@@ -121,7 +145,7 @@ class OpenAIBackend:
         def send_next() -> None:
             nonlocal in_flight
             for i, c in itertools.islice(waiting, 1):
-                pool.submit(self.complete, c, params).add_done_callback(
+                pool.submit(self.complete, c, params, top_logprobs).add_done_callback(
                     functools.partial(_report, finished, i))
                 in_flight += 1
 
@@ -153,6 +177,20 @@ class OpenAIBackend:
         for i, completion in self.stream(conversations, params):
             texts[i] = completion.text
         return texts
+
+
+def _top_tokens(choice: Any) -> tuple[TokenAlternatives, ...] | None:
+    """The first positions' likeliest tokens of a chat choice; None when the endpoint sent none
+    (it ignores ``logprobs``) or sent them malformed."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    try:
+        return tuple((str(pos.token), tuple((str(alt.token), float(alt.logprob))
+                                            for alt in (pos.top_logprobs or ())))
+                     for pos in content[:TOP_POSITIONS])
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _report(finished: queue.SimpleQueue[tuple[int, Future[Completion]]], i: int,
