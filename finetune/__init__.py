@@ -2,9 +2,10 @@
 
 ``data`` reads and checks training records, ``contamination`` keeps test questions out of them,
 ``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer and writes
-the adapter folder.
+the adapter folder. ``selfinstruct`` and ``synth`` make training data with a teacher model
+(``harness synth``).
 
-Training only: the command's options are ``harness.app.finetune_command`` and the loss plot is
-the report's (``harness.reports.plots``). Imports core, models and tasks; not judges or reports
-(its siblings), nor the app.
+The commands' options are ``harness.app.finetune_command`` and ``harness.app.synth_command``, and
+the loss plot is the report's (``harness.reports.plots``). Imports core, models, stats and tasks;
+not judges or reports (its siblings), nor the app.
 """

@@ -41,20 +41,39 @@ class Overlap:
     score: float
 
 
-def find_overlaps(examples: Sequence[Example], tasks: Sequence[Task],
-                  threshold: float = THRESHOLD) -> list[Overlap]:
-    """Every (training record, test question) pair whose overlap reaches ``threshold``."""
-    found = []
-    for task in tasks:
-        n = gram_size(task.language)
-        # Each turn of a multi-turn question is checked on its own (turn 1 with its input), so a
-        # record copying a later turn is caught however long the other turns are.
-        tests = [(q.id, [ngrams(f"{text} {q.input}" if k == 0 else text, n)
-                         for k, text in enumerate(q.all_turns)]) for q in task.questions]
-        for ex in examples:
-            grams = ngrams(ex.prompt_text, n)
+class Guard:
+    """The test questions' n-grams, computed once, so records can be checked one at a time (as
+    ``harness synth`` keeps them) as cheaply as a whole file at once."""
+
+    def __init__(self, tasks: Sequence[Task], threshold: float = THRESHOLD) -> None:
+        self.threshold = threshold
+        self._tests = []
+        for task in tasks:
+            n = gram_size(task.language)
+            # Each turn of a multi-turn question is checked on its own (turn 1 with its input), so a
+            # record copying a later turn is caught however long the other turns are.
+            self._tests.append((task.id, n, [
+                (q.id, [ngrams(f"{text} {q.input}" if k == 0 else text, n)
+                        for k, text in enumerate(q.all_turns)])
+                for q in task.questions]))
+
+    def overlaps(self, text: str, where: str) -> list[Overlap]:
+        """Every test question whose overlap with ``text`` reaches the threshold, in task order."""
+        found = []
+        for task_id, n, tests in self._tests:
+            grams = ngrams(text, n)
             for qid, turns in tests:
                 score = max((len(grams & test) / len(test) for test in turns if test), default=0.0)
-                if score >= threshold:
-                    found.append(Overlap(ex.where, task.id, qid, score))
-    return found
+                if score >= self.threshold:
+                    found.append(Overlap(where, task_id, qid, score))
+        return found
+
+
+def find_overlaps(examples: Sequence[Example], tasks: Sequence[Task],
+                  threshold: float = THRESHOLD) -> list[Overlap]:
+    """Every (training record, test question) pair whose overlap reaches ``threshold``, task by
+    task, records in file order."""
+    guard = Guard(tasks, threshold)
+    found = [o for ex in examples for o in guard.overlaps(ex.prompt_text, ex.where)]
+    order = {t.id: i for i, t in enumerate(tasks)}
+    return sorted(found, key=lambda o: order[o.task])

@@ -20,6 +20,7 @@ from harness.app import (
     human_command,
     import_command,
     recheck_command,
+    synth_command,
 )
 from harness.app import finetune_command as finetune_cli
 from harness.app.commands import UNHEALTHY
@@ -79,7 +80,7 @@ def _add_api_options(p: argparse.ArgumentParser) -> None:
                    help="stop before this run's new remote calls could use more tokens")
     g.add_argument("--prices", type=Path, metavar="FILE",
                    help="prices file (USD per million tokens) replacing the built-in one")
-    if p.prog.split()[-1] in ("run", "judge"):
+    if p.prog.split()[-1] in ("run", "judge", "synth"):
         g.add_argument("--dry-run", action="store_true",
                        help="print the calls, tokens and cost a run would take, and send nothing")
 
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     agreement_command.add_parser(sub)
     compare_command.add_parser(sub)
     recheck_command.add_parser(sub)
+    _add_api_options(synth_command.add_parser(sub))
     import_command.add_parser(sub)
     t = sub.add_parser("tasks", help="list, show or validate tasks").add_subparsers(
         dest="action", required=True, metavar="ACTION")

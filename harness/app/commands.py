@@ -20,6 +20,7 @@ from harness.app import (
     import_command,
     pipeline,
     recheck_command,
+    synth_command,
 )
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api
@@ -54,7 +55,8 @@ def dispatch(args: argparse.Namespace) -> int:
                "bias": cmd_bias, "human": cmd_human, "report": cmd_report,
                "finetune": _finetune, "tasks": cmd_tasks, "prompts": cmd_prompts,
                "import": _import, "agreement": agreement_command.run,
-               "compare-judges": compare_command.run, "recheck": recheck_command.run}[args.command]
+               "compare-judges": compare_command.run, "recheck": recheck_command.run,
+               "synth": synth_command.run}[args.command]
     return handler(args)
 
 

@@ -132,7 +132,8 @@ def plan_gold(settings: JudgeSettings, prompt: JudgePrompt, items: Sequence[Gold
                       settings.decoding.max_new_tokens, prices)]
 
 
-def render_plan(lines: Sequence[PlanLine], max_attempts: int) -> str:
+def render_plan(lines: Sequence[PlanLine], max_attempts: int, how: str | None = None) -> str:
+    """The plan as a table and its total; ``how`` replaces the sentence on how it was counted."""
     rows = [(p.stage, p.name, p.calls, p.cached, p.calls - p.cached, f"{p.prompt_tokens:,}",
              f"{p.reply_tokens:,}", "unknown price" if p.cost is None else f"${p.cost:.4f}") for p in lines]
     known = [p.cost for p in lines if p.cost is not None]
@@ -141,7 +142,8 @@ def render_plan(lines: Sequence[PlanLine], max_attempts: int) -> str:
         "# dry run: nothing was sent", "",
         *markdown_table(("stage", "model / judge", "calls", "cached", "to send", "prompt tokens (est.)",
                 "reply tokens (max)", "cost (max)"), rows),
-        "", f"Total, at most: {total}. Each reply is counted at its token limit and answers not yet "
-        f"generated at their longest; a judge reply with no verdict is asked again (up to {max_attempts} "
-        "attempts), which is not counted. Prices: the built-in prices file or --prices FILE.",
+        "", f"Total, at most: {total}. " + (how or (
+            "Each reply is counted at its token limit and answers not yet generated at their longest; a "
+            f"judge reply with no verdict is asked again (up to {max_attempts} attempts), which is not "
+            "counted.")) + " Prices: the built-in prices file or --prices FILE.",
     ])
