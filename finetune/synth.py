@@ -74,11 +74,16 @@ LIMITS = {"en": Limits(3, 150, 400), "zh": Limits(4, 300, 800)}
 BLOCKED = {
     # Asks a text model cannot serve: pictures and drawings, files, sound and video.
     "en": ("image", "images", "picture", "pictures", "photo", "photos", "graph", "graphs", "chart",
-           "charts", "diagram", "diagrams", "flowchart", "draw", "drawing", "sketch", "plot", "file",
-           "files", "attachment", "video", "videos", "audio", "music", "song", "map", "maps"),
-    "zh": ("图片", "图像", "照片", "图表", "示意图", "流程图", "画出", "画一", "绘制", "绘图", "文件",
-           "附件", "视频", "音频", "音乐", "歌曲", "地图"),
+           "charts", "diagram", "diagrams", "flowchart", "draw", "drawing", "sketch", "file", "files",
+           "attachment", "attached", "upload", "download", "video", "videos", "audio", "music", "song"),
+    # Not 文件: in law and finance it is the ordinary word for a document.
+    "zh": ("图片", "图像", "照片", "图表", "示意图", "流程图", "画出", "画一", "绘制", "绘图", "附件",
+           "上传", "下载", "视频", "音频", "音乐", "歌曲", "地图"),
 }
+DOMAIN_PHRASES = re.compile(
+    # The legal and financial senses of blocked words: drawing up a contract, filing a claim.
+    r"\bdraw(?:s|n|ing)? up\b|\bfil(?:e|es|ed|ing) (?:a|an|for|suit|tax|taxes|their|your|his|her|"
+    r"jointly|separately|it|them)\b")
 _EN_WORD = re.compile(r"[a-z]+")
 
 
@@ -182,7 +187,7 @@ class _Filters:
             return Reject.INSTRUCTION_SHORT
         if size > self.limits.instruction_max:
             return Reject.INSTRUCTION_LONG
-        lowered = r.instruction.lower()
+        lowered = DOMAIN_PHRASES.sub(" ", r.instruction.lower())
         words = set(_EN_WORD.findall(lowered))
         if any((w in words) if w.isascii() else (w in lowered) for w in self.blocked):
             return Reject.BLOCKED_WORD

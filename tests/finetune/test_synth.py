@@ -292,3 +292,20 @@ def test_synth_then_finetune_then_run_with_base_and_adapter(tmp_path: Path, seed
     board = (run / "leaderboard.csv").read_text(encoding="utf-8")
     assert "base" in board and "tuned" in board
     assert "tuned" in (run / "report" / "report.md").read_text(encoding="utf-8")
+
+
+def test_blocked_words_spare_the_legal_senses() -> None:
+    from harness.finetune.contamination import Guard
+    from harness.finetune.selfinstruct import Record
+    from harness.finetune.synth import Reject, SynthSettings, _Filters
+
+    en = _Filters(SynthSettings(teacher=None), Guard([]), [])
+    blocked = ["Draw a diagram of the court system.", "Summarise the attached file for me.",
+               "Describe this picture of a contract."]
+    allowed = ["Draw up a lease clause on repairs.", "Explain when to file a claim in small claims court.",
+               "Explain how to file for bankruptcy protection."]
+    assert [en.instruction(Record(t, "", "x")) for t in blocked] == [Reject.BLOCKED_WORD] * 3
+    assert [en.instruction(Record(t, "", "x")) for t in allowed] == [None] * 3
+    zh = _Filters(SynthSettings(teacher=None, language="zh"), Guard([]), [])
+    assert zh.instruction(Record("请绘制一张公司结构示意图。", "", "x")) is Reject.BLOCKED_WORD
+    assert zh.instruction(Record("请起草一份租赁合同文件的要点。", "", "x")) is None
