@@ -62,11 +62,19 @@ def conversation(question: Question, answers: Sequence[str], turn: int | None) -
             in zip(question.all_turns[:upto], answers[:upto], question.all_references[:upto])]
 
 
+ONE_TOKEN_TURNS = {"verdict_token_en": "verdict_token_turns_en", "verdict_token_zh": "verdict_token_turns_zh"}
+"""The built-in one-token prompts' turns versions, so ``--judge-method logprobs`` reads
+probabilities on multi-turn questions too."""
+
+
 def turn_prompt_name(prompt: JudgePrompt) -> str:
     """The built-in turns prompt that judges multi-turn questions for a run judged with ``prompt``:
-    ``prompt`` itself when it shows conversations, else ``multiturn[_single]_LANG`` in its language."""
+    ``prompt`` itself when it shows conversations, the one-token turns prompt for a one-token
+    prompt (:data:`ONE_TOKEN_TURNS`), else ``multiturn[_single]_LANG`` in its language."""
     if prompt.turns:
         return prompt.name
+    if prompt.name in ONE_TOKEN_TURNS:
+        return ONE_TOKEN_TURNS[prompt.name]
     language = "zh" if prompt.language.startswith("zh") else "en"
     return f"multiturn_{language}" if prompt.pairwise else f"multiturn_single_{language}"
 

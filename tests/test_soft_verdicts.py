@@ -269,3 +269,45 @@ def test_llama_cpp_server_logprobs_become_soft_verdicts(llama_server: str, tmp_p
         assert sum(j["soft"]) == pytest.approx(1, abs=1e-9) and min(j["soft"]) >= 0
         assert any(j["soft"] == pytest.approx(want, abs=1e-12) for want in from_tokens)
     assert sum(run(config).calls.values()) == 0
+
+
+MT_YAML = """\
+language: en
+domain: testing
+description: One two-turn question and a single-turn one.
+questions:
+  - id: add
+    category: arithmetic
+    turns: ['What is 3 plus 3?', Now double it.]
+    references: ['6', '12']
+  - id: single
+    category: arithmetic
+    question: What is 2 plus 2?
+    reference: '4'
+"""
+
+
+def test_multi_turn_questions_get_the_one_token_turns_prompt(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "mini_mt.yaml").write_text(MT_YAML, encoding="utf-8")
+    alts = [("1", math.log(0.6)), ("2", math.log(0.3)), ("0", math.log(0.1))]
+
+    def fixed(body: dict[str, Any]) -> str | Scored:
+        if body["model"] != "judge":
+            return f"{body['model']} answers."
+        return Scored("1", [("1", alts)])
+
+    out = tmp_path / "run"
+    with ScriptedServer(fixed) as server:
+        assert main(["run", "--tasks-dir", str(tasks), "--tasks", "mini_mt", "--out", str(out), "--no-progress",
+                     "--models", *(f"{m}=openai:{m}@{server.url}" for m in MODELS[:2]),
+                     "--judge", f"openai:judge@{server.url}", "--prompt", "verdict_token_en",
+                     "--judge-method", "logprobs", "--report", "none"]) == 0
+    judgments = rows(out / "judgments.jsonl")
+    assert {(j.get("turn"), j["prompt"]) for j in judgments} == {
+        (None, "verdict_token_en"), (1, "verdict_token_turns_en"), (2, "verdict_token_turns_en")}
+    for j in judgments:
+        assert j["soft"] == pytest.approx((0.6, 0.1, 0.3) if j["order"] == "ab" else (0.3, 0.1, 0.6), abs=1e-9)
