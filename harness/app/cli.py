@@ -36,6 +36,7 @@ EPILOG = """examples:
   harness run --models base=embedded ft=embedded+lora:out/adapter --judge openai:gpt-4o-mini
   harness run my_run.yaml                     # a YAML run config
   harness rate runs/default/battles.jsonl --method bt --bootstrap 1000
+  harness synth --task en_law --teacher openai:gpt-4o-mini --n 500 --out law.jsonl
   harness finetune --base embedded --task en_medical --out out/medical
   harness tasks list | harness prompts list
 
