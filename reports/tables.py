@@ -374,10 +374,12 @@ def panel_tables(data: ReportData) -> list[Table]:
                  + "".join(f" {u}." for u in unbounded),
                  ("Judge", "Model", "BT", "BT 95% CI", "Win", "Tie", "Lose", "Win rate (%)"), "llrcrrrr",
                  rows)
-    agree = tuple((a.judge_1, a.judge_2, str(a.n), rate(a.rate),
-                   "n/a" if math.isnan(a.kappa) else f"{a.kappa:.2f}") for a in agreements(data.by_judge))
+    agree = tuple((a.judge_1, a.judge_2, str(a.n),
+                   with_interval(rate(a.rate), rate(a.rate_interval[0]), rate(a.rate_interval[1])),
+                   kappa_cell(a.kappa, a.kappa_lower, a.kappa_upper)) for a in agreements(data.by_judge))
     return [each, Table("agreement", "Agreement between judges",
-                        "How often two judges' battle outcomes match on the comparisons both decided.",
+                        "How often two judges' battle outcomes match on the comparisons both decided. "
+                        + INTERVALS_NOTE,
                         ("Judge", "Judge", "Battles", "Agreement (%)", "Cohen's kappa"), "llrrr", agree)]
 
 
@@ -427,13 +429,34 @@ def coefficient(x: float) -> str:
     return "0.00" if text == "-0.00" else text  # a rounding error's sign says nothing
 
 
+def with_interval(text: str, lower: str, upper: str) -> str:
+    """A figure and its 95% interval in one cell; the figure alone where there is none.
+
+    >>> with_interval("0.62", "0.48", "0.75"), with_interval("n/a", "n/a", "n/a")
+    ('0.62 [0.48, 0.75]', 'n/a')
+    """
+    return text if lower == "n/a" else f"{text} [{lower}, {upper}]"
+
+
+def rate_cell(x: float, interval: tuple[float, float]) -> str:
+    return with_interval(pct1(x), pct1(interval[0]), pct1(interval[1]))
+
+
+def kappa_cell(kappa: float, lower: float, upper: float) -> str:
+    return with_interval(coefficient(kappa), coefficient(lower), coefficient(upper))
+
+
+INTERVALS_NOTE = ("Brackets: 95% intervals, Wilson's for agreement and a bootstrap of the comparisons "
+                  "(1,000 resamples) for Cohen's kappa.")
+
+
 HUMAN_CAPTION = (
     f"Each judge against each annotator and against the annotators' majority label: {MAJORITY_RULE}. "
     "Agreement, Cohen's kappa and macro-F1 (over model_a / model_b / tie) use the verdict the answer "
     "orders combine to. Unparseable verdicts are left out (harness's default) and counted under Errors; "
     "the last column counts them as wrong, as judge-evaluation papers do. With both orders judged: the "
     "accuracy in each order (AB, BA), their average, both orders correct, and positional agreement (both "
-    "orders gave the same verdict); n/a for a judge that saw each pair once.")
+    "orders gave the same verdict); n/a for a judge that saw each pair once. " + INTERVALS_NOTE)
 
 
 def human_tables(human: AgreementReport | None) -> list[Table]:
@@ -441,8 +464,10 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
     if human is None:
         return []
     rows = tuple((r.judge, "majority vote" if r.majority else r.annotator or "(unsigned)", str(r.n),
-                  pct1(r.agreement), f"{pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
-                  coefficient(r.kappa), coefficient(r.macro_f1), pct1(r.accuracy_ab), pct1(r.accuracy_ba),
+                  rate_cell(r.agreement, r.agreement_interval),
+                  f"{pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
+                  kappa_cell(r.kappa, r.kappa_lower, r.kappa_upper), coefficient(r.macro_f1),
+                  pct1(r.accuracy_ab), pct1(r.accuracy_ba),
                   pct1(r.accuracy_average), pct1(r.both_correct_rate), pct1(r.positional_agreement),
                   str(r.errors), pct1(r.agreement_errors_as_wrong)) for r in human.judges)
     tables = [Table("human", "Agreement with the human labels", HUMAN_CAPTION,
@@ -452,11 +477,11 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
     if human.annotators:
         fleiss = (f"Fleiss' kappa over the {human.fleiss_items} comparisons all {human.raters} annotators "
                   f"labelled: {coefficient(human.fleiss_kappa)}.")
-        pairs = tuple((p.a, p.b, str(p.n), pct1(p.agreement), coefficient(p.kappa))
-                      for p in human.annotators)
+        pairs = tuple((p.a, p.b, str(p.n), rate_cell(p.agreement, p.agreement_interval),
+                       kappa_cell(p.kappa, p.kappa_lower, p.kappa_upper)) for p in human.annotators)
         tables.append(Table("human_annotators", "Agreement between annotators",
                             "Agreement and Cohen's kappa of each pair of annotators on the comparisons "
-                            f"both labelled. {fleiss}",
+                            f"both labelled. {fleiss} {INTERVALS_NOTE}",
                             ("Annotator", "Annotator", "n", "Agreement", "Cohen's kappa"), "llrrr", pairs))
     return tables
 

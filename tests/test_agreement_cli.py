@@ -141,7 +141,9 @@ def test_every_report_format_shows_the_section(labelled: tuple[Path, dict[str, A
     assert data["agreement"] == doc  # full precision, the command's figures
     assert {"human", "human_annotators"} <= {t["key"] for t in data["tables"]}
     human = next(t for t in data["tables"] if t["key"] == "human")
-    assert human["rows"][-1][3] == f"{doc['judges'][-1]['agreement']:.1%}"  # one decimal
+    last = doc["judges"][-1]
+    assert human["rows"][-1][3] == (f"{last['agreement']:.1%} [{last['agreement_lower']:.1%}, "  # one decimal
+                                    f"{last['agreement_upper']:.1%}]")
 
 
 def test_the_latex_section_compiles(labelled: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

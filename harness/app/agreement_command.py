@@ -19,9 +19,10 @@ from harness.core.types import Battle
 from harness.reports.tables import Table, human_tables
 from harness.stats.agreement import AgreementReport, agreement
 
-CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_without_ties",
-               "n_without_ties", "kappa", "macro_f1", "accuracy_ab", "accuracy_ba", "accuracy_average",
-               "both_correct", "positional_agreement", "n_both_orders", "errors", "agreement_errors_as_wrong")
+CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_lower", "agreement_upper",
+               "agreement_without_ties", "n_without_ties", "kappa", "kappa_lower", "kappa_upper", "macro_f1",
+               "accuracy_ab", "accuracy_ba", "accuracy_average", "both_correct", "positional_agreement",
+               "n_both_orders", "errors", "agreement_errors_as_wrong")
 
 
 def add_parser(sub: Any) -> None:

@@ -33,8 +33,12 @@ Conventions, the same in every table and in ``report.json``:
   per item, as Fleiss defined it).
 - A rate with nothing to count is NaN; a kappa whose chance agreement is 1 (everyone used one
   label) is 1.0, as in :func:`harness.stats.panel.cohen_kappa`.
+- Agreement rates come with a 95% Wilson interval, kappas with a 95% percentile bootstrap interval
+  over the comparisons (:func:`harness.stats.panel.kappa_interval`, a fixed seed, so a report
+  repeats).
 
-Not handled: confidence intervals on these figures; annotator skill models (Dawid-Skene);
+Not handled: intervals on macro-F1, the per-order figures and Fleiss' kappa; annotator skill
+models (Dawid-Skene);
 single-answer grades other than through the battles they make (a grading judge's verdicts are its
 battles, with no per-order figures); the panel's majority verdict as a judge of its own (each
 judge is compared alone); labels on comparisons no judge saw count only between annotators.
@@ -51,7 +55,8 @@ from typing import Any
 
 from harness.core.types import Battle, HumanLabel, Judgment
 from harness.stats.battles import last_turns
-from harness.stats.panel import cohen_kappa
+from harness.stats.panel import cohen_kappa, kappa_interval
+from harness.stats.significance import wilson_interval
 
 MAJORITY = "majority"
 """The ``annotator`` of a row against the annotators' majority label (in ``report.json``)."""
@@ -68,6 +73,17 @@ def _share(k: int, n: int) -> float:
 def _num(x: float | None) -> float | None:
     """A figure for JSON: None where it does not apply or has nothing to count."""
     return None if x is None or math.isnan(x) else x
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    return wilson_interval(k, n) if n else (float("nan"), float("nan"))
+
+
+def _intervals(agree: int, n: int, kappa: tuple[float, float]) -> dict[str, float | None]:
+    """The JSON fields of an agreement rate's and a kappa's 95% intervals."""
+    lo, hi = _wilson(agree, n)
+    return {"agreement_lower": _num(lo), "agreement_upper": _num(hi),
+            "kappa_lower": _num(kappa[0]), "kappa_upper": _num(kappa[1])}
 
 
 @dataclass(frozen=True)
@@ -98,10 +114,18 @@ class JudgeAgreement:
     both_correct: int = 0
     same_verdict: int = 0
     """Comparisons whose two orders gave the same verdict."""
+    kappa_lower: float = float("nan")
+    kappa_upper: float = float("nan")
+    """95% bootstrap interval of ``kappa``."""
 
     @property
     def agreement(self) -> float:
         return _share(self.agree, self.n)
+
+    @property
+    def agreement_interval(self) -> tuple[float, float]:
+        """95% Wilson interval of :attr:`agreement` (NaN with nothing to count)."""
+        return _wilson(self.agree, self.n)
 
     @property
     def agreement_without_ties(self) -> float:
@@ -148,7 +172,8 @@ class JudgeAgreement:
                 "both_correct": _num(self.both_correct_rate),
                 "positional_agreement": _num(self.positional_agreement),
                 "n_both_orders": self.both_orders, "errors": self.errors,
-                "agreement_errors_as_wrong": _num(self.agreement_errors_as_wrong)}
+                "agreement_errors_as_wrong": _num(self.agreement_errors_as_wrong),
+                **_intervals(self.agree, self.n, (self.kappa_lower, self.kappa_upper))}
 
 
 @dataclass(frozen=True)
@@ -160,14 +185,22 @@ class AnnotatorAgreement:
     n: int
     agree: int
     kappa: float
+    kappa_lower: float = float("nan")
+    kappa_upper: float = float("nan")
+    """95% bootstrap interval of ``kappa``."""
 
     @property
     def agreement(self) -> float:
         return _share(self.agree, self.n)
 
+    @property
+    def agreement_interval(self) -> tuple[float, float]:
+        return _wilson(self.agree, self.n)
+
     def to_json(self) -> dict[str, Any]:
         return {"a": self.a, "b": self.b, "n": self.n, "agreement": _num(self.agreement),
-                "kappa": _num(self.kappa)}
+                "kappa": _num(self.kappa),
+                **_intervals(self.agree, self.n, (self.kappa_lower, self.kappa_upper))}
 
 
 @dataclass(frozen=True)
@@ -299,7 +332,7 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
     for a, b in itertools.combinations(named, 2):
         shared = [(named[a][k], named[b][k]) for k in named[a] if k in named[b]]
         pairs.append(AnnotatorAgreement(a, b, len(shared), sum(x == y for x, y in shared),
-                                        cohen_kappa(shared)))
+                                        cohen_kappa(shared), *kappa_interval(shared)))
     complete = [[named[n][k] for n in named] for k in votes if all(k in named[n] for n in named)]
     if len(named) < 2:
         complete = []
@@ -355,4 +388,4 @@ def _judge_row(judge: str, annotator: str, is_majority: bool, seen: Mapping[Key,
     return JudgeAgreement(judge, "" if is_majority else annotator, is_majority, len(pairs),
                           sum(x == y for x, y in pairs), len(decisive), sum(x == y for x, y in decisive),
                           errors, cohen_kappa(pairs), macro_f1(pairs), both if per_order else None,
-                          ab_ok, ba_ok, both_ok, same)
+                          ab_ok, ba_ok, both_ok, same, *kappa_interval(pairs))

@@ -122,7 +122,8 @@ def test_a_fair_judge_shows_no_bias_and_agrees_with_people(tmp_path: Path,
     # q01-q03 agree; on q04 the person called a tie and the judge did not. Kappa by hand: observed
     # 3/4, judge a2 b2, person a2 b1 tie1 -> chance 6/16 -> 0.60; macro-F1 (1 + 2/3 + 0) / 3.
     row = next(line for line in out.splitlines() if line.startswith("| openai:judge@") and "(n=3)" in line)
-    assert "| ann | 4 | 75.0% | 100.0% (n=3) | 0.60 | 0.56 |" in row
+    # 3 of 4 agree: Wilson [30.1%, 95.4%]; kappa's bootstrap over 4 comparisons spans [0, 1].
+    assert "| ann | 4 | 75.0% [30.1%, 95.4%] | 100.0% (n=3) | 0.60 [0.00, 1.00] | 0.56 |" in row
 
 
 @pytest.mark.parametrize("content, message", [

@@ -67,9 +67,10 @@ def test_panel_majority_and_per_judge_leaderboards(tmp_path: Path, capsys: pytes
     # Agreement in the report's one format: percent with two decimals, then kappa.
     section = md.split("## Agreement between judges", 1)[1].split("\n## ", 1)[0].splitlines()
     agreement = [line for line in section if line.startswith("| openai:fair1") and "fair2" in line]
-    assert agreement and agreement[0].endswith("| 12 | 100.00 | 1.00 |")
+    # 12 of 12: Wilson [75.75, 100.00]; every resample agrees fully.
+    assert agreement and agreement[0].endswith("| 12 | 100.00 [75.75, 100.00] | 1.00 [1.00, 1.00] |")
     contrary = [line for line in section if "fair1" in line and "contrarian" in line]
-    assert contrary and "| 12 | 0.00 |" in contrary[0]
+    assert contrary and "| 12 | 0.00 [0.00, 24.25] |" in contrary[0]
 
 
 def test_single_grading_run_reports_mean_grades(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

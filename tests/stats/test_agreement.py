@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import random
 
+import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score
 
 from harness.core.types import Battle, HumanLabel, Judgment
+from harness.reports.tables import human_tables
 from harness.stats.agreement import (
     AgreementReport,
     JudgeAgreement,
@@ -18,7 +21,8 @@ from harness.stats.agreement import (
     macro_f1,
     majority,
 )
-from harness.stats.panel import cohen_kappa
+from harness.stats.panel import cohen_kappa, kappa_interval
+from harness.stats.significance import wilson_interval
 
 A, B, T = "model_a", "model_b", "tie"
 
@@ -160,7 +164,8 @@ def test_json_shape_and_full_precision() -> None:
             "errors"}
     assert all(keys <= set(row) for row in doc["judges"])
     assert [row["annotator"] for row in doc["judges"]] == ["ann1", "ann2", "ann3", "majority"]
-    assert set(doc["annotators"][0]) == {"a", "b", "n", "agreement", "kappa"}
+    assert set(doc["annotators"][0]) == {"a", "b", "n", "agreement", "kappa", "agreement_lower",
+                                         "agreement_upper", "kappa_lower", "kappa_upper"}
     assert json.loads(text)["fleiss_kappa"] == pytest.approx(8 / 107, abs=1e-15)  # not rounded
 
 
@@ -206,3 +211,36 @@ def test_helpers_match_the_oracles_on_random_labels() -> None:
         (3 / 4 - (3 / 8) ** 2 - (5 / 8) ** 2) / (1 - (3 / 8) ** 2 - (5 / 8) ** 2), abs=1e-9)
     with pytest.raises(ValueError):
         fleiss_kappa([[A, A], [A]])
+
+
+def _bootstrap_kappas(pairs: list[tuple[str, str]], rounds: int, seed: int) -> list[float]:
+    """The bootstrap as written out: the same index draws, then cohen_kappa on each resample."""
+    draws = np.random.default_rng(seed).integers(0, len(pairs), size=(rounds, len(pairs)))
+    return [cohen_kappa([pairs[i] for i in row]) for row in draws]
+
+
+def test_kappa_interval_is_the_bootstrap_written_out() -> None:
+    rng = random.Random(4)
+    pairs = [(rng.choice("abt"), rng.choice("abt")) for _ in range(60)]
+    pairs += [(x, x) for x, _ in pairs[:30]]  # some agreement to measure
+    want = np.quantile(_bootstrap_kappas(pairs, 300, 7), [0.025, 0.975])
+    assert kappa_interval(pairs, rounds=300, seed=7) == pytest.approx(tuple(want), abs=1e-12)
+    # One label everywhere: kappa 1 in every resample, as cohen_kappa says.
+    assert kappa_interval([("a", "a")] * 4) == (1.0, 1.0)
+    assert all(math.isnan(x) for x in kappa_interval([]))
+
+
+def test_agreement_rows_carry_their_intervals() -> None:
+    report = agreement(labels=_labels(), judgments=_judgments())
+    row = _row(report, "ann1")
+    lo, hi = row.agreement_interval
+    assert (lo, hi) == pytest.approx(wilson_interval(row.agree, row.n))
+    assert lo <= row.agreement <= hi
+    doc = row.to_json()
+    assert (doc["agreement_lower"], doc["agreement_upper"]) == pytest.approx((lo, hi))
+    assert doc["kappa_lower"] <= doc["kappa"] <= doc["kappa_upper"]
+    table = human_tables(report)[0]
+    cells = {r[1]: r for r in table.rows}
+    assert cells["ann1"][3] == f"{row.agreement:.1%} [{lo:.1%}, {hi:.1%}]"
+    assert cells["ann1"][5].startswith(f"{row.kappa:.2f} [")
+    assert "Wilson" in table.caption
