@@ -57,8 +57,9 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
             judgments = judge_jobs(make_jobs(task_list, models, answers, settings.turns), backend, prompt,
                                    settings, cache, turn_prompt=turn_prompt)
             chosen = choose_answers(task_list, answers, model)
-            perturbations = rule_perturbations(chosen, task_list, probes, seed,
-                                               prompt.labels if prompt.pairwise else None)
+            perturbations = rule_perturbations(
+                chosen, task_list, probes, seed, prompt.labels if prompt.pairwise else None,
+                turn_prompt.labels if turn_prompt is not None and turn_prompt.pairwise else None)
             if perturber:
                 perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
             if CONTEXT_PROBE in probes:

@@ -9,7 +9,9 @@ attack success rate.
 ``ignores_earlier_turns`` is the multi-turn judge's known failure: the last turn of a multi-turn
 question answered as if asked alone (by the model that wrote the answer, or ``--perturber``),
 judged against the answer given in the conversation, both conversations shown up to that turn.
-A judge that reads the earlier turns prefers the answer that follows from them.
+A judge that reads the earlier turns prefers the answer that follows from them. The other probes
+alter a multi-turn answer's last turn, judged the same way (both conversations, the same earlier
+turns), so a run's multi-turn questions are probed as they were judged.
 """
 
 from __future__ import annotations
@@ -71,38 +73,55 @@ def choose_answers(tasks: Sequence[Task], answers: Sequence[Answer],
 
 
 def rule_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
-                       seed: int = 0, labels: Mapping[str, Any] | None = None) -> list[Perturbation]:
+                       seed: int = 0, labels: Mapping[str, Any] | None = None,
+                       turn_labels: Mapping[str, Any] | None = None) -> list[Perturbation]:
     """Every probe on every chosen answer where its rule applies; ``labels`` are the judge prompt's
-    (``prompt_injection`` speaks its label format)."""
+    (``prompt_injection`` speaks its label format), ``turn_labels`` the turns prompt's. A
+    multi-turn answer is altered in its last turn, judged with the earlier turns shown."""
     by_id = {t.id: t for t in tasks}
     out = []
     for probe in [p for p in probes if p in PROBES]:
         for a in chosen:
             task = by_id[a.task]
-            question = next(q.question for q in task.questions if q.id == a.question_id)
-            altered = perturb(probe, a.answer, task.language, question, seed, labels=labels)
-            if altered is not None and altered != a.answer:
-                out.append(Perturbation(probe, a.task, a.question_id, a.model, task.language, a.answer,
-                                        altered))
+            original, question, turn = _last_turn(a, task)
+            altered = perturb(probe, original, task.language, question, seed,
+                              labels=labels if turn is None else turn_labels)
+            if altered is not None and altered != original:
+                out.append(Perturbation(probe, a.task, a.question_id, a.model, task.language, original,
+                                        altered, turn=turn))
     return out
+
+
+def _last_turn(answer: Answer, task: Task) -> tuple[str, str, int | None]:
+    """What a probe alters: the answer and its question, or a multi-turn answer's last turn, that
+    turn's user message and its number."""
+    q = next(q for q in task.questions if q.id == answer.question_id)
+    if not q.is_multi_turn:
+        return answer.answer, q.question, None
+    turns = answer_turns(answer, q, task.id)
+    return turns[-1], q.all_turns[-1], len(turns)
 
 
 def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
                       spec: str, cache: CallCache) -> list[Perturbation]:
     """The same alterations written by a model (``--perturber SPEC``), through the cache."""
     backend = load_backend(spec)
-    language = {t.id: t.language for t in tasks}
+    by_id = {t.id: t for t in tasks}
     params = DecodingParams(max_new_tokens=512)
-    items = [(p, a) for p in probes if p in PROBES for a in chosen]
+    items = [(p, a, *_last_turn(a, by_id[a.task])) for p in probes if p in PROBES for a in chosen]
+    # A single-turn answer's request is what it was before turns were probed (same cache key).
     requests: list[dict[str, Any]] = [
         {"perturber": spec, "probe": p, "decoding": params.to_row(), "messages": [
-            {"role": "user", "content": f"{LLM_INSTRUCTIONS[p][language[a.task] == 'zh']}\n\n{a.answer}"}]}
-        for p, a in items]
+            {"role": "user", "content": f"{LLM_INSTRUCTIONS[p][by_id[a.task].language == 'zh']}\n\n"
+                                        f"{original}"}]}
+        for p, a, original, _, _ in items]
     texts: list[str | None] = [None] * len(requests)
     for i, text in calls.generate(backend, requests, params, cache=cache, kind="perturb"):
         texts[i] = text
-    return [Perturbation(p, a.task, a.question_id, a.model, language[a.task], a.answer, text, spec)
-            for (p, a), text in zip(items, texts) if text and text.strip() != a.answer.strip()]
+    return [Perturbation(p, a.task, a.question_id, a.model, by_id[a.task].language, original, text, spec,
+                         turn=turn)
+            for (p, a, original, _, turn), text in zip(items, texts)
+            if text and text.strip() != original.strip()]
 
 
 def context_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], cache: CallCache,

@@ -442,3 +442,53 @@ def test_a_misspelt_turn_prompt_is_an_error_even_without_multi_turn_questions(
         err = capsys.readouterr().err.strip()
         assert err.startswith("harness: error: unknown judge prompt 'multiturn_eng'; known: ") and "\n" not in err
         assert not out.exists()
+
+
+def rich_lover(body: dict[str, Any]) -> str:
+    """A judge fooled by formatting: the answer with a Markdown header wins; without one, the first."""
+    if body["model"] != "judge":
+        return candidate(body)
+    text = body["messages"][-1]["content"]
+    if CONV_1[0] in text:
+        first, second = last_answer(section(text, CONV_1), "1"), last_answer(section(text, CONV_2), "2")
+    else:
+        first, second = text.split("Assistant 1: ", 1)[1].split("Assistant 2: ", 1)
+    header = re.compile(r"(?:^|\n)#+ ")
+    return f"Hm.\n{LABELS[bool(header.search(first)) or not header.search(second)]}"
+
+
+def test_rule_probes_alter_the_last_turn_of_a_conversation(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule probe on a multi-turn answer alters its last turn and is judged with the turns prompt,
+    both conversations shown with the same earlier turns; single-turn answers are altered whole."""
+    folder, out = _tasks_dir(tmp_path, MIXED_YAML, "mixed"), tmp_path / "run"
+    with ChatServer(reply=rich_lover) as server:
+        assert main(_run(server, folder, "mixed", out)) == 0
+        sent = len(server.requests)
+        assert main(["bias", "--run", str(out), "--judge", f"openai:judge@{server.url}", "--tasks-dir",
+                     str(folder), "--probes", "rich_content", "prompt_injection", "--no-progress"]) == 0
+        probes = [r["messages"][-1]["content"] for r in server.requests[sent:]
+                  if r["model"] == "judge"]
+    capsys.readouterr()
+    perturbations = {(p["probe"], p["question_id"]): p for p in _rows(out / rundir.PERTURBATIONS)}
+    for qid, users in USERS.items():
+        p = perturbations[("rich_content", qid)]
+        assert p["turn"] == 2 and p["original"] == f"alpha answers turn 2: {users[1]}"
+        assert p["perturbed"] != p["original"] and p["perturbed"].startswith("#")
+        # prompt_injection speaks the turns prompt's labels (the judge reads those in a conversation).
+        assert perturbations[("prompt_injection", qid)]["turn"] == 2
+    assert "turn" not in perturbations[("rich_content", "single")]
+    # Each judge request on an altered turn: turn 1 the same in both conversations, turn 2 altered
+    # in one of them.
+    altered = perturbations[("rich_content", "add")]["perturbed"]
+    shown = [t for t in probes if CONV_1[0] in t and altered.splitlines()[0] in t and "What is 3 plus 3?" in t]
+    assert len(shown) == 2
+    for text in shown:
+        one, two = section(text, CONV_1), section(text, CONV_2)
+        assert one.split("[Assistant 1, answer 2]")[0].replace("Assistant 1", "X") == \
+            two.split("[Assistant 2, answer 2]")[0].replace("Assistant 2", "X")
+        assert (altered.splitlines()[0] in one) != (altered.splitlines()[0] in two)
+    rows = [r for r in _rows(out / rundir.PROBE_JUDGMENTS) if r["probe"] == "rich_content"]
+    assert {r.get("turn") for r in rows} == {None, 2}
+    rate = {r["check"]: float(r["value"]) for r in _csv(out / rundir.BIAS_CSV)}["probe: rich_content"]
+    assert rate == 1.0  # the header wins in both orders, on every question
