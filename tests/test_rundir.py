@@ -118,3 +118,25 @@ def test_bias_csv_checks_read_back_by_kind(tmp_path: Path) -> None:
     (tmp_path / rundir.BIAS_CSV).write_text("judge,check,value,lower,upper,n,note\nj,position: mood,0.5,0,1,3,\n")
     with pytest.raises(HarnessError, match=r"bias.csv:2: unknown check 'position: mood'"):
         rundir.read_bias(tmp_path)
+
+
+def test_a_browser_vote_replaces_the_same_persons_imported_label(tmp_path: Path) -> None:
+    from harness.core.types import HumanLabel
+    from harness.core.votes import Item, VoteStore
+
+    run = tmp_path / "run"
+    run.mkdir()
+    imported = [HumanLabel("t", "q1", "x", "y", "model_a", "ann1"), HumanLabel("t", "q2", "x", "y", "tie", "ann1"),
+                HumanLabel("t", "q1", "x", "y", "model_a"), HumanLabel("t", "q1", "y", "x", "model_b", "ann2")]
+    (run / rundir.HUMAN).write_text("".join(json.dumps(h.to_row()) + "\n" for h in imported), encoding="utf-8")
+    store = VoteStore(run / rundir.VOTES)
+    try:
+        store.assign("ann1", [Item("pair", "t", "q1", "y", "x", shown_first="y")])
+        store.vote("ann1", 0, "2", nonce="n1")  # the second shown, x, is better
+    finally:
+        store.close()
+    got = {(h.annotator, h.question_id, h.model_a, h.winner) for h in rundir.read_human(run)}
+    # ann1 said something else about q1 in the browser: that vote is ann1's one verdict on q1. The
+    # unsigned label and other people's labels stay.
+    assert got == {("ann1", "q1", "y", "model_b"), ("ann1", "q2", "x", "tie"), ("", "q1", "x", "model_a"),
+                   ("ann2", "q1", "y", "model_b")}

@@ -420,8 +420,15 @@ def write_human(run_dir: Path, labels: Iterable[HumanLabel]) -> Path:
 def read_human(run_dir: Path) -> list[HumanLabel]:
     """The run's human labels: the imported ones (``human.jsonl``) and the current vote on every
     comparison people voted on in ``harness human serve`` (``votes.sqlite``); none when nobody
-    labelled yet."""
-    return read_human_file(run_dir) + votes.read_labels(_checked(run_dir, VOTES))
+    labelled yet.
+
+    One person has one verdict on a comparison: where an annotator both voted in the browser and
+    has an imported label on the same comparison, the vote counts (the person can still change it;
+    the import is a copy of something said before), so no one's verdict counts twice. Unsigned
+    imported labels are never merged (they may come from different people)."""
+    voted = votes.read_labels(_checked(run_dir, VOTES))
+    live = {human_key(v) for v in voted}
+    return [h for h in read_human_file(run_dir) if human_key(h) not in live] + voted
 
 
 def read_human_file(run_dir: Path) -> list[HumanLabel]:
