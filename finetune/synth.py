@@ -115,6 +115,8 @@ class SynthSettings:
         max_new_tokens=512, temperature=0.0))
     threshold: float = 0.7
     """ROUGE-L F at which an instruction is a near-duplicate."""
+    blocked_extra: tuple[str, ...] = ()
+    """Words and phrases blocked besides the language's built-in ones (``--blocked-words``)."""
 
     @property
     def call_limit(self) -> int:
@@ -175,7 +177,13 @@ def answer_request(settings: SynthSettings, record: Record) -> dict[str, Any]:
 class _Filters:
     def __init__(self, settings: SynthSettings, guard: Guard, seeds: Sequence[Record]) -> None:
         self.limits = LIMITS[settings.language]
-        self.blocked = BLOCKED[settings.language]
+        blocked = [*BLOCKED[settings.language], *(w.lower() for w in settings.blocked_extra)]
+        # ASCII words and phrases match whole words ("file" is not "profile"); others (Chinese) as
+        # written, since they have no spaces to mark word edges.
+        ascii_words = sorted((w for w in blocked if w.isascii()), key=len, reverse=True)
+        self.ascii = re.compile(r"\b(?:" + "|".join(map(re.escape, ascii_words)) + r")\b") if ascii_words \
+            else None
+        self.other = tuple(w for w in blocked if not w.isascii())
         self.guard = guard
         self.index = NearDuplicateIndex(settings.threshold)
         for s in seeds:
@@ -188,8 +196,7 @@ class _Filters:
         if size > self.limits.instruction_max:
             return Reject.INSTRUCTION_LONG
         lowered = DOMAIN_PHRASES.sub(" ", r.instruction.lower())
-        words = set(_EN_WORD.findall(lowered))
-        if any((w in words) if w.isascii() else (w in lowered) for w in self.blocked):
+        if (self.ascii is not None and self.ascii.search(lowered)) or any(w in lowered for w in self.other):
             return Reject.BLOCKED_WORD
         return None
 

@@ -18,7 +18,7 @@ from harness import tasks as task_plugins
 from harness.app.args import api_from_args, checked_flags
 from harness.app.dryrun import PlanLine, render_plan
 from harness.core.errors import HarnessError
-from harness.core.files import atomic_write, json_rows, write_jsonl
+from harness.core.files import atomic_write, json_rows, read_text, write_jsonl
 from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.text import terminal_text
 from harness.core.types import DecodingParams, Task
@@ -93,6 +93,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--overlap-threshold", type=float, default=THRESHOLD,
                    help=f"n-gram overlap with a test question that rejects a record ({THRESHOLD})")
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    p.add_argument("--blocked-words", type=Path, metavar="FILE",
+                   help="more words or phrases an instruction may not contain, one per line (# starts a "
+                   "comment), added to the built-in ones (image, file, draw... and their Chinese "
+                   "equivalents)")
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="teacher reply limit (3072)")
     p.add_argument("--temperature", type=float, metavar="T", help="teacher temperature (1.0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -113,7 +117,20 @@ def settings_from_args(args: argparse.Namespace, language: str) -> SynthSettings
         max_calls=_positive(args.max_calls, "--max-calls") if args.max_calls is not None else 0,
         calls_per_round=_positive(args.calls_per_round, "--calls-per-round", 256),
         examples=_positive(args.examples, "--examples", 50), answers_from=args.answers_from,
-        decoding=decoding)
+        decoding=decoding, blocked_extra=read_blocked(args.blocked_words) if args.blocked_words else ())
+
+
+def read_blocked(path: Path) -> tuple[str, ...]:
+    """The words of a ``--blocked-words`` file; a line with no letter or digit is an error naming it."""
+    out = []
+    for number, line in enumerate(read_text(path, expected="a text file of words").splitlines(), 1):
+        word = line.split("#", 1)[0].strip()
+        if not word:
+            continue
+        if not any(c.isalnum() for c in word):
+            raise HarnessError(f"{path}:{number}: {word!r} has no letter or digit to match")
+        out.append(word)
+    return tuple(out)
 
 
 def _rows(path: Path) -> list[tuple[str, object]]:

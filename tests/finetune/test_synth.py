@@ -306,6 +306,41 @@ def test_blocked_words_spare_the_legal_senses() -> None:
                "Explain how to file for bankruptcy protection."]
     assert [en.instruction(Record(t, "", "x")) for t in blocked] == [Reject.BLOCKED_WORD] * 3
     assert [en.instruction(Record(t, "", "x")) for t in allowed] == [None] * 3
+    assert en.instruction(Record("Summarise the profile of a typical client.", "", "x")) is None  # not "file"
     zh = _Filters(SynthSettings(teacher=None, language="zh"), Guard([]), [])
     assert zh.instruction(Record("请绘制一张公司结构示意图。", "", "x")) is Reject.BLOCKED_WORD
     assert zh.instruction(Record("请起草一份租赁合同文件的要点。", "", "x")) is None
+    # --blocked-words adds to the built-in list, words and phrases alike.
+    more = _Filters(SynthSettings(teacher=None, blocked_extra=("Spreadsheet", "web page")), Guard([]), [])
+    assert more.instruction(Record("Fill in the spreadsheet for the audit.", "", "x")) is Reject.BLOCKED_WORD
+    assert more.instruction(Record("Summarise this web page on leases.", "", "x")) is Reject.BLOCKED_WORD
+    assert more.instruction(Record("Draw a chart of the assets.", "", "x")) is Reject.BLOCKED_WORD
+    assert more.instruction(Record("Explain a web of contracts on the page.", "", "x")) is None
+
+
+def test_dry_run_sends_nothing_and_writes_nothing(tmp_path: Path, seeds: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with ScriptedServer(Teacher()) as server:
+        out = tmp_path / "plan.jsonl"
+        assert main(_args(server.url, seeds, out, "--max-calls", "7", "--answers-from",
+                          f"openai:answerer@{server.url}", "--dry-run")) == 0
+        assert server.requests == []
+    said = capsys.readouterr().out
+    assert "dry run: nothing was sent" in said and "--max-calls (7)" in said
+    rows = [line for line in said.splitlines() if line.startswith("| synth")]
+    assert [r.split("|")[3].strip() for r in rows] == ["7", "30"]  # teacher calls; one answer per record
+    assert list(tmp_path.iterdir()) == [seeds]
+
+
+def test_a_blocked_words_file_is_read_and_checked(tmp_path: Path, seeds: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    words = tmp_path / "blocked.txt"
+    words.write_text("# ours\nspreadsheet\n\n  web page  # a phrase\n", encoding="utf-8")
+    from harness.app.synth_command import read_blocked
+
+    assert read_blocked(words) == ("spreadsheet", "web page")
+    words.write_text("ok\n---\n", encoding="utf-8")
+    assert main(["synth", "--seed-file", str(seeds), "--teacher", "embedded", "--out",
+                 str(tmp_path / "o.jsonl"), "--blocked-words", str(words)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{words}:2" in err and "no letter or digit" in err
