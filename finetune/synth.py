@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import random
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -273,12 +273,12 @@ def synthesize(*, settings: SynthSettings, prompt: SynthPrompt, seeds: Sequence[
             progress(len(pending))
 
     if instructions is not None:
-        queue = list(instructions)
+        queue = deque(instructions)
         while len(kept) < settings.n and queue:
             rounds += 1
             pending: list[Record] = []
             while queue and len(kept) + len(pending) < settings.n:
-                given = queue.pop(0)
+                given = queue.popleft()
                 block = screen(user_text(given.instruction, given.input), given)
                 if block is not None:
                     pending.append(block)

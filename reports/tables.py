@@ -145,8 +145,8 @@ def soft_table(data: ReportData) -> list[Table]:
         f"{fit.rounds} resamples of the {board.battles} battles"
         + (f" ({hard} without probabilities count by their winner)" if hard else "")
         + ". The text columns are the leaderboard's. The most likely outcome differs from the text "
-        f"verdict in {pct1(_share(board.verdicts_disagree, board.verdicts))} of {board.verdicts} "
-        f"verdicts, and from the battle's winner in {pct1(_share(board.battles_disagree, board.weighted))} "
+        f"verdict in {pct1(board.verdict_disagreement)} of {board.verdicts} "
+        f"verdicts, and from the battle's winner in {pct1(board.battle_disagreement)} "
         f"of {board.weighted} battles (a swap that flips the text verdict is a tie by text, a lean by "
         "probability).")
     rows = tuple((fit.models[i], *plain.get(fit.models[i], ("n/a", "n/a")), str(ranks[i]),
@@ -154,10 +154,6 @@ def soft_table(data: ReportData) -> list[Table]:
     return [Table("soft", "Probability-weighted ratings", caption,
                   ("Model", "Rank (text)", "BT (text)", "Rank (weighted)", "BT (weighted)", "95% CI"),
                   "lrrrrc", rows)]
-
-
-def _share(part: int, whole: int) -> float:
-    return part / whole if whole else math.nan
 
 
 STYLE_FEATURE_NOTES = {

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 from scripted_server import Scored, ScriptedServer
+from test_multiturn_generation import _tasks_dir
+from test_multiturn_judging import MIXED_YAML
 
 from harness.app.cli import main
 from harness.app.config import RunConfig
@@ -271,28 +273,10 @@ def test_llama_cpp_server_logprobs_become_soft_verdicts(llama_server: str, tmp_p
     assert sum(run(config).calls.values()) == 0
 
 
-MT_YAML = """\
-language: en
-domain: testing
-description: One two-turn question and a single-turn one.
-questions:
-  - id: add
-    category: arithmetic
-    turns: ['What is 3 plus 3?', Now double it.]
-    references: ['6', '12']
-  - id: single
-    category: arithmetic
-    question: What is 2 plus 2?
-    reference: '4'
-"""
-
-
 def test_multi_turn_questions_get_the_one_token_turns_prompt(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "mini_mt.yaml").write_text(MT_YAML, encoding="utf-8")
+    tasks = _tasks_dir(tmp_path, MIXED_YAML, "mixed")  # two two-turn questions and a single-turn one
     alts = [("1", math.log(0.6)), ("2", math.log(0.3)), ("0", math.log(0.1))]
 
     def fixed(body: dict[str, Any]) -> str | Scored:
@@ -302,7 +286,7 @@ def test_multi_turn_questions_get_the_one_token_turns_prompt(tmp_path: Path,
 
     out = tmp_path / "run"
     with ScriptedServer(fixed) as server:
-        assert main(["run", "--tasks-dir", str(tasks), "--tasks", "mini_mt", "--out", str(out), "--no-progress",
+        assert main(["run", "--tasks-dir", str(tasks), "--tasks", "mixed", "--out", str(out), "--no-progress",
                      "--models", *(f"{m}=openai:{m}@{server.url}" for m in MODELS[:2]),
                      "--judge", f"openai:judge@{server.url}", "--prompt", "verdict_token_en",
                      "--judge-method", "logprobs", "--report", "none"]) == 0

@@ -93,14 +93,16 @@ class RunResult:
     """Each judge's one-word verdict (:mod:`harness.stats.health`), as the reports print it."""
 
 
-def _progress_factory(enabled: bool) -> Callable[[int, str], Callable[[int], None]] | None:
+def progress_factory(enabled: bool, unit: str = "q") -> Callable[[int, str], Callable[[int], None]] | None:
+    """``make(total, desc)`` -> a tick function for one progress bar on standard error (closed
+    when it reaches ``total``), or None when progress is off."""
     if not enabled:
         return None
 
     def make(total: int, desc: str) -> Callable[[int], None]:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc, unit="q", leave=True, file=sys.stderr,
+        bar = tqdm(total=total, desc=desc, unit=unit, leave=True, file=sys.stderr,
                    disable=not sys.stderr.isatty())
 
         def tick(n: int) -> None:
@@ -159,7 +161,7 @@ def generate(config: RunConfig) -> Generated:
         rundir.write_questions(run_dir, task_list)
         with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
             answers = generate_answers(task_list, config.models, cache, config.batch_size,
-                                       _progress_factory(config.progress))
+                                       progress_factory(config.progress))
             calls, hits = Counter(cache.calls), Counter(cache.hits)
         rundir.write_answers(run_dir, answers)
     return Generated(run_dir, tuple(answers), calls, hits)
@@ -207,7 +209,7 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
     backends = [load_judge(s.spec) for s in judges]
     for settings, backend in zip(judges, backends):
         resolve_method(settings, backend)
-    make_bar = _progress_factory(progress)
+    make_bar = progress_factory(progress)
     judgments: list[Judgment] = []
     grades: list[Grade] = []
     with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from harness.app.config import RunConfig, parse_config
 from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
-from harness.core.numbers import SEED_MAX, Bounds, check_number
+from harness.core.numbers import SEED_MAX, Bounds, check_number, json_number
 from harness.core.text import terminal_text
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings
@@ -97,14 +96,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _num(x: float) -> float | None:
-    return None if math.isnan(x) else x
-
-
 def _json(r: RecheckResult, sent: int) -> dict[str, Any]:
     return {"judge": r.judge, "seed": r.seed, "sample": r.fraction, "n": r.n, "flips": r.flips,
-            "flip_rate": _num(r.flip_rate), "lower": _num(r.lower), "upper": _num(r.upper),
-            "agreement": _num(r.agreement), "kappa": _num(r.kappa), "calls": sent}
+            "flip_rate": json_number(r.flip_rate), "lower": json_number(r.lower),
+            "upper": json_number(r.upper), "agreement": json_number(r.agreement),
+            "kappa": json_number(r.kappa), "calls": sent}
 
 
 def render(r: RecheckResult, sent: int, run_dir: Path) -> str:

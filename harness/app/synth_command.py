@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness import tasks as task_plugins
 from harness.app.args import api_from_args, checked_flags
 from harness.app.dryrun import PlanLine, render_plan
+from harness.app.pipeline import progress_factory
 from harness.core.errors import HarnessError
 from harness.core.files import atomic_write, json_rows, read_text, write_jsonl
 from harness.core.numbers import SEED_MAX, Bounds, check_number
@@ -181,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     guard = Guard(guarded, args.overlap_threshold)
     with endpoints.session(api) as sess, CallCache(cache_path) as cache:
-        tick = _bar(settings.n, args.no_progress)
+        make_bar = progress_factory(not args.no_progress, unit="rec")
+        tick = make_bar(settings.n, "synth kept") if make_bar else (lambda n: None)
         result = synthesize(settings=settings, prompt=prompt, seeds=seeds, guard=guard, cache=cache,
                             instructions=instructions, progress=tick)
         usage = usage_lines(cache, sess.prices)
@@ -192,15 +192,6 @@ def run(args: argparse.Namespace) -> int:
     atomic_write(out.with_suffix(SUMMARY_SUFFIX), json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     print(render(summary, out))
     return 0
-
-
-def _bar(total: int, hidden: bool) -> Callable[[int], None]:
-    if hidden:
-        return lambda n: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="synth kept", unit="rec", file=sys.stderr, disable=not sys.stderr.isatty())
-    return lambda n: bar.update(n)
 
 
 def _summary(result: SynthResult, settings: SynthSettings, prompt: SynthPrompt, usage: list[Any],

@@ -75,5 +75,14 @@ def check_number(value: object, *, bounds: Bounds, field: str, where: str) -> in
     return int(value) if whole else float(value)
 
 
+def json_number(x: float | None) -> float | None:
+    """A figure for JSON, which has no NaN: None where it does not apply or has nothing to count.
+
+    >>> json_number(float("nan")), json_number(None), json_number(0.5)
+    (None, None, 0.5)
+    """
+    return None if x is None or math.isnan(x) else x
+
+
 def _show(x: float | None) -> str:
     return "-inf" if x is None else f"{x:g}" if isinstance(x, float) else str(x)

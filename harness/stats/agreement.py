@@ -47,16 +47,16 @@ judge is compared alone); labels on comparisons no judge saw count only between 
 from __future__ import annotations
 
 import itertools
-import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.numbers import json_number
 from harness.core.types import Battle, HumanLabel, Judgment
 from harness.stats.battles import last_turns
 from harness.stats.panel import cohen_kappa, kappa_interval
-from harness.stats.significance import wilson_interval
+from harness.stats.significance import share_interval
 
 MAJORITY = "majority"
 """The ``annotator`` of a row against the annotators' majority label (in ``report.json``)."""
@@ -70,20 +70,11 @@ def _share(k: int, n: int) -> float:
     return k / n if n else float("nan")
 
 
-def _num(x: float | None) -> float | None:
-    """A figure for JSON: None where it does not apply or has nothing to count."""
-    return None if x is None or math.isnan(x) else x
-
-
-def _wilson(k: int, n: int) -> tuple[float, float]:
-    return wilson_interval(k, n) if n else (float("nan"), float("nan"))
-
-
 def _intervals(agree: int, n: int, kappa: tuple[float, float]) -> dict[str, float | None]:
     """The JSON fields of an agreement rate's and a kappa's 95% intervals."""
-    lo, hi = _wilson(agree, n)
-    return {"agreement_lower": _num(lo), "agreement_upper": _num(hi),
-            "kappa_lower": _num(kappa[0]), "kappa_upper": _num(kappa[1])}
+    lo, hi = share_interval(agree, n)
+    return {"agreement_lower": json_number(lo), "agreement_upper": json_number(hi),
+            "kappa_lower": json_number(kappa[0]), "kappa_upper": json_number(kappa[1])}
 
 
 @dataclass(frozen=True)
@@ -125,7 +116,7 @@ class JudgeAgreement:
     @property
     def agreement_interval(self) -> tuple[float, float]:
         """95% Wilson interval of :attr:`agreement` (NaN with nothing to count)."""
-        return _wilson(self.agree, self.n)
+        return share_interval(self.agree, self.n)
 
     @property
     def agreement_without_ties(self) -> float:
@@ -164,15 +155,16 @@ class JudgeAgreement:
         """The row as ``report.json`` and ``harness agreement --format json`` write it (rates as
         fractions, full precision, None where a figure does not apply)."""
         return {"judge": self.judge, "annotator": MAJORITY if self.majority else self.annotator,
-                "n": self.n, "agreement": _num(self.agreement),
-                "agreement_without_ties": _num(self.agreement_without_ties),
-                "n_without_ties": self.n_without_ties, "kappa": _num(self.kappa),
-                "macro_f1": _num(self.macro_f1), "accuracy_ab": _num(self.accuracy_ab),
-                "accuracy_ba": _num(self.accuracy_ba), "accuracy_average": _num(self.accuracy_average),
-                "both_correct": _num(self.both_correct_rate),
-                "positional_agreement": _num(self.positional_agreement),
+                "n": self.n, "agreement": json_number(self.agreement),
+                "agreement_without_ties": json_number(self.agreement_without_ties),
+                "n_without_ties": self.n_without_ties, "kappa": json_number(self.kappa),
+                "macro_f1": json_number(self.macro_f1), "accuracy_ab": json_number(self.accuracy_ab),
+                "accuracy_ba": json_number(self.accuracy_ba),
+                "accuracy_average": json_number(self.accuracy_average),
+                "both_correct": json_number(self.both_correct_rate),
+                "positional_agreement": json_number(self.positional_agreement),
                 "n_both_orders": self.both_orders, "errors": self.errors,
-                "agreement_errors_as_wrong": _num(self.agreement_errors_as_wrong),
+                "agreement_errors_as_wrong": json_number(self.agreement_errors_as_wrong),
                 **_intervals(self.agree, self.n, (self.kappa_lower, self.kappa_upper))}
 
 
@@ -195,11 +187,11 @@ class AnnotatorAgreement:
 
     @property
     def agreement_interval(self) -> tuple[float, float]:
-        return _wilson(self.agree, self.n)
+        return share_interval(self.agree, self.n)
 
     def to_json(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "n": self.n, "agreement": _num(self.agreement),
-                "kappa": _num(self.kappa),
+        return {"a": self.a, "b": self.b, "n": self.n, "agreement": json_number(self.agreement),
+                "kappa": json_number(self.kappa),
                 **_intervals(self.agree, self.n, (self.kappa_lower, self.kappa_upper))}
 
 
@@ -220,7 +212,7 @@ class AgreementReport:
     def to_json(self) -> dict[str, Any]:
         return {"judges": [j.to_json() for j in self.judges],
                 "annotators": [a.to_json() for a in self.annotators],
-                "fleiss_kappa": _num(self.fleiss_kappa), "fleiss_items": self.fleiss_items,
+                "fleiss_kappa": json_number(self.fleiss_kappa), "fleiss_items": self.fleiss_items,
                 "majority_rule": MAJORITY_RULE}
 
 

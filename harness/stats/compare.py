@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.numbers import json_number
 from harness.core.types import Battle
 from harness.stats.panel import cohen_kappa
 from harness.stats.ratings import leaderboard
-from harness.stats.significance import wilson_interval
+from harness.stats.significance import share_interval
 
 _FLIP = {"model_a": "model_b", "model_b": "model_a"}
 
@@ -64,13 +65,10 @@ class JudgeComparison:
         return self.agree / self.n if self.n else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
         return {"old": self.old, "new": self.new, "n": self.n, "agree": self.agree,
-                "agreement": num(self.rate),
-                "lower": num(self.lower), "upper": num(self.upper), "kappa": num(self.kappa),
-                "kendall_tau": num(self.tau), "only_old": self.only_old, "only_new": self.only_new,
+                "agreement": json_number(self.rate), "lower": json_number(self.lower),
+                "upper": json_number(self.upper), "kappa": json_number(self.kappa),
+                "kendall_tau": json_number(self.tau), "only_old": self.only_old, "only_new": self.only_new,
                 "models": [{"model": m.model, "old_bt": m.old, "new_bt": m.new, "shift": m.shift,
                             "old_rank": m.old_rank, "new_rank": m.new_rank} for m in self.models]}
 
@@ -104,7 +102,7 @@ def compare_judges(old: Sequence[Battle], new: Sequence[Battle], models: Sequenc
     pairs = [(by_old[k].winner.replace(" (bothbad)", ""), by_new[k].winner.replace(" (bothbad)", ""))
              for k in shared]
     agree = sum(x == y for x, y in pairs)
-    lower, upper = wilson_interval(agree, len(pairs)) if pairs else (math.nan, math.nan)
+    lower, upper = share_interval(agree, len(pairs))
     ratings = [{r.model: r for r in leaderboard([by[k] for k in shared], models, bootstrap=bootstrap,
                                                 seed=seed)} for by in (by_old, by_new)]
     rated = [m for m in models if m in ratings[0]]

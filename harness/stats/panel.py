@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.core.types import Battle
-from harness.stats.significance import wilson_interval
+from harness.stats.significance import share_interval
 
 Key = tuple[str, str, "int | None", str, str]
 """(task, question id, turn, model_a, model_b): one comparison."""
@@ -63,7 +63,7 @@ class Agreement:
     @property
     def rate_interval(self) -> tuple[float, float]:
         """95% Wilson interval of :attr:`rate` (NaN with no shared comparison)."""
-        return wilson_interval(self.agree, self.n) if self.n else (float("nan"), float("nan"))
+        return share_interval(self.agree, self.n)
 
 
 def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float:

@@ -50,6 +50,16 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def share_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """:func:`wilson_interval`, but NaN (printed "n/a") with nothing counted, where a share of
+    nothing has no interval to show rather than all of [0, 1].
+
+    >>> share_interval(0, 0)
+    (nan, nan)
+    """
+    return wilson_interval(successes, n, confidence) if n else (math.nan, math.nan)
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Exact two-sided binomial p-value of ``wins`` out of ``wins + losses`` at p = 1/2.
 

@@ -11,6 +11,7 @@ verdicts is not one), so a panel's leaderboard has no probability-weighted twin.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,16 @@ class SoftBoard:
     """Judgments with probabilities."""
     verdicts_disagree: int
     """Of them, the ones whose most likely outcome is not the verdict read from the text."""
+
+    @property
+    def verdict_disagreement(self) -> float:
+        """Share of :attr:`verdicts` in :attr:`verdicts_disagree` (NaN with none)."""
+        return self.verdicts_disagree / self.verdicts if self.verdicts else math.nan
+
+    @property
+    def battle_disagreement(self) -> float:
+        """Share of :attr:`weighted` battles in :attr:`battles_disagree`."""
+        return self.battles_disagree / self.weighted if self.weighted else math.nan
 
 
 def most_likely(soft: tuple[float, float, float]) -> str:
