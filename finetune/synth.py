@@ -256,9 +256,9 @@ def synthesize(*, settings: SynthSettings, prompt: SynthPrompt, seeds: Sequence[
         if answers is not None and pending:
             requests = [answer_request(settings, r) for r in pending]
             got = [""] * len(pending)
-            for j, text in calls.generate(answers, requests, settings.answer_decoding, cache=cache,
-                                          kind=ANSWER_KIND, batch_size=len(requests)):
-                got[j] = text
+            for j, reply in calls.generate(answers, requests, settings.answer_decoding, cache=cache,
+                                           kind=ANSWER_KIND, batch_size=len(requests)):
+                got[j] = reply.text  # the answer without any reasoning before it
             answer_calls += len(requests)
             pending = [Record(r.instruction, r.input, text.strip()) for r, text in zip(pending, got)]
             for r in pending:
@@ -298,9 +298,9 @@ def synthesize(*, settings: SynthSettings, prompt: SynthPrompt, seeds: Sequence[
             text = prompt.render(count=settings.per_call + len(shown), examples=shown, start=len(shown) + 1)
             requests.append(teacher_request(settings, prompt, text, rounds, call))
         replies = [""] * k
-        for j, text in calls.generate(teacher, requests, settings.decoding, cache=cache, kind=TEACHER_KIND,
-                                      batch_size=k):
-            replies[j] = text
+        for j, got in calls.generate(teacher, requests, settings.decoding, cache=cache, kind=TEACHER_KIND,
+                                     batch_size=k):
+            replies[j] = got.text
         teacher_calls += k
         rounds += 1
         pending = []

@@ -13,23 +13,29 @@ Used by pairwise judging and by single-answer grading alike.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from harness.core.errors import HarnessError
-from harness.core.types import DecodingParams, Message, TokenAlternatives
+from harness.core.notes import say_once
+from harness.core.types import DecodingParams, Message
 from harness.judges.prompts import JudgePrompt
 from harness.judges.reference import METHOD as REFERENCE_METHOD
 from harness.judges.reference import ReferenceJudge, is_reference
 from harness.judges.reference import create as create_reference
-from harness.judges.verdict import parse_verdict, soft_label_problem, soft_verdict
+from harness.judges.verdict import (
+    parse_structured,
+    parse_verdict,
+    soft_label_problem,
+    soft_verdict,
+    verdict_schema,
+)
 from harness.models import calls
-from harness.models.backends import Backend, LabelScorer, LogprobStreamer, load_backend
+from harness.models.backends import Backend, LabelScorer, LogprobStreamer, StructuredStreamer, load_backend
 from harness.models.cache import CallCache
 
-METHODS = ("auto", "generate", "likelihood", "logprobs")
+METHODS = ("auto", "generate", "likelihood", "logprobs", "json")
 """What a user may ask for; a reference judge's verdicts are recorded with method ``reference``."""
 CHUNK = 16  # conversations per local batch: progress and cache commits stay frequent
 TOP_LOGPROBS = 20
@@ -49,7 +55,9 @@ class JudgeSettings:
     """Name of the judge prompt."""
     method: str = "auto"
     """``generate``, ``likelihood``, ``logprobs`` (generate, plus each verdict's probabilities from
-    the endpoint's log-probabilities), or ``auto``: likelihood for local models, else generate."""
+    the endpoint's log-probabilities), ``json`` (generate, the reply asked for as JSON holding one of
+    the labels, where the endpoint takes a JSON schema), or ``auto``: likelihood for local models,
+    else generate."""
     max_attempts: int = 3
     """How many times a reply without a valid label is asked for again."""
     decoding: DecodingParams = field(
@@ -108,6 +116,9 @@ def check_judge(settings: JudgeSettings, judge: Judge, prompt: JudgePrompt) -> N
     method = resolve_method(settings, judge)
     if isinstance(judge, ReferenceJudge) and not prompt.pairwise:
         raise judge.cannot_grade()
+    refused = getattr(judge, "refused_logprobs", None)
+    if method == "logprobs" and refused is not None and refused():
+        raise HarnessError(f"judge {refused()}")
     problem = soft_label_problem(prompt.labels) if method == "logprobs" and prompt.pairwise else ""
     if problem:
         raise HarnessError(f"judge prompt {prompt.name!r}: --judge-method logprobs reads the verdict "
@@ -136,22 +147,15 @@ def resolve_method(settings: JudgeSettings, backend: Judge) -> str:
     if settings.method == "likelihood" and not isinstance(backend, LabelScorer):
         raise HarnessError(f"judge {settings.spec!r} cannot score labels; use --judge-method generate")
     if settings.method == "logprobs" and not isinstance(backend, LogprobStreamer):
-        _say_once(f"judge {settings.spec}: this backend returns no log-probabilities (an "
+        say_once(f"judge {settings.spec}: this backend returns no log-probabilities (an "
                   "OpenAI-compatible endpoint does); its verdicts are read from the text alone "
                   "(method generate)")
         return "generate"
+    if settings.method == "json" and not isinstance(backend, StructuredStreamer):
+        say_once(f"judge {settings.spec}: this backend cannot be asked for JSON (an OpenAI-compatible "
+                 "endpoint can); its verdicts are read from the text alone (method generate)")
+        return "generate"
     return settings.method
-
-
-_SAID: set[str] = set()
-
-
-def _say_once(note: str) -> None:
-    """Print a note on standard error, once per process: a fallback is worth one line, not one per
-    prompt group or per stage."""
-    if note not in _SAID:
-        _SAID.add(note)
-        print(f"note: {note}", file=sys.stderr)
 
 
 def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings: JudgeSettings,
@@ -168,7 +172,7 @@ def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings
     verdicts = _by_generation(asks, backend, prompt, settings, base, cache, progress)
     unread = sum(v.meaning is not None and v.soft is None for v in verdicts)
     if method == "logprobs" and unread:
-        _say_once(f"judge {settings.spec}, prompt {prompt.name}: {unread} of {len(verdicts)} verdicts "
+        say_once(f"judge {settings.spec}, prompt {prompt.name}: {unread} of {len(verdicts)} verdicts "
                   "have no probabilities (the endpoint returned no log-probabilities, or the reply "
                   "did not start with a label); they count by their text alone")
     return method, verdicts
@@ -182,6 +186,9 @@ def _base(settings: JudgeSettings, prompt: JudgePrompt, method: str) -> dict[str
         base["decoding"] = settings.decoding.to_row()
     if method == "logprobs":
         base["top_logprobs"] = TOP_LOGPROBS
+    if method == "json":
+        base["decoding"] = settings.decoding.to_row()
+        base["response_format"] = verdict_schema(prompt.labels)
     return base
 
 
@@ -240,43 +247,64 @@ def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, b
 def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
                    settings: JudgeSettings, base: dict[str, Any], cache: CallCache,
                    progress: Callable[[int], None]) -> list[Verdict]:
+    """Verdicts read from the judge's replies, each re-asked (bounded) until it holds a label.
+
+    A reasoning judge's trace is kept in the raw reply but never parsed: a label it weighed while
+    thinking is not its verdict. A reply with no answer at all (cut off while reasoning at the
+    largest budget allowed) is an error with that reason at once; asking again would pay for the
+    same failure.
+    """
     replies: list[list[str]] = [[] for _ in asks]
     meanings: list[Any] = [None] * len(asks)
     softs: list[Mapping[Any, float] | None] = [None] * len(asks)
     pending = {i: ask.messages for i, ask in enumerate(asks)}
+    read = parse_structured if "response_format" in base else parse_verdict
     for attempt in range(1, settings.max_attempts + 1):
         requests = {i: _request(base, c, asks[i].slot, None) for i, c in pending.items()}
         order = list(requests)
-        for j, reply, top in _replies(backend, [requests[i] for i in order], settings, base, cache):
+        failed: set[int] = set()
+        for j, reply in _replies(backend, [requests[i] for i in order], settings, base, cache):
             i = order[j]
-            replies[i].append(reply)
-            meaning = parse_verdict(reply, prompt.labels)
+            replies[i].append(_shown(reply))
+            meaning = read(reply.text, prompt.labels) if not reply.failure else None
             if meaning is not None:
                 meanings[i] = meaning
-                softs[i] = soft_verdict(top, prompt.labels) if top else None
+                softs[i] = soft_verdict(reply.top, prompt.labels) if reply.top else None
+                progress(1)
+            elif reply.failure:
+                failed.add(i)
                 progress(1)
             elif attempt < settings.max_attempts:
-                # Show the judge its own reply and ask for the label alone.
-                pending[i] = [*pending[i], {"role": "assistant", "content": reply},
+                # Show the judge its own answer (not its reasoning) and ask for the label alone.
+                pending[i] = [*pending[i], {"role": "assistant", "content": reply.text},
                               prompt.retry_message()]
             else:
                 progress(1)
         pending = {i: c for i, c in pending.items()
-                   if meanings[i] is None and attempt < settings.max_attempts}
+                   if meanings[i] is None and i not in failed and attempt < settings.max_attempts}
         if not pending:
             break
     sep = "\n\n--- re-asked ---\n\n"
     return [Verdict(m, sep.join(r), len(r), p) for m, r, p in zip(meanings, replies, softs)]
 
 
+def _shown(reply: calls.Reply) -> str:
+    """A reply as a judgment keeps it for people: the text as written (a separate reasoning field
+    first, marked), or why there was none."""
+    if reply.failure:
+        return f"[no reply: {reply.failure}]"
+    if reply.reasoning and reply.reasoning not in reply.raw:
+        return f"[reasoning]\n{reply.reasoning}\n[answer]\n{reply.raw}"
+    return reply.raw
+
+
 def _replies(backend: Backend, requests: list[dict[str, Any]], settings: JudgeSettings,
-             base: dict[str, Any], cache: CallCache
-             ) -> Iterator[tuple[int, str, Sequence[TokenAlternatives] | None]]:
-    """``(index, reply, likeliest tokens or None)``: with them when the requests ask for them."""
+             base: dict[str, Any], cache: CallCache) -> Iterator[tuple[int, calls.Reply]]:
+    """``(index, reply)``, with the likeliest tokens when the requests ask for them."""
     if "top_logprobs" in base:
         yield from calls.generate_scored(backend, requests, settings.decoding, cache=cache, kind="judge",
                                          top_logprobs=base["top_logprobs"])
         return
-    for j, reply in calls.generate(backend, requests, settings.decoding, cache=cache, kind="judge",
-                                   batch_size=CHUNK):
-        yield j, reply, None
+    schema = base.get("response_format")
+    yield from calls.generate(backend, requests, settings.decoding, cache=cache, kind="judge",
+                              batch_size=CHUNK, schema=schema)

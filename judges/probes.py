@@ -116,8 +116,8 @@ def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: S
                                         f"{original}"}]}
         for p, a, original, _, _ in items]
     texts: list[str | None] = [None] * len(requests)
-    for i, text in calls.generate(backend, requests, params, cache=cache, kind="perturb"):
-        texts[i] = text
+    for i, reply in calls.generate(backend, requests, params, cache=cache, kind="perturb"):
+        texts[i] = reply.text
     return [Perturbation(p, a.task, a.question_id, a.model, by_id[a.task].language, original, text, spec,
                          turn=turn)
             for (p, a, original, _, turn), text in zip(items, texts)
@@ -156,7 +156,7 @@ def context_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], cache
             wanted = [i for i, item in enumerate(mine) if item[4] == params]
             for j, reply in calls.generate(backend, [requests[i] for i in wanted], params, cache=cache,
                                            kind="perturb"):
-                texts[wanted[j]] = reply
+                texts[wanted[j]] = reply.text
         for (a, task, q, _, _), alone in zip(mine, texts):
             original = a.all_turns[-1]
             if alone and alone.strip() != original.strip():

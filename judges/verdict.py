@@ -4,6 +4,7 @@ likeliest tokens at the verdict position."""
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -134,3 +135,37 @@ def soft_label_problem(labels: Mapping[str, Any]) -> str:
             return f"labels {seen[key]!r} and {label!r} read the same as tokens ({key!r})"
         seen[key] = label
     return ""
+
+
+def verdict_schema(labels: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON schema a structured judge's reply follows: its explanation, then one of the prompt's
+    labels (written in that order, so the model reasons before it decides).
+
+    >>> verdict_schema({"[[A]]": "better", "[[B]]": "worse"})["properties"]["verdict"]["enum"]
+    ['[[A]]', '[[B]]']
+    """
+    return {"type": "object",
+            "properties": {"explanation": {"type": "string"},
+                           "verdict": {"type": "string", "enum": list(labels)}},
+            "required": ["explanation", "verdict"], "additionalProperties": False}
+
+
+def parse_structured(reply: str, labels: Mapping[str, T]) -> T | None:
+    """The meaning of a structured reply's ``verdict``; else, for an endpoint that ignored the
+    schema or a reply that is not that JSON, the last label in the text (:func:`parse_verdict`).
+
+    >>> labels = {"[[A]]": "better", "[[B]]": "worse", "[[C]]": "equal"}
+    >>> parse_structured('{"explanation": "B cites [[A]] wrongly", "verdict": "[[B]]"}', labels)
+    'worse'
+    >>> parse_structured("Plain text after all: [[C]]", labels)
+    'equal'
+    """
+    try:
+        data = json.loads(reply)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("verdict"), str):
+        found = parse_verdict(data["verdict"], labels)
+        if found is not None:
+            return found
+    return parse_verdict(reply, labels)

@@ -116,9 +116,9 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         atomic_write(planned.json, render_json(data, title, everything))
         if planned.markdown is not None:
             atomic_write(planned.markdown, render_markdown_report(
-                title, [t for t in tables if t.turn is not None or t.key in (
+                title, [t for t in everything if t.turn is not None or t.key in (
                     "leaderboard", "soft", "style", "style_weights", "pairs", "tasks", "grades", "human",
-                    "human_annotators", "human_leaderboard")], data.health))
+                    "human_annotators", "human_leaderboard", "usage")], data.health))
         if planned.html is not None or planned.latex is not None:
             figures, pairs = plots.figures(data), judged_pairs(data)
             if planned.latex is not None:

@@ -198,6 +198,9 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     unbounded = separation(pair_counts(battles)).note() if battles else ""
     if unbounded:
         bias = replace(bias, warnings=(unbounded, *bias.warnings))
+    traces = only_trace_notes(answers)
+    if traces:
+        bias = replace(bias, warnings=(*bias.warnings, *traces))
     finetunes, missing = _finetunes(answers)
     grades = rundir.read_grades(run_dir)
     panel: dict[str, tuple[Rating, ...]] = {}
@@ -211,6 +214,20 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
                       people, _turn_leaderboards(run_dir, battles))
+
+
+def only_trace_notes(answers: Sequence[Answer]) -> list[str]:
+    """One line per model whose answers were only a reasoning trace (the model reasoned and never
+    answered): the judge saw those answers as empty."""
+    notes = []
+    for model in dict.fromkeys(a.model for a in answers):
+        mine = [a for a in answers if a.model == model]
+        empty = [a for a in mine if a.only_trace]
+        if empty:
+            notes.append(f"{model}: {len(empty)} of {len(mine)} answers are only a reasoning trace, with "
+                         "no answer after it (answers.jsonl keeps the trace in 'reasoning'); the judge saw "
+                         "them as empty answers.")
+    return notes
 
 
 def _turn_leaderboards(run_dir: Path, battles: Sequence[Battle]) -> dict[int, tuple[LeaderRow, ...]]:

@@ -329,16 +329,37 @@ def _tokens(u: UsageLine) -> tuple[str, str]:
 
 
 def usage_table(data: ReportData) -> Table:
+    """Calls, tokens and cost per model and judge. Reasoning and cached prompt tokens get columns
+    when any call had some; a model that decided its own sampling settings (its endpoint refuses
+    them), or whose replies were asked again with a larger budget, says so beside its row."""
+    thinking = any(u.reasoning_tokens or u.cached_tokens for u in data.usage)
     rows = tuple((u.stage, u.name, str(u.calls), *_tokens(u),
+                  *((f"{u.reasoning_tokens:,}", f"{u.cached_tokens:,}") if thinking else ()),
                   "unknown price" if u.cost is None else f"${u.cost:.4f}") for u in data.usage)
     known = [u.cost for u in data.usage if u.cost is not None]
     total = f"Total cost: ${sum(known):.4f}" + (
         " (plus models without a known price)" if len(known) < len(data.usage) else "") + "."
-    return Table("usage", "Usage",
-                 "Model calls made for this run directory (all runs on it; answers from the cache cost "
-                 "nothing), tokens as the backends reported them, and cost from the prices file. " + total,
-                 ("Stage", "Model / judge", "Calls", "Prompt tokens", "Reply tokens", "Cost (USD)"),
-                 "llrrrr", rows)
+    caption = ("Model calls made for this run directory (all runs on it; answers from the cache cost "
+               "nothing), tokens as the backends reported them, and cost from the prices file. ")
+    if thinking:
+        caption += ("Reasoning tokens are part of the reply tokens and cost as output; cached prompt "
+                    "tokens are part of the prompt tokens and cost the prices file's cached_input. ")
+    notes = tuple(_usage_note(u) for u in data.usage)
+    header = ("Stage", "Model / judge", "Calls", "Prompt tokens", "Reply tokens",
+              *(("Reasoning tokens", "Cached prompt tokens") if thinking else ()), "Cost (USD)")
+    return Table("usage", "Usage", caption + total, header, "ll" + "r" * (len(header) - 2), rows,
+                 notes if any(notes) else ())
+
+
+def _usage_note(u: UsageLine) -> str:
+    said = []
+    if u.not_sent:
+        said.append(f"The model decided its own {', '.join(u.not_sent)} (the endpoint refuses them, so "
+                    "they were not sent).")
+    if u.budget_retries:
+        said.append(f"{u.budget_retries} calls were cut off while reasoning and asked again with a "
+                    "larger budget (both billed).")
+    return " ".join(said)
 
 
 def significance_table(data: ReportData) -> Table:

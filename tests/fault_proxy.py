@@ -95,9 +95,12 @@ class FaultProxy:
             self.requests_seen += 1
             # Draw even when the body is capped, so the cap does not shift later requests' faults.
             fault = self._rng.choice(self.faults) if self._rng.random() < self.rate else None
-            if self._first:
+            capped = self._faults_per_body[key] >= MAX_FAULTS_PER_BODY
+            # A listed fault waits for a body that may still be faulted, so each one happens even
+            # when the first POSTs retry one body (a client that sends one request before the rest).
+            if self._first and not capped:
                 fault = self._first.pop(0)
-            if fault is None or self._faults_per_body[key] >= MAX_FAULTS_PER_BODY:
+            if fault is None or capped:
                 return None
             self._faults_per_body[key] += 1
             self.faults_injected[fault] += 1

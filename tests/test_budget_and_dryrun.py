@@ -338,13 +338,15 @@ def test_per_endpoint_settings_apply_to_their_base_url(tmp_path: Path, capsys: p
     with ChatServer(delay=0.4) as narrow, ChatServer(delay=0.4) as wide:
         config = tmp_path / "two.yaml"
         config.write_text(yaml.safe_dump({
-            "tasks": ["en_law"], "limit": 4, "out": "two-run",
+            # 5 questions: a model's first request goes alone (until a reply proves how it is
+            # asked: harness.models.adapt), then 4 at a time.
+            "tasks": ["en_law"], "limit": 5, "out": "two-run",
             "models": [{"name": "n", "spec": f"openai:narrow@{narrow.url}", "decoding": {"max_new_tokens": 8}},
                        {"name": "w", "spec": f"openai:wide@{wide.url}", "decoding": {"max_new_tokens": 8}}],
             # The trailing slash does not matter: base URLs are compared without it.
             "api": {"concurrency": 4, "endpoints": {narrow.url + "/": {"concurrency": 1}}}}), encoding="utf-8")
         assert main(["generate", str(config), "--no-progress"]) == 0
-    assert (len(narrow.requests), len(wide.requests)) == (4, 4)
+    assert (len(narrow.requests), len(wide.requests)) == (5, 5)
     assert (narrow.max_in_flight, wide.max_in_flight) == (1, 4)
     written = yaml.safe_load((tmp_path / "two-run" / "config.yaml").read_text(encoding="utf-8"))
     assert written["api"]["concurrency"] == 4

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from fault_proxy import FaultProxy
-from scripted_server import ScriptedServer
+from scripted_server import Loopback, ScriptedServer
 
 from harness.app.cli import main
 from harness.core.errors import BackendError
@@ -37,7 +37,7 @@ def chat_reply(body: dict[str, Any]) -> str:
     return f"{body['model']} says: {body['messages'][-1]['content'][:40]}"
 
 
-class ChatServer:
+class ChatServer(Loopback):
     """An OpenAI-compatible chat server on loopback that reports ``usage`` tokens per call (none
     at all with ``usage=None``, like some local servers).
 
@@ -96,17 +96,6 @@ class ChatServer:
             reply["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
         return reply
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> ChatServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def ask(text: str) -> list[dict[str, str]]:

@@ -15,6 +15,7 @@ from harness.core.errors import BackendError
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.pairwise import JudgeSettings
 from harness.models.backends import load_backend
+from harness.models.endpoints import ApiConfig, EndpointSettings, session
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +26,25 @@ def test_generate_over_http(llama_server: str) -> None:
              [{"role": "user", "content": "Name a primary colour."}],
              [{"role": "user", "content": "Say hello."}]]
     params = DecodingParams(max_new_tokens=24, top_k=20)
-    replies = backend.generate(convs, params)
-    assert len(replies) == 3 and all(isinstance(r, str) and r for r in replies)
-    # Greedy decoding over HTTP repeats, and concurrent requests come back in order.
-    assert backend.generate(convs[::-1], params) == replies[::-1]
+    reset = [[{"role": "user", "content": "Count to three."}]]
+
+    def greedy(order: list[int]) -> list[str]:
+        # llama-cpp-python's server reuses the previous prompt's cached prefix, and its greedy output
+        # can depend on what that prompt was: each round starts from the same one.
+        backend.generate(reset, params)
+        replies = backend.generate([convs[i] for i in order], params)
+        return [replies[order.index(i)] for i in range(len(convs))]
+
+    with session(ApiConfig(default=EndpointSettings(concurrency=1))):
+        replies = greedy([0, 1, 2])
+        assert len(replies) == 3 and all(isinstance(r, str) and r for r in replies)
+        assert "Paris" in replies[0] and "Paris" not in replies[1] + replies[2]
+        # Greedy decoding over HTTP repeats.
+        assert greedy([0, 1, 2]) == replies
+    with session(ApiConfig(default=EndpointSettings(concurrency=3))):
+        # Concurrent replies come back matched to their requests.
+        concurrent = backend.generate(convs[::-1], params)[::-1]
+        assert "Paris" in concurrent[0] and "Paris" not in concurrent[1] + concurrent[2]
 
 
 def test_run_with_openai_candidate_and_judge(llama_server: str, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from harness.app.config import RunConfig, check_value, load_config
+from harness.app.config import RunConfig, check_effort, check_value, load_config, reasoning_tags
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.asking import JudgeSettings
@@ -14,7 +14,8 @@ from harness.models.endpoints import ApiConfig
 
 DECODING_FLAGS = ("max-new-tokens", "temperature", "top-k", "top-p", "num-beams", "seed")
 RUN_FLAGS = ("limit", "batch-size")
-API_FLAGS = ("concurrency", "rpm", "tpm", "timeout", "max-retries", "max-cost", "max-tokens")
+API_FLAGS = ("concurrency", "rpm", "tpm", "timeout", "max-retries", "reasoning-budget", "reasoning-cap",
+             "max-cost", "max-tokens")
 
 
 def checked_flags(args: argparse.Namespace, flags: tuple[str, ...]) -> dict[str, Any]:
@@ -39,6 +40,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     changes: dict[str, Any] = {**run}
     if args.tasks:
         changes["tasks"] = tuple(args.tasks)
+    if getattr(args, "reasoning_effort", None) is not None:
+        decoding["reasoning_effort"] = check_effort(args.reasoning_effort, where="--reasoning-effort")
+    tags = None
+    if getattr(args, "reasoning_tags", None) is not None:
+        given = args.reasoning_tags
+        tags = () if given == ["none"] else reasoning_tags(given, "--reasoning-tags")
     if args.models:
         params = dataclasses.replace(DecodingParams(), **decoding)
         models = []
@@ -48,7 +55,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 name, spec = item, item
             if not name or not spec:
                 raise HarnessError(f"--models {item!r}: expected NAME=SPEC, e.g. base=embedded")
-            models.append(ModelConfig(name, spec, params))
+            models.append(ModelConfig(name, spec, params, reasoning_tags=tags))
         changes["models"] = tuple(models)
     if args.out is not None:
         changes["out"] = args.out
@@ -73,6 +80,11 @@ def judge_settings(args: argparse.Namespace, base: tuple[JudgeSettings, ...] = (
     flags = (("prompt", args.prompt), ("method", args.judge_method),
              ("turns", getattr(args, "turns", None)), ("turn_prompt", getattr(args, "turn_prompt", None)))
     updates = {k: v for k, v in flags if v is not None}
+    effort = getattr(args, "judge_reasoning_effort", None)
+    if effort is not None:
+        effort = check_effort(effort, where="--judge-reasoning-effort")
+        return tuple(dataclasses.replace(j, **updates, decoding=dataclasses.replace(
+            j.decoding, reasoning_effort=effort)) for j in judges)
     return tuple(dataclasses.replace(j, **updates) for j in judges)
 
 

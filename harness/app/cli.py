@@ -60,6 +60,12 @@ def _add_run_options(p: argparse.ArgumentParser, judge: bool = True) -> None:
     for name, kind in (("max-new-tokens", int), ("temperature", float), ("top-k", int),
                        ("top-p", float), ("num-beams", int), ("seed", int)):
         g.add_argument(f"--{name}", type=kind, metavar="X")
+    g.add_argument("--reasoning-effort", metavar="LEVEL",
+                   help="how hard a reasoning model thinks (low, medium, high...), sent to endpoints "
+                   "that take it (default: the model's own)")
+    g.add_argument("--reasoning-tags", nargs="+", metavar="TAG",
+                   help="OPEN CLOSE markers of a leading reasoning block kept apart from the answer "
+                   "(default: <think> </think> and a few others), or 'none' to keep replies whole")
     if judge:
         _add_judge_options(p)
     _add_api_options(p)
@@ -75,6 +81,12 @@ def _add_api_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for one reply (120)")
     g.add_argument("--max-retries", type=int, metavar="N",
                    help="retries after 429/5xx/timeouts/dropped connections (6)")
+    g.add_argument("--reasoning-budget", type=int, metavar="N",
+                   help="completion tokens a reasoning model gets to think, on top of its "
+                   "max_new_tokens (4096)")
+    g.add_argument("--reasoning-cap", type=int, metavar="N",
+                   help="the most completion tokens one call may take when a reply cut off while "
+                   "reasoning is asked again with a larger budget (32768); cut off there, it is an error")
     g.add_argument("--max-cost", type=float, metavar="USD",
                    help="stop before this run's new calls could cost more (cached calls are free)")
     g.add_argument("--max-tokens", type=int, metavar="N",
@@ -99,7 +111,11 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                    "(likelihood, local models), or from the reply and the endpoint's log-probabilities "
                    "at the verdict position (logprobs: each verdict also gets P(better), P(equal), "
                    "P(worse), and the report a probability-weighted leaderboard; use a one-token prompt "
-                   "such as verdict_token_en). Default auto: likelihood for local models, else generate")
+                   "such as verdict_token_en), or from a JSON reply that holds one label (json: the "
+                   "endpoint's structured output; label parsing where it refuses it). "
+                   "Default auto: likelihood for local models, else generate")
+    g.add_argument("--judge-reasoning-effort", metavar="LEVEL",
+                   help="how hard a reasoning judge thinks (low, medium, high...; default: its own)")
     _add_turn_options(g)
     g.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR",
                    help="extra folder of judge prompt files (repeatable)")

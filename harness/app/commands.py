@@ -126,7 +126,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     task_list = answered_tasks(args.run_dir, args.tasks_dir)
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
-        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices))
+        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices), api)
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
     result = pipeline.judge(args.run_dir, judges=judges, tasks=task_list, prompts_dirs=args.prompts_dir,
@@ -400,7 +400,7 @@ def _prompts_gold(args: argparse.Namespace, prompt: prompt_plugins.JudgePrompt, 
     gold_asks(prompt, items)  # a single-grading prompt is refused before anything is sent
     api = api_from_args(args)
     if args.dry_run:
-        print(render_plan(plan_gold(settings, prompt, items, args.out, load_prices(api.prices)),
+        print(render_plan(plan_gold(settings, prompt, items, args.out, load_prices(api.prices), api),
                           settings.max_attempts))
         return 0
     with runlock.hold(args.out, command="prompts test", create=True), endpoints.session(api), \

@@ -6,6 +6,7 @@ Unknown keys are errors naming the key, so a typo never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +137,7 @@ class RunConfig:
         row = dataclasses.asdict(self)
         del row["progress"]  # how the run is shown, not what it computes
         row["tasks"] = list(self.tasks)
-        row["models"] = [{**dataclasses.asdict(m)} for m in self.models]
+        row["models"] = [_model_row(m) for m in self.models]
         # Multi-turn settings are written only when set, so a single-turn run's config.yaml is
         # what it was before they existed.
         row["judge"] = [{k: v for k, v in j.items()
@@ -148,6 +149,18 @@ class RunConfig:
         row["api"] = self.api.to_row()
         row["report"] = list(self.report)
         return row
+
+
+def _model_row(model: ModelConfig) -> dict[str, Any]:
+    """A model's config row; ``reasoning_tags`` only when set, so a config.yaml is what it was
+    before they existed."""
+    row = dataclasses.asdict(model)
+    row["decoding"] = model.decoding.to_row()
+    if model.reasoning_tags is None:
+        del row["reasoning_tags"]
+    else:
+        row["reasoning_tags"] = [list(pair) for pair in model.reasoning_tags]
+    return row
 
 
 def load_config(path: Path) -> RunConfig:
@@ -254,12 +267,32 @@ def _no_key(raw: dict, where: str) -> None:
 def _model(raw: Any, where: str) -> ModelConfig:
     if not isinstance(raw, dict):
         raise HarnessError(f"{where}: expected a mapping with 'name' and 'spec'")
-    _check_keys(raw, {"name", "spec", "decoding", "system_prompt"}, where)
+    _check_keys(raw, {"name", "spec", "decoding", "system_prompt", "reasoning_tags"}, where)
     for key in ("name", "spec"):
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise HarnessError(f"{where}: field {key!r} must be a non-empty string")
+    tags = (reasoning_tags(raw["reasoning_tags"], f"{where}: field 'reasoning_tags'")
+            if "reasoning_tags" in raw else None)
     return ModelConfig(raw["name"], raw["spec"], decoding(raw.get("decoding") or {}, where),
-                       str(raw.get("system_prompt") or ""))
+                       str(raw.get("system_prompt") or ""), tags)
+
+
+def reasoning_tags(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """Markers of a leading reasoning block: ``[OPEN, CLOSE]``, a list of such pairs, or ``[]``
+    (none: the replies are kept whole).
+
+    >>> reasoning_tags(["<reasoning>", "</reasoning>"], "x")
+    (('<reasoning>', '</reasoning>'),)
+    """
+    if isinstance(raw, list) and len(raw) == 2 and all(isinstance(t, str) for t in raw):
+        raw = [raw]
+    ok = isinstance(raw, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) and t.strip() for t in p)
+        for p in raw)
+    if not ok:
+        raise HarnessError(f"{where}: expected [OPEN, CLOSE] (e.g. ['<think>', '</think>']), a list "
+                           f"of such pairs, or [] for none; got {raw!r}")
+    return tuple((p[0], p[1]) for p in raw)
 
 
 def _judge(raw: Any, where: str) -> JudgeSettings:
@@ -286,16 +319,34 @@ def decoding(raw: Mapping[str, Any], where: str,
     if not isinstance(raw, Mapping):
         raise HarnessError(f"{where}: field 'decoding' must be a mapping")
     base = defaults or DecodingParams()
-    _check_keys(raw, set(DECODING_BOUNDS), f"{where}: decoding")
-    values = {key: check_value(value, field=key, where=f"{where}: decoding.{key}")
-              for key, value in raw.items()}
+    _check_keys(raw, {*DECODING_BOUNDS, "reasoning_effort"}, f"{where}: decoding")
+    values: dict[str, Any] = {
+        key: (check_effort(value, where=f"{where}: decoding.{key}") if key == "reasoning_effort"
+              else check_value(value, field=key, where=f"{where}: decoding.{key}"))
+        for key, value in raw.items()}
     return dataclasses.replace(base, **values)
+
+
+def check_effort(value: Any, *, where: str) -> str:
+    """A ``reasoning_effort`` level: a short lower-case word (each provider lists its own: OpenAI's
+    minimal, low, medium, high; Gemini's none, low, medium, high), or "" for the model's default.
+
+    >>> check_effort("high", where="x")
+    'high'
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z_-]{0,15}|", value):
+        raise HarnessError(f"{where}: expected a reasoning effort such as low, medium or high, got "
+                           f"{value!r}")
+    return value
 
 
 def check_decoding(p: DecodingParams, *, where: str) -> None:
     """Every decoding parameter of ``p`` in its range (for parameters built in Python)."""
     for key in DECODING_BOUNDS:
         check_value(getattr(p, key), field=key, where=f"{where}: decoding.{key}")
+    check_effort(p.reasoning_effort, where=f"{where}: decoding.reasoning_effort")
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -23,10 +23,13 @@ from harness.judges.conversation import turn_prompt_for
 from harness.judges.pairwise import make_jobs, pair_asks, prompt_groups
 from harness.judges.prompts import JudgePrompt
 from harness.judges.single import grade_asks
+from harness.models.adapt import Shape
 from harness.models.budget import Prices, estimate_tokens, load_prices
 from harness.models.cache import CallCache
+from harness.models.calls import as_reply
+from harness.models.endpoints import ApiConfig
 from harness.models.generate import generation_request, turn_messages
-from harness.models.usage import cost_of
+from harness.models.usage import cost_of, reply_budget
 from harness.reports.markdown import markdown_table
 
 
@@ -43,16 +46,21 @@ class PlanLine:
     """The most reply tokens those calls may take."""
     cost: float | None
     """Upper bound in USD; None when the model has no known price."""
+    reasoning: bool = False
+    """A reasoning model: each reply is counted with its budget to think."""
 
 
 def _line(stage: str, name: str, spec: str, requests: Sequence[dict[str, Any]], cache: CallCache | None,
-          kind: str, max_reply: int, prices: Prices) -> PlanLine:
+          kind: str, max_new_tokens: int, prices: Prices, api: ApiConfig) -> PlanLine:
     todo = [r for r in requests if cache is None or not cache.has(kind, r)]
+    learned = {(e, m): Shape.from_row(row) for e, m, row in cache.shapes()} if cache else {}
+    max_reply, reasoning = reply_budget(spec, max_new_tokens, api, learned)
     prompt = sum(estimate_tokens(r["messages"]) for r in todo)
     reply = sum(0 if "labels" in r else max_reply for r in todo)  # likelihood judges write nothing
     # Nothing to send costs nothing, priced or not (a reference judge calls no model).
     cost = cost_of(spec, prompt, reply, prices) if todo else 0.0
-    return PlanLine(stage, name, spec, len(requests), len(requests) - len(todo), prompt, reply, cost)
+    return PlanLine(stage, name, spec, len(requests), len(requests) - len(todo), prompt, reply, cost,
+                    reasoning)
 
 
 def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
@@ -70,23 +78,26 @@ def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
                         requests.append(request)
                         known = cache.peek("generate", request) if cache else None
                         # Not answered yet: assume the longest answer the model may give.
-                        texts.append(known if known is not None
+                        texts.append(as_reply(known).text if known is not None
                                      else "x" * (3 * model.decoding.max_new_tokens))
                     answers.append(Answer(model.name, task.id, q.id, texts[0], turns=tuple(texts[1:])))
             lines.append(_line("generate", model.name, model.spec, requests, cache, "generate",
-                               model.decoding.max_new_tokens, prices))
+                               model.decoding.max_new_tokens, prices, config.api))
         models = [m.name for m in config.models]
-        lines += _plan_judges(config.judges, task_list, models, answers, config.prompts_dirs, cache, prices)
+        lines += _plan_judges(config.judges, task_list, models, answers, config.prompts_dirs, cache, prices,
+                              config.api)
     return lines
 
 
 def plan_judging(run_dir: Path, judges: Sequence[JudgeSettings], task_list: Sequence[Task],
-                 prompts_dirs: Sequence[Path], prices: Prices) -> list[PlanLine]:
+                 prompts_dirs: Sequence[Path], prices: Prices,
+                 api: ApiConfig | None = None) -> list[PlanLine]:
     """Judging an existing ``answers.jsonl`` (``harness judge --dry-run``)."""
     answers = rundir.read_answers(run_dir)
     models = list(dict.fromkeys(a.model for a in answers))
     with _existing_cache(run_dir) as cache:
-        return _plan_judges(judges, task_list, models, answers, prompts_dirs, cache, prices)
+        return _plan_judges(judges, task_list, models, answers, prompts_dirs, cache, prices,
+                            api or ApiConfig())
 
 
 @contextlib.contextmanager
@@ -102,7 +113,7 @@ def _existing_cache(run_dir: Path) -> Iterator[CallCache | None]:
 
 def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], models: Sequence[str],
                  answers: Sequence[Answer], prompts_dirs: Sequence[Path], cache: CallCache | None,
-                 prices: Prices) -> list[PlanLine]:
+                 prices: Prices, api: ApiConfig) -> list[PlanLine]:
     lines = []
     for settings in judges:
         prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
@@ -118,18 +129,18 @@ def _plan_judges(judges: Sequence[JudgeSettings], task_list: Sequence[Task], mod
                       for used, single in ((prompt, True), (turn_prompt or prompt, False))]
         requests = [r for used, asks in groups for r in planned_requests(asks, settings, used, method)]
         lines.append(_line("judge", settings.spec, settings.spec, requests, cache, "judge",
-                           settings.decoding.max_new_tokens, prices))
+                           settings.decoding.max_new_tokens, prices, api))
     return lines
 
 
 def plan_gold(settings: JudgeSettings, prompt: JudgePrompt, items: Sequence[GoldItem],
-              out: Path, prices: Prices) -> list[PlanLine]:
+              out: Path, prices: Prices, api: ApiConfig | None = None) -> list[PlanLine]:
     """Judging a gold-labelled set in both orders (``harness prompts test --gold --dry-run``)."""
     method = resolve_method(settings, load_judge(settings.spec))
     requests = planned_requests(gold_asks(prompt, items), settings, prompt, method)
     with _existing_cache(out) as cache:
         return [_line("judge", settings.spec, settings.spec, requests, cache, "judge",
-                      settings.decoding.max_new_tokens, prices)]
+                      settings.decoding.max_new_tokens, prices, api or ApiConfig())]
 
 
 def render_plan(lines: Sequence[PlanLine], max_attempts: int, how: str | None = None) -> str:
@@ -145,5 +156,16 @@ def render_plan(lines: Sequence[PlanLine], max_attempts: int, how: str | None = 
         "", f"Total, at most: {total}. " + (how or (
             "Each reply is counted at its token limit and answers not yet generated at their longest; a "
             f"judge reply with no verdict is asked again (up to {max_attempts} attempts), which is not "
-            "counted.")) + " Prices: the built-in prices file or --prices FILE.",
+            "counted.")) + _reasoning_sentence(lines) + " Prices: the built-in prices file or --prices FILE.",
     ])
+
+
+def _reasoning_sentence(lines: Sequence[PlanLine]) -> str:
+    """How a reasoning model's replies were counted, when the plan has one."""
+    names = [p.name for p in lines if p.reasoning]
+    if not names:
+        return ""
+    return (f" Reasoning models ({', '.join(dict.fromkeys(names))}) are counted with their budget to "
+            "think (max_new_tokens plus --reasoning-budget, or what the run found they need); a reply "
+            "cut off while reasoning is asked again with a larger budget, up to --reasoning-cap, which "
+            "is not counted.")

@@ -90,6 +90,8 @@ class Study:
         self.lock = threading.Lock()
         answers = rundir.read_answers(run_dir)
         self.answers = {(a.model, a.task, a.question_id): a.all_turns for a in answers}
+        # A reasoning model's trace, per turn, shown only behind a toggle: people judge the answer.
+        self.traces = {(a.model, a.task, a.question_id): a.reasoning for a in answers if any(a.reasoning)}
         tasks = rundir.read_questions(run_dir)
         if tasks is None:  # a run without questions.jsonl: its task files say what was asked
             tasks = answered_tasks(run_dir, options.tasks_dirs)
@@ -143,6 +145,16 @@ class Study:
             return lang, item.question_id, "", "", first, second
         references = q.all_references if any(q.all_references[1:]) else (q.reference,)
         return lang, by_turn(q.all_turns, lang), q.input, by_turn(references, lang), first, second
+
+
+    def reasoning(self, item: Item, lang: str) -> tuple[str, str]:
+        """The reasoning behind Answer 1 and Answer 2 of an item ("" where a model showed none)."""
+        if item.kind == "gold":
+            return "", ""
+        return tuple(  # type: ignore[return-value]
+            by_turn(trace, lang) if any(trace) else ""
+            for trace in (self.traces.get((m, item.task, item.question_id), ())
+                          for m in (item.shown_first, item.shown_second)))
 
 
 def create_app(run_dir: Path, *, options: Options | None = None, study: Study | None = None) -> ASGIApp:
@@ -269,11 +281,14 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
         study.shown_at[(name, pos)] = time.monotonic()
         guide = markdown(study.options.guide) if study.options.guide is not None else None
         vote = current.get(pos)
+        first_trace, second_trace = study.reasoning(it, task_lang)
         return page("item.html", request, t=t, lang=lang, other="en" if lang == "zh" else "zh", token=token,
                     pos=pos, total=total, progress=t["progress"].format(answered=answered, total=total),
                     question=markdown(question), context=markdown(context) if context else None,
                     reference=markdown(reference) if study.options.reference and reference else None,
                     first=markdown(first), second=markdown(second), guide=guide, guide_points=GUIDE[lang],
+                    first_trace=markdown(first_trace) if first_trace else None,
+                    second_trace=markdown(second_trace) if second_trace else None,
                     nonce=secrets.token_urlsafe(16), undo_nonce=secrets.token_urlsafe(16),
                     voted=vote.choice if vote else "", asked=asked if asked in STRINGS else "")
 

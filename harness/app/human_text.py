@@ -24,6 +24,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "saved": "Saved", "error": "Not saved; try again", "your_vote": "Your vote",
         "forbidden": "This link is not valid. Ask the person who runs the study for yours.",
         "results": "Results", "taken": "That nickname is taken; choose another.", "turn": "Turn {k}",
+        "show_reasoning": "Show reasoning",
     },
     "zh": {
         "title": "哪个回答更好？", "answer": "回答", "better": "更好", "tie": "平局", "bothbad": "都不好",
@@ -34,7 +35,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "done": "全部完成，谢谢！", "done_body": "你已回答 {answered} / {total}，可以返回修改投票。",
         "nickname": "请输入昵称开始", "start": "开始", "saved": "已保存", "error": "未保存，请重试",
         "your_vote": "你的投票", "forbidden": "链接无效，请向组织者索取你的链接。", "results": "结果",
-        "taken": "该昵称已被使用，请换一个。", "turn": "第 {k} 轮",
+        "taken": "该昵称已被使用，请换一个。", "turn": "第 {k} 轮", "show_reasoning": "显示推理过程",
     },
 }
 

@@ -84,10 +84,16 @@ def run(args: argparse.Namespace) -> int:
                                            args.prompts_dir)
         tasks = answered_tasks(run_dir, args.tasks_dir)
         api = config.api if config else None
-        with endpoints.session(api), CallCache(rundir.recheck_cache(run_dir, seed)) as cache:
-            result = recheck(judgments, tasks, rundir.read_answers(run_dir), settings, prompt, turn_prompt,
-                             cache, fraction=fraction, seed=seed)
-            sent = sum(cache.calls.values())
+        with endpoints.session(api) as sess:
+            if (run_dir / rundir.CACHE).is_file():
+                # Its calls go around the run's cache, but not what the run learned about the judge's
+                # endpoint (refused parameters, the budget its replies need): that is not paid for again.
+                with CallCache(run_dir / rundir.CACHE) as learned:
+                    sess.adaptations.attach(learned)
+            with CallCache(rundir.recheck_cache(run_dir, seed)) as cache:
+                result = recheck(judgments, tasks, rundir.read_answers(run_dir), settings, prompt,
+                                 turn_prompt, cache, fraction=fraction, seed=seed)
+                sent = sum(cache.calls.values())
         rundir.write_recheck(run_dir, seed, result.rows)
     if args.format == "json":
         print(json.dumps(_json(result, sent), indent=1, allow_nan=False, ensure_ascii=False))

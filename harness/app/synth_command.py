@@ -46,7 +46,7 @@ from harness.models import endpoints
 from harness.models.backends import check_spec
 from harness.models.budget import estimate_tokens, load_prices
 from harness.models.cache import CallCache
-from harness.models.usage import cost_of, usage_lines
+from harness.models.usage import cost_of, reply_budget, usage_lines
 
 SUMMARY_SUFFIX = ".summary.json"
 REJECTED_SUFFIX = ".rejected.jsonl"
@@ -243,15 +243,17 @@ def _plan(settings: SynthSettings, prompt: SynthPrompt, seeds: list[Record],
         one = teacher_request(settings, prompt, text, 0, 0)
         calls = settings.call_limit
         tokens = estimate_tokens(one["messages"]) * calls
-        reply = settings.decoding.max_new_tokens * calls
+        each, reasoning = reply_budget(settings.teacher, settings.decoding.max_new_tokens, api)
+        reply = each * calls
         lines.append(PlanLine("synth", "teacher", settings.teacher, calls, 0, tokens, reply,
-                              cost_of(settings.teacher, tokens, reply, prices)))
+                              cost_of(settings.teacher, tokens, reply, prices), reasoning))
     if settings.answers_from is not None:
         asked = (instructions or [Record("x" * 200, "", "")])[: settings.n]
         requests = [answer_request(settings, r) for r in asked]
         calls = settings.n
         tokens = max(estimate_tokens(r["messages"]) for r in requests) * calls
-        reply = settings.answer_decoding.max_new_tokens * calls
+        each, reasoning = reply_budget(settings.answers_from, settings.answer_decoding.max_new_tokens, api)
+        reply = each * calls
         lines.append(PlanLine("synth", "answers", settings.answers_from, calls, 0, tokens, reply,
-                              cost_of(settings.answers_from, tokens, reply, prices)))
+                              cost_of(settings.answers_from, tokens, reply, prices), reasoning))
     return lines

@@ -21,6 +21,10 @@ METHOD_NOTES = {
         "The judge model writes its verdict, read from the text as with generate; its probability for "
         "each label where the reply starts (the endpoint's log-probabilities) is kept beside it, and "
         "the probability-weighted ratings count each battle by those probabilities."),
+    "json": (
+        "The judge model is asked for JSON holding its explanation and one verdict label (the "
+        "endpoint's structured output, a JSON schema); where the endpoint refuses that, or a reply is "
+        "not that JSON, the last label in the text is read as with generate."),
     "imported": (
         "Verdicts imported from another tool's files (harness import; docs/interop.md): how the "
         "judge reached them is that tool's, and a verdict seen in one order only has no swap "

@@ -87,7 +87,9 @@ LOSS_CURVE = "loss_curve.png"
 LEADERBOARD_HEADER = ("rank", "model", "bt", "bt_lower", "bt_upper", "elo", "elo_lower", "elo_upper",
                       "wins", "ties", "losses", "battles", "win_rate")
 USAGE_HEADER = ("stage", "name", "spec", "calls", "prompt_tokens", "completion_tokens", "cost_usd",
-                "calls_without_token_counts")
+                "calls_without_token_counts", "reasoning_tokens", "cached_tokens", "budget_retries",
+                "decided_by_model")
+"""``usage.csv``: files written before the last four columns existed read with them empty."""
 BIAS_HEADER = ("judge", "check", "value", "lower", "upper", "n", "note")
 
 
@@ -394,7 +396,8 @@ def write_leaderboard_md(run_dir: Path, text: str) -> Path:
 def write_usage(run_dir: Path, lines: Sequence[UsageLine]) -> Path:
     return _write_table(run_dir, USAGE_CSV, USAGE_HEADER, [
         (u.stage, u.name, u.spec, u.calls, u.prompt_tokens, u.completion_tokens,
-         "" if u.cost is None else f"{u.cost:.6f}", u.unreported) for u in lines])
+         "" if u.cost is None else f"{u.cost:.6f}", u.unreported, u.reasoning_tokens, u.cached_tokens,
+         u.budget_retries, " ".join(u.not_sent)) for u in lines])
 
 
 def read_usage(run_dir: Path) -> list[UsageLine]:
@@ -407,7 +410,10 @@ def read_usage(run_dir: Path) -> list[UsageLine]:
         with row_errors(f"{path}:{lineno}"):
             out.append(UsageLine(r["stage"], r["name"], r["spec"], int(r["calls"]), int(r["prompt_tokens"]),
                                  int(r["completion_tokens"]), float(r["cost_usd"]) if r["cost_usd"] else None,
-                                 int(r.get("calls_without_token_counts") or 0)))
+                                 int(r.get("calls_without_token_counts") or 0),
+                                 int(r.get("reasoning_tokens") or 0), int(r.get("cached_tokens") or 0),
+                                 int(r.get("budget_retries") or 0),
+                                 tuple((r.get("decided_by_model") or "").split())))
     return out
 
 

@@ -208,9 +208,17 @@ class DecodingParams:
     """Beam search width; 1 turns beam search off."""
     seed: int = 0
     """Seed for sampling, so that runs repeat."""
+    reasoning_effort: str = ""
+    """How hard a reasoning model thinks (``low``, ``medium``, ``high``...), sent as
+    ``reasoning_effort`` to endpoints that take it; "" leaves it to the model."""
 
     def to_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as one row (part of every cache key); ``reasoning_effort`` only when set,
+        so that the rows, and the cache keys, of runs made before it existed are unchanged."""
+        row = dataclasses.asdict(self)
+        if not self.reasoning_effort:
+            del row["reasoning_effort"]
+        return row
 
 
 TokenAlternatives = tuple[str, tuple[tuple[str, float], ...]]
@@ -228,6 +236,20 @@ class Completion:
     top: tuple[TokenAlternatives, ...] | None = None
     """The reply's first positions with their likeliest tokens, when they were asked for and the
     endpoint returned them; None otherwise."""
+    reasoning: str | None = None
+    """The endpoint's separate reasoning field (``reasoning_content``), when it sent one."""
+    reasoning_tokens: int | None = None
+    """Completion tokens spent reasoning (included in ``completion_tokens``), when reported."""
+    cached_tokens: int | None = None
+    """Prompt tokens the provider read from its prompt cache (billed at a discount), when reported."""
+    budget_retries: int = 0
+    """Times the reply was asked again with a larger completion budget because it was cut off
+    while reasoning (those calls' tokens are in the counts: they are billed)."""
+    failure: str = ""
+    """Why there is no answer (cut off while reasoning at the largest budget allowed); "" for a
+    reply."""
+    budget: int | None = None
+    """The completion budget of the last attempt (what a failure reached)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +265,9 @@ class ModelConfig:
     """How this model decodes; part of every cache key."""
     system_prompt: str = ""
     """Optional system message sent before each question."""
+    reasoning_tags: tuple[tuple[str, str], ...] | None = None
+    """The markers of a leading reasoning block in this model's replies, kept apart from its
+    answers; None: the built-in ones (``<think>...</think>`` and a few others), empty: none."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +284,20 @@ class Answer:
     turns: tuple[str, ...] = ()
     """The answers to a multi-turn question's later turns (``Question.turns``), turn 2 first; the
     answer to turn 1 stays in ``answer``. Empty for a single-turn question."""
+    reasoning: tuple[str, ...] = ()
+    """The model's reasoning before each turn's answer, one per turn ("" where it showed none),
+    kept apart from the answers that judges, statistics and reports see; empty when no turn had
+    any (and then absent from the row)."""
+
+    @property
+    def only_trace(self) -> tuple[int, ...]:
+        """The turns (1 is the first) where the model reasoned and never answered.
+
+        >>> Answer("m", "t", "q1", "", reasoning=("Let me think",)).only_trace
+        (1,)
+        """
+        return tuple(i for i, (text, trace) in enumerate(zip(self.all_turns, self.reasoning), 1)
+                     if trace and not text)
 
     @property
     def all_turns(self) -> tuple[str, ...]:
@@ -285,10 +324,11 @@ class Answer:
         """The ``answers.jsonl`` row; ``turns`` only when there are later turns, so a single-turn
         row is what it was before multi-turn answers existed."""
         row = {**dataclasses.asdict(self), "decoding": dict(self.decoding)}
-        if self.turns:
-            row["turns"] = list(self.turns)
-        else:
-            del row["turns"]
+        for key in ("turns", "reasoning"):
+            if getattr(self, key):
+                row[key] = list(getattr(self, key))
+            else:
+                del row[key]
         return row
 
     @classmethod
@@ -305,11 +345,18 @@ class Answer:
                     or (isinstance(value, float) and math.isfinite(value))):
                 raise ValueError(f"field 'decoding': {name!r} must be a number, string, boolean or "
                                  f"null, got {_show(value)}")
-        turns = row.get("turns", [])
-        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-            raise ValueError(f"field 'turns': expected a list of strings, got {_show(turns)}")
-        return cls(**texts, spec=_text(row.get("spec", ""), "spec"), decoding=decoding,
-                   turns=tuple(turns))
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("turns", "reasoning"):
+            value = row.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise ValueError(f"field {key!r}: expected a list of strings, got {_show(value)}")
+            lists[key] = tuple(value)
+        if lists["reasoning"] and len(lists["reasoning"]) != 1 + len(lists["turns"]):
+            raise ValueError(f"field 'reasoning': expected one trace per turn "
+                             f"({1 + len(lists['turns'])}), got {len(lists['reasoning'])}")
+        return cls(texts["model"], texts["task"], texts["question_id"], texts["answer"],
+                   spec=_text(row.get("spec", ""), "spec"), decoding=decoding, turns=lists["turns"],
+                   reasoning=lists["reasoning"])
 
 
 @dataclass(frozen=True)
@@ -572,3 +619,12 @@ class UsageLine:
     """US dollars; 0 for local models; None when the model has no known price."""
     unreported: int = 0
     """Calls whose backend gave no token counts (likelihood scoring; some local servers)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent reasoning (part of ``completion_tokens``, billed as output)."""
+    cached_tokens: int = 0
+    """Prompt tokens read from the provider's prompt cache (part of ``prompt_tokens``)."""
+    budget_retries: int = 0
+    """Calls asked again with a larger completion budget after a reply was cut off while reasoning."""
+    not_sent: tuple[str, ...] = ()
+    """Sampling settings the endpoint refuses for this model, so never sent: the model decided its
+    own decoding there."""

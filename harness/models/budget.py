@@ -26,9 +26,20 @@ class Price:
 
     input: float
     output: float
+    cached_input: float | None = None
+    """Prompt tokens read from the provider's prompt cache; None: charged as ``input``."""
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """What a call costs: its cached prompt tokens at the cached rate, the rest of the prompt at
+        the input rate, and every completion token (reasoning included) at the output rate.
+
+        >>> Price(2.0, 8.0, cached_input=0.5).cost(1_000_000, 0, cached_tokens=500_000)
+        1.25
+        """
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        rate = self.input if self.cached_input is None else self.cached_input
+        return ((prompt_tokens - cached) * self.input + cached * rate
+                + completion_tokens * self.output) / 1e6
 
 
 class Prices(dict[str, Price]):
@@ -38,8 +49,8 @@ class Prices(dict[str, Price]):
         """The exact entry, else the longest matching ``prefix*`` pattern.
 
         >>> p = Prices({"gpt-4o": Price(2.5, 10), "gpt-4o-mini*": Price(0.15, 0.6)})
-        >>> p.lookup("gpt-4o-mini-2024-07-18"), p.lookup("gpt-4o"), p.lookup("llama")
-        (Price(input=0.15, output=0.6), Price(input=2.5, output=10), None)
+        >>> p.lookup("gpt-4o-mini-2024-07-18").input, p.lookup("gpt-4o").output, p.lookup("llama")
+        (0.15, 10, None)
         """
         if model in self:
             return self[model]
@@ -55,12 +66,16 @@ def load_prices(path: Path | None = None) -> Prices:
         raise HarnessError(f"{path}: expected a mapping of model name to {{input, output}}")
     prices = Prices()
     for name, entry in data.items():
-        ok = isinstance(entry, dict) and set(entry) == {"input", "output"} and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in entry.values())
+        ok = (isinstance(entry, dict) and {"input", "output"} <= set(entry)
+              and set(entry) <= {"input", "output", "cached_input"}
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                      and v >= 0 for v in entry.values()))
         if not ok:
             raise HarnessError(f"{path}: model {name!r}: expected {{input: USD, output: USD}} per "
-                               f"million tokens, got {entry!r}")
-        prices[str(name)] = Price(float(entry["input"]), float(entry["output"]))
+                               f"million tokens (and optionally cached_input: USD), got {entry!r}")
+        cached = entry.get("cached_input")
+        prices[str(name)] = Price(float(entry["input"]), float(entry["output"]),
+                                  None if cached is None else float(cached))
     return prices
 
 

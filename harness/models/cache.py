@@ -32,7 +32,19 @@ CREATE TABLE IF NOT EXISTS calls (
 """
 # Added for usage and cost reports; caches written before them get the columns, empty.
 USAGE_COLUMNS = {"name": "TEXT NOT NULL DEFAULT ''", "spec": "TEXT NOT NULL DEFAULT ''",
-                 "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER"}
+                 "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER",
+                 "reasoning_tokens": "INTEGER", "cached_tokens": "INTEGER",
+                 "budget_retries": "INTEGER NOT NULL DEFAULT 0"}
+# How each endpoint and model is asked (harness.models.adapt), so that a resumed run does not pay
+# to learn a refused parameter again.
+SHAPES = """
+CREATE TABLE IF NOT EXISTS shapes (
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    PRIMARY KEY (endpoint, model)
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,9 @@ class UsageRow:
     completion_tokens: int
     unreported: int
     """Calls whose backend reported no token counts (likelihood scoring)."""
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    budget_retries: int = 0
 
 
 def cache_key(kind: str, request: dict[str, Any]) -> str:
@@ -72,6 +87,7 @@ class CallCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(SCHEMA)
+            self._db.execute(SHAPES)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
             for column, decl in USAGE_COLUMNS.items():
                 if column not in have:
@@ -106,11 +122,13 @@ class CallCache:
         key = cache_key(kind, request)
         req = json.dumps(request, sort_keys=True, ensure_ascii=False)
         resp = json.dumps(response, ensure_ascii=False)
-        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
+        tokens = ((usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens,
+                   usage.cached_tokens, usage.budget_retries) if usage else (None, None, None, None, 0))
         with self._lock, self._errors():
             self._db.execute(
                 "INSERT OR REPLACE INTO calls (key, kind, request, response, name, spec, prompt_tokens,"
-                " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " completion_tokens, reasoning_tokens, cached_tokens, budget_retries)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, kind, req, resp, name, spec, *tokens),
             )
             self.calls[kind] += 1
@@ -120,9 +138,30 @@ class CallCache:
         with self._lock, self._errors():
             rows = self._db.execute(
                 "SELECT kind, name, spec, COUNT(*), COALESCE(SUM(prompt_tokens), 0),"
-                " COALESCE(SUM(completion_tokens), 0), SUM(prompt_tokens IS NULL) FROM calls"
+                " COALESCE(SUM(completion_tokens), 0), SUM(prompt_tokens IS NULL),"
+                " COALESCE(SUM(reasoning_tokens), 0), COALESCE(SUM(cached_tokens), 0),"
+                " COALESCE(SUM(budget_retries), 0) FROM calls"
                 " GROUP BY kind, name, spec ORDER BY kind DESC, name").fetchall()
         return [UsageRow(*row) for row in rows]
+
+    def shapes(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """How each endpoint and model was found to be asked (``harness.models.adapt``)."""
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT endpoint, model, shape FROM shapes").fetchall()
+        out = []
+        for endpoint, model, shape in rows:
+            try:
+                row = json.loads(shape)
+            except ValueError:
+                continue  # a hand-damaged row is relearned, at worst, not a stopped run
+            if isinstance(row, dict):
+                out.append((endpoint, model, row))
+        return out
+
+    def put_shape(self, endpoint: str, model: str, row: dict[str, Any]) -> None:
+        with self._lock, self._errors():
+            self._db.execute("INSERT OR REPLACE INTO shapes (endpoint, model, shape) VALUES (?, ?, ?)",
+                             (endpoint, model, json.dumps(row, sort_keys=True)))
 
     def close(self) -> None:
         with self._lock:

@@ -14,9 +14,11 @@ progress display, and endpoint limits and retries (``harness.models.endpoints`` 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from harness.core.types import Completion, DecodingParams, TokenAlternatives
+from harness.models import endpoints, reasoning
 from harness.models.backends import Backend, LabelScorer, completions
 from harness.models.cache import CallCache
 
@@ -24,9 +26,31 @@ Request = Mapping[str, Any]
 """Everything that determines one reply; ``request["messages"]`` is the conversation sent."""
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One model reply as callers use it: the answer apart from any reasoning before it."""
+
+    text: str
+    """The answer: what a judge reads, a statistic measures, a parser parses."""
+    reasoning: str = ""
+    """The reasoning before the answer (a separate field, or a leading ``<think>`` block)."""
+    raw: str = ""
+    """The text as the model wrote it (reasoning block included)."""
+    failure: str = ""
+    """Why there is no answer at all (cut off while reasoning at the largest budget); "" else."""
+    top: tuple[TokenAlternatives, ...] | None = None
+    """The first positions' likeliest tokens (calls asked with ``top_logprobs``), when returned."""
+
+    @property
+    def only_trace(self) -> bool:
+        """The model reasoned and gave no answer after it."""
+        return bool(self.reasoning) and not self.text and not self.failure
+
+
 def generate(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
              cache: CallCache, kind: str, name: str = "", batch_size: int = 16,
-             by_length: bool = False) -> Iterator[tuple[int, str]]:
+             by_length: bool = False, tags: Sequence[reasoning.Tags] | None = None,
+             schema: Mapping[str, Any] | None = None) -> Iterator[tuple[int, Reply]]:
     """``(index, reply)`` for every request: cached replies first, then each new one as it arrives.
 
     Args:
@@ -38,35 +62,72 @@ def generate(backend: Backend, requests: Sequence[Request], params: DecodingPara
         name: the model or judge the usage report books the call to (default: the spec).
         batch_size: conversations per batch for local backends (endpoints stream instead).
         by_length: send similar prompt lengths together (less padding for local batches).
+        tags: the markers of a leading reasoning block (default: :data:`reasoning.DEFAULT_TAGS`).
+        schema: ask for JSON following it (a backend with ``stream_structured``); each request must
+            hold ``response_format`` among its fields, so its key differs from a plain reply's.
     """
-    yield from _replies(backend, requests, params, cache=cache, kind=kind, name=name,
-                        batch_size=batch_size, by_length=by_length, top_logprobs=0)
+    if schema is not None and any("response_format" not in r for r in requests):
+        raise ValueError("every request asked for JSON must hold response_format (its cache key)")
+    for i, response in _replies(backend, requests, params, cache=cache, kind=kind, name=name,
+                                batch_size=batch_size, by_length=by_length, top_logprobs=0, schema=schema):
+        yield i, as_reply(response, tags)
 
 
 def generate_scored(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
-                    cache: CallCache, kind: str, top_logprobs: int
-                    ) -> Iterator[tuple[int, str, tuple[TokenAlternatives, ...] | None]]:
+                    cache: CallCache, kind: str, top_logprobs: int,
+                    tags: Sequence[reasoning.Tags] | None = None) -> Iterator[tuple[int, Reply]]:
     """As :func:`generate`, each reply with its first positions' ``top_logprobs`` likeliest tokens
-    (None where the endpoint returned none); ``backend`` must be a
+    (``Reply.top``; None where the endpoint returned none); ``backend`` must be a
     :class:`~harness.models.backends.LogprobStreamer`. The cached response is ``{"text", "top"}``; each
     request must hold ``top_logprobs`` among its fields, so its key differs from a plain reply's."""
     if any(r.get("top_logprobs") != top_logprobs for r in requests):
         raise ValueError(f"every request must hold top_logprobs={top_logprobs} (its cache key)")
     for i, response in _replies(backend, requests, params, cache=cache, kind=kind, name="",
-                                batch_size=1, by_length=False, top_logprobs=top_logprobs):
-        top = response.get("top")
-        yield i, response["text"], None if top is None else tuple(
-            (str(token), tuple((str(alt), float(lp)) for alt, lp in alts)) for token, alts in top)
+                                batch_size=1, by_length=False, top_logprobs=top_logprobs, schema=None):
+        yield i, as_reply(response, tags)
+
+
+def as_reply(response: Any, tags: Sequence[reasoning.Tags] | None = None) -> Reply:
+    """A cached response as a :class:`Reply`: a plain string (what every reply was before traces
+    and failures were kept), or ``{"text", "top"?, "reasoning"?, "failure"?}``."""
+    if isinstance(response, str):
+        response = {"text": response}
+    raw = str(response.get("text") or "")
+    top = response.get("top")
+    tokens = None if top is None else tuple(
+        (str(token), tuple((str(alt), float(lp)) for alt, lp in alts)) for token, alts in top)
+    if response.get("failure"):
+        return Reply("", str(response.get("reasoning") or ""), raw, str(response["failure"]), tokens)
+    parts = reasoning.split(raw, response.get("reasoning"), tags)
+    return Reply(parts.answer, parts.reasoning, raw, "", tokens)
+
+
+def _response(done: Completion, top_logprobs: int) -> Any:
+    """What the cache keeps of a completion: the text alone when that is all there is, so a plain
+    reply is stored as it always was."""
+    response: dict[str, Any] = {"text": done.text}
+    if top_logprobs:
+        response["top"] = None if done.top is None else [[t, [list(a) for a in alts]] for t, alts in done.top]
+    if done.reasoning:
+        response["reasoning"] = done.reasoning
+    if done.failure:
+        response.update(failure=done.failure, budget=done.budget)
+    return done.text if list(response) == ["text"] else response
 
 
 def _replies(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
              cache: CallCache, kind: str, name: str, batch_size: int, by_length: bool,
-             top_logprobs: int) -> Iterator[tuple[int, Any]]:
-    """``(index, cached response)``: the text, or ``{"text", "top"}`` with ``top_logprobs``."""
+             top_logprobs: int, schema: Mapping[str, Any] | None) -> Iterator[tuple[int, Any]]:
+    """``(index, cached response)``: the text, or a mapping (see :func:`as_reply`)."""
+    # What the run learned about its endpoints (refused parameters, budgets) lives in its cache.
+    endpoints.current().adaptations.attach(cache)
+    retry = getattr(backend, "retries_failure", None)
     misses = []
     for i, request in enumerate(requests):
         hit = cache.get(kind, dict(request))
-        if hit is None:
+        # A failure is kept so that the same settings never pay for it twice; a larger budget now
+        # allowed (a raised --reasoning-cap) may succeed, so it is asked again.
+        if hit is None or (isinstance(hit, dict) and hit.get("failure") and retry is not None and retry(hit)):
             misses.append(i)
         else:
             yield i, hit
@@ -77,15 +138,11 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
     # stops): the backend then sends nothing new, so at most the calls in flight are lost. Left to
     # the garbage collector, queued calls would still be sent, and paid for, while the error
     # travels up.
-    replies = completions(backend, conversations, params, batch_size, top_logprobs)
+    replies = completions(backend, conversations, params, batch_size, top_logprobs, schema)
     try:
         for j, done in replies:
             i = misses[j]
-            response: Any = done.text
-            if top_logprobs:
-                response = {"text": done.text,
-                            "top": None if done.top is None else [[t, [list(a) for a in alts]]
-                                                                  for t, alts in done.top]}
+            response = _response(done, top_logprobs)
             _commit(cache, kind, requests[i], response, name or backend.spec, backend.spec, done)
             yield i, response
     finally:

@@ -16,12 +16,33 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.core.errors import HarnessError, register_secret
 from harness.core.numbers import Bounds, check_number
+from harness.models.adapt import Adaptations
 from harness.models.budget import Budget, Prices, load_prices
 
 OPENAI_URL = "https://api.openai.com/v1"
+VENDOR_KEYS: Mapping[str, str] = {
+    "api.openai.com": "OPENAI_API_KEY",
+    "api.anthropic.com": "ANTHROPIC_API_KEY",
+    "generativelanguage.googleapis.com": "GEMINI_API_KEY",
+    "api.deepseek.com": "DEEPSEEK_API_KEY",
+    "api.together.xyz": "TOGETHER_API_KEY",
+    "openrouter.ai": "OPENROUTER_API_KEY",
+}
+"""Each hosted vendor's OpenAI-compatible endpoint (by host) and the variable its key is read from
+unless the run config names another (``api_key_env``)."""
+
+
+def vendor_key_env(url: str | None) -> str | None:
+    """The key variable of a known vendor's endpoint; None for any other (a local server).
+
+    >>> vendor_key_env("https://api.anthropic.com/v1/"), vendor_key_env("http://localhost:8000/v1")
+    ('ANTHROPIC_API_KEY', None)
+    """
+    return VENDOR_KEYS.get(urlsplit(normalise_url(url)).hostname or "")
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,12 @@ class EndpointSettings:
     """Seconds to wait for one reply before it is retried."""
     max_retries: int = 6
     """Retries of one request after 429, 5xx, timeouts and dropped connections."""
+    reasoning_budget: int = 4096
+    """Completion tokens a reasoning model gets on top of ``max_new_tokens`` at first, to think
+    before it answers (OpenAI's reasoning models count their hidden reasoning as completion)."""
+    reasoning_cap: int = 32768
+    """The largest completion budget one call may take: a reply cut off while reasoning is asked
+    again with four times the budget, up to this; still cut off there, it is an error."""
     api_key_env: str = "OPENAI_API_KEY"
     """The environment variable holding the key."""
     api_key_file: str | None = None
@@ -80,7 +107,15 @@ class ApiConfig:
         _check(self, API_BOUNDS, "api settings")
 
     def settings(self, base_url: str | None) -> EndpointSettings:
-        return self.endpoints.get(_norm(base_url), self.default)
+        """An endpoint's settings: its own entry, else the defaults, reading a known vendor's key
+        variable (``ANTHROPIC_API_KEY`` for api.anthropic.com...) unless another was named."""
+        url = normalise_url(base_url)
+        if url in self.endpoints:
+            return self.endpoints[url]
+        vendor = vendor_key_env(url)
+        if vendor and self.default.api_key_env == EndpointSettings.api_key_env:
+            return dataclasses.replace(self.default, api_key_env=vendor)
+        return self.default
 
     def to_row(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self.default),
@@ -97,6 +132,8 @@ ENDPOINT_BOUNDS: Mapping[str, Bounds] = {
     "tpm": Bounds(float, low=0.001),
     "timeout": Bounds(float, low=0, high=86400, low_open=True),
     "max_retries": Bounds(int, low=0),
+    "reasoning_budget": Bounds(int, low=0),
+    "reasoning_cap": Bounds(int, low=1),
 }
 """The numeric endpoint settings' ranges, for YAML, flags and Python alike (None: no limit)."""
 
@@ -114,7 +151,12 @@ def _check(settings: object, bounds: Mapping[str, Bounds], where: str) -> None:
             check_number(value, bounds=b, field=name, where=f"{where}: {name}")
 
 
-def _norm(url: str | None) -> str:
+def normalise_url(url: str | None) -> str:
+    """An endpoint's key: its base URL without a trailing slash (OpenAI's own when none).
+
+    >>> normalise_url("http://localhost:8000/v1/"), normalise_url(None)
+    ('http://localhost:8000/v1', 'https://api.openai.com/v1')
+    """
     return (url or OPENAI_URL).rstrip("/")
 
 
@@ -177,11 +219,13 @@ class Session:
         self.api = api
         self.prices: Prices = load_prices(api.prices)
         self.budget = Budget(api.max_cost, api.max_tokens)
+        self.adaptations = Adaptations()
+        """How each endpoint and model is asked, as learned (``harness.models.adapt``)."""
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
 
     def endpoint(self, base_url: str | None) -> Endpoint:
-        url = _norm(base_url)
+        url = normalise_url(base_url)
         with self._lock:
             if url not in self._endpoints:
                 self._endpoints[url] = Endpoint(url, self.api.settings(url))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from harness.core.errors import BackendError
+from harness.core.notes import say_once
 from harness.core.types import Answer, Message, ModelConfig, Question, Task
 from harness.models import calls
 from harness.models.backends import load_backend
@@ -68,30 +70,57 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
     items = [(t, q) for t in tasks for q in t.questions]
     total = sum(len(q.all_turns) for _, q in items)
     answers: list[Answer] = []
+    failures: list[str] = []
     for model in models:
         backend = load_backend(model.spec)  # loads its weights or client only if a call is made
         tick = progress(total, f"generate {model.name}") if progress else (lambda n: None)
         so_far: list[list[str]] = [[] for _ in items]
+        traces: list[list[str]] = [[] for _ in items]
         turn = 0
         while True:
-            asked = [i for i, (_, q) in enumerate(items) if len(q.all_turns) > turn]
+            # A question whose earlier turn failed is asked no further: its conversation has a hole.
+            asked = [i for i, (_, q) in enumerate(items)
+                     if len(q.all_turns) > turn and len(so_far[i]) == turn]
             if not asked:
                 break
             requests = [generation_request(model, turn_messages(items[i][1], so_far[i],
                                                                 model.system_prompt))
                         for i in asked]
-            texts: list[str] = [""] * len(asked)
-            for j, text in calls.generate(backend, requests, model.decoding, cache=cache,
-                                          kind="generate", name=model.name, batch_size=batch_size,
-                                          by_length=True):
-                texts[j] = text or ""
+            replies: list[calls.Reply] = [calls.Reply("")] * len(asked)
+            for j, got in calls.generate(backend, requests, model.decoding, cache=cache,
+                                         kind="generate", name=model.name, batch_size=batch_size,
+                                         by_length=True, tags=model.reasoning_tags):
+                replies[j] = got
                 tick(1)
-            for i, text in zip(asked, texts):
-                so_far[i].append(text)
+            for i, reply in zip(asked, replies):
+                if reply.failure:
+                    task, question = items[i]
+                    failures.append(f"{model.name} on {task.id}/{question.id} (turn {turn + 1}): "
+                                    f"{reply.failure}")
+                    continue
+                # Later turns show the model its own earlier answers, without their reasoning (as
+                # reasoning models' chat templates do).
+                so_far[i].append(reply.text)
+                traces[i].append(reply.reasoning)
             turn += 1
         answers.extend(
             Answer(model=model.name, task=t.id, question_id=q.id, answer=got[0] if got else "",
-                   spec=model.spec, decoding=model.decoding.to_row(), turns=tuple(got[1:]))
-            for (t, q), got in zip(items, so_far)
+                   spec=model.spec, decoding=model.decoding.to_row(), turns=tuple(got[1:]),
+                   reasoning=tuple(trace) if any(trace) else ())
+            for (t, q), got, trace in zip(items, so_far, traces)
         )
+        _say_only_traces(model.name, answers[-len(items):] if items else [])
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise BackendError(f"no answer from {failures[0]}{more}; every other answer is stored, and "
+                           "a re-run with a larger --reasoning-cap asks only these")
     return answers
+
+
+def _say_only_traces(model: str, answers: Sequence[Answer]) -> None:
+    """One line when some answers are only a reasoning trace: the judge will see them empty."""
+    empty = [f"{a.task}/{a.question_id}" for a in answers if a.only_trace]
+    if empty:
+        say_once(f"{model}: {len(empty)} of {len(answers)} answers are only a reasoning trace, with no "
+                 f"answer after it (e.g. {empty[0]}); they are judged as empty answers (raise "
+                 "max_new_tokens to let the model finish)")

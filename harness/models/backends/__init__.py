@@ -10,7 +10,7 @@ fully cached run never imports torch.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -56,15 +56,31 @@ class LogprobStreamer(Protocol):
         ...
 
 
+@runtime_checkable
+class StructuredStreamer(Protocol):
+    """A backend that can ask for JSON following a schema (OpenAI's ``response_format``)."""
+
+    def stream_structured(self, conversations: list[list[Message]], params: DecodingParams,
+                          schema: Mapping[str, Any]) -> Iterator[tuple[int, Completion]]:
+        """As :meth:`Streamer.stream`, each reply asked for as JSON following ``schema`` where the
+        endpoint takes it (plain text where it refuses)."""
+        ...
+
+
 def completions(backend: Backend, conversations: list[list[Message]], params: DecodingParams,
-                batch_size: int = 16, top_logprobs: int = 0) -> Generator[tuple[int, Completion], None, None]:
+                batch_size: int = 16, top_logprobs: int = 0, schema: Mapping[str, Any] | None = None
+                ) -> Generator[tuple[int, Completion], None, None]:
     """Every reply with its index, as soon as it exists: streamed by backends that can, else one
     batch of ``batch_size`` at a time. Callers commit each reply to the cache as it arrives.
-    ``top_logprobs`` asks a :class:`LogprobStreamer` for that many alternatives per position."""
+    ``top_logprobs`` asks a :class:`LogprobStreamer` for that many alternatives per position;
+    ``schema`` asks a :class:`StructuredStreamer` for JSON (other backends reply as usual)."""
     if top_logprobs:
         if not isinstance(backend, LogprobStreamer):
             raise TypeError(f"{backend.spec}: this backend cannot return log-probabilities")
         yield from backend.stream_logprobs(conversations, params, top_logprobs)
+        return
+    if schema is not None and isinstance(backend, StructuredStreamer):
+        yield from backend.stream_structured(conversations, params, schema)
         return
     if isinstance(backend, Streamer):
         yield from backend.stream(conversations, params)

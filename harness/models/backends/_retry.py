@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import BackendError, redact
+from harness.models.adapt import error_fields
 
 BASE_DELAY = 0.5
 MAX_DELAY = 30.0
@@ -119,9 +120,6 @@ def _classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendEr
 
 
 def _message(exc: Any) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(exc, "message", "") or exc)
+    """The error's own words, from OpenAI's, Anthropic's or Gemini's body (Gemini sends a list)."""
+    message = error_fields(exc.body)[0] if isinstance(exc.body, (dict, list)) else ""
+    return message or str(getattr(exc, "message", "") or exc)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from harness.core.errors import BackendError
+from harness.core.notes import say_once
 from harness.core.types import Completion, DecodingParams, Message
 from harness.models.backends import _decode
+from harness.models.reasoning import DEFAULT_TAGS, marker_tokens
 
 # ChatML, the format SmolLM2 and Qwen were trained with; used only when a tokenizer has no template.
 CHATML_TEMPLATE = (
@@ -63,6 +66,9 @@ class TransformersBackend:
         """
         if not conversations:
             return []
+        if params.reasoning_effort:
+            say_once(f"{self.spec}: reasoning_effort {params.reasoning_effort!r} has no effect on a local "
+                     "model (it is sent to endpoints that take it); the model decodes as it always does")
         model, tok = self._load()
         texts = [self._prompt(tok, c) for c in conversations]
         if not _decode.supported(model, params):
@@ -70,8 +76,8 @@ class TransformersBackend:
         prompts: list[list[int]] = tok(texts, add_special_tokens=False)["input_ids"]
         replies = _decode.generate(model, prompts, params, _decode.stop_tokens(model, tok),
                                    self._encoded)
-        return [Completion(tok.decode(reply, skip_special_tokens=True).strip(), len(ids), len(reply))
-                for ids, reply in zip(prompts, replies)]
+        return [Completion(_joined(opened_by_template(text), reply_text(tok, reply)), len(ids), len(reply))
+                for text, ids, reply in zip(texts, prompts, replies)]
 
     def _hf_generate(self, model: Any, tok: Any, texts: list[str],
                      params: DecodingParams) -> list[Completion]:
@@ -95,8 +101,8 @@ class TransformersBackend:
             gen = model.generate(**enc, **kwargs)
         new = gen[:, enc["input_ids"].shape[1] :].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
-        return [Completion(tok.decode(row, skip_special_tokens=True).strip(), int(n), _reply_len(row, tok))
-                for row, n in zip(new, prompt_lens)]
+        return [Completion(_joined(opened_by_template(text), reply_text(tok, row)), int(n),
+                           _reply_len(row, tok)) for text, row, n in zip(texts, new, prompt_lens)]
 
     def label_logprobs(self, conversation: list[Message], labels: list[str]) -> list[float]:
         """Sum of token log-probabilities of each label as the whole assistant reply.
@@ -148,6 +154,49 @@ class TransformersBackend:
         cache = getattr(out, arg)  # the output names the cache as forward does
         self._prefix = (ids, cache)
         return cache, out.logits[:, -1, :]
+
+
+def reply_text(tok: Any, ids: list[int]) -> str:
+    """A reply's text without special tokens (end of sequence, padding), except reasoning markers:
+    a tokenizer may hold ``<think>`` and ``</think>`` as special tokens, and the reasoning must stay
+    findable (:func:`harness.models.reasoning.split`) rather than run into the answer."""
+    keep = _marker_ids(tok)
+    special = set(tok.all_special_ids) - keep
+    text: str = tok.decode([i for i in ids if i not in special], skip_special_tokens=False)
+    return text.strip()
+
+
+# Weakly keyed: an id() key could be reused by a later tokenizer once this one is freed.
+_MARKER_IDS: weakref.WeakKeyDictionary[Any, set[int]] = weakref.WeakKeyDictionary()
+
+
+def _marker_ids(tok: Any) -> set[int]:
+    """The ids of the reasoning markers this tokenizer has as whole tokens (worked out once per
+    tokenizer: its vocabulary may be large)."""
+    try:
+        return _MARKER_IDS[tok]
+    except KeyError:
+        pass
+    vocab = tok.get_vocab()
+    found = {vocab[m] for m in marker_tokens() if m in vocab}
+    _MARKER_IDS[tok] = found
+    return found
+
+
+def opened_by_template(prompt: str) -> str:
+    r"""The reasoning block's opening marker when the chat template ends the prompt with it
+    (DeepSeek-R1's does): the reply then holds only the rest of the block, and the marker is put
+    back in front of it, so that a reply cut off before ``</think>`` still reads as reasoning.
+
+    >>> opened_by_template("<|Assistant|><think>\n"), opened_by_template("<|assistant|>")
+    ('<think>', '')
+    """
+    end = prompt.rstrip()
+    return next((opening for opening, _ in DEFAULT_TAGS if end.endswith(opening)), "")
+
+
+def _joined(opening: str, reply: str) -> str:
+    return f"{opening}\n{reply}" if opening else reply
 
 
 def _reply_len(row: list[int], tok: Any) -> int:

@@ -12,23 +12,35 @@ field, which vLLM and llama.cpp's server understand.
 Asked for log-probabilities (:meth:`OpenAIBackend.stream_logprobs`), it sends ``logprobs`` and
 ``top_logprobs`` and keeps the first :data:`TOP_POSITIONS` positions of the reply; an endpoint that
 returns none gives a completion whose ``top`` is None, for the caller to say so.
+
+Today's reasoning models work with no flags: each request has its model's shape
+(:mod:`harness.models.adapt`: ``max_completion_tokens`` and no sampling settings for the known
+reasoning families; a parameter an endpoint refuses is dropped or renamed, once, and remembered in
+the run's cache). A reasoning model's budget has room to think (the endpoint's ``reasoning_budget``
+on top of ``max_new_tokens``); a reply cut off while reasoning (no content, ``finish_reason``
+``length``) is asked again with four times the budget, up to ``reasoning_cap``, and is a failure
+there, never an empty answer. Usage is read as billed: reasoning and cached prompt tokens apart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.core.errors import BackendError, SpecError
+from harness.core.errors import BackendError, SpecError, redact
+from harness.core.notes import say_once
 from harness.core.types import Completion, DecodingParams, Message, TokenAlternatives
 from harness.models import endpoints
+from harness.models.adapt import LOGPROBS, Adaptations, Refusal, Shape, first_budget, refusal, request_body
 from harness.models.backends._retry import backoff, classify
 from harness.models.backends._transformers import missing_package
 from harness.models.budget import estimate_tokens
@@ -40,6 +52,9 @@ TOP_POSITIONS = 8
 """Positions of a reply whose likeliest tokens are kept: a verdict is read from the first written
 token, after any spacing or markup; the rest would only grow the cache."""
 MAX_TOP_LOGPROBS = 20  # OpenAI's limit on top_logprobs
+MAX_ADAPTATIONS = 8
+"""Refused parameters one call may adapt to; each drops a parameter for good, so more would mean an
+endpoint that refuses whatever it is sent, which is an error to show, not to loop on."""
 
 
 class OpenAIBackend:
@@ -58,7 +73,7 @@ class OpenAIBackend:
                 except ImportError as exc:
                     raise missing_package("openai", "pip install openai") from exc
                 key = ep.settings.api_key()
-                if not key and not self.base_url:
+                if not key and (not self.base_url or endpoints.vendor_key_env(self.base_url)):
                     raise BackendError(
                         f"{self.spec}: set {ep.settings.api_key_env} (or api_key_file, or give a local "
                         "endpoint with openai:MODEL@http://HOST:PORT/v1)")
@@ -67,31 +82,76 @@ class OpenAIBackend:
                                           max_retries=0)
             return ep.client
 
-    def complete(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0
-                 ) -> Completion:
+    def refused_logprobs(self) -> str:
+        """Why this model's endpoint gives no log-probabilities ("" when it may): its family is
+        known to refuse them, or this session learned that it does."""
+        shape = endpoints.current().adaptations.shape(endpoints.normalise_url(self.base_url), self.model)
+        if shape.refuses("logprobs") or shape.refuses("top_logprobs"):
+            what = f" ({shape.family})" if shape.family else ""
+            return (f"{self.spec}{what} returns no log-probabilities, so --judge-method logprobs cannot "
+                    "read its verdicts; use --judge-method generate (or json)")
+        return ""
+
+    def retries_failure(self, response: Mapping[str, Any]) -> bool:
+        """Whether a stored failure (cut off while reasoning at ``response["budget"]``) may succeed
+        now: this session allows a larger budget."""
+        cap = endpoints.current().endpoint(self.base_url).settings.reasoning_cap
+        budget = response.get("budget")
+        return not isinstance(budget, int) or cap > budget
+
+    def complete(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0,
+                 schema: Mapping[str, Any] | None = None) -> Completion:
         """One reply, retried within the endpoint's limits and booked against the budget; with
-        ``top_logprobs``, the likeliest tokens at its first positions too."""
+        ``top_logprobs``, the likeliest tokens at its first positions too; with ``schema``, asked
+        for as JSON that follows it (``response_format``), where the endpoint takes that.
+
+        The request has this model's shape (:mod:`harness.models.adapt`): a parameter the endpoint
+        refuses is dropped or renamed, and the request sent again (endpoints do not bill a
+        refusal). A reply cut off while reasoning is asked again with a larger budget, up to the
+        endpoint's ``reasoning_cap``; still cut off there, the completion carries the failure.
+        """
         session = endpoints.current()
         ep = session.endpoint(self.base_url)
         client = self._client(ep)
+        with session.adaptations.first_light(ep.url, self.model):
+            return self._complete(session, ep, client, messages, params, top_logprobs, schema)
+
+    def _complete(self, session: endpoints.Session, ep: endpoints.Endpoint, client: Any,
+                  messages: list[Message], params: DecodingParams, top_logprobs: int,
+                  schema: Mapping[str, Any] | None) -> Completion:
+        shapes = session.adaptations
+        shape = shapes.shape(ep.url, self.model)
+        if top_logprobs and self.refused_logprobs():
+            raise BackendError(self.refused_logprobs())
+        if shape.family and not shape.proven:
+            say_once(_family_note(self.spec, shape, params, ep.settings))
         price = session.prices.lookup(self.model)
         prompt_est = estimate_tokens(messages)
-        extra: dict[str, Any] = {"top_k": params.top_k} if params.top_k else {}
-        scored: dict[str, Any] = {"logprobs": True, "top_logprobs": top_logprobs} if top_logprobs else {}
-        for attempt in range(ep.settings.max_retries + 1):
-            ticket = session.budget.reserve(self.spec, prompt_est, params.max_new_tokens, price)
-            ep.pacer.wait(prompt_est + params.max_new_tokens)
+        budget = first_budget(shape, params.max_new_tokens, ep.settings.reasoning_budget,
+                              ep.settings.reasoning_cap)
+        spent = _Spent()
+        attempt = 0
+        adaptations = MAX_ADAPTATIONS
+        while True:
+            body = request_body(shape, params, budget, top_logprobs, schema)
+            ticket = session.budget.reserve(self.spec, prompt_est, budget, price)
+            ep.pacer.wait(prompt_est + budget)
             try:
                 with ep.slots:
                     resp = client.chat.completions.create(
-                        model=self.model, messages=messages, max_tokens=params.max_new_tokens,
-                        temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-                        extra_body=extra or None, timeout=ep.settings.timeout, **scored)
-                text = resp.choices[0].message.content
-                if text is None:
+                        model=self.model, messages=messages, extra_body=body, timeout=ep.settings.timeout)
+                choice = resp.choices[0]
+                text, finish = choice.message.content, choice.finish_reason
+                trace = _reasoning_field(choice.message)
+                if text is None and finish != "length" and not trace:
                     raise ValueError("the reply has no message content")
             except Exception as exc:
                 session.budget.release(ticket)
+                refused = _refusal(exc, body)
+                if refused is not None and adaptations > 0:
+                    adaptations -= 1
+                    shape = self._adapt(shapes, ep, refused)
+                    continue
                 verdict = classify(exc, self.spec, ep)
                 if isinstance(verdict, BackendError):
                     raise verdict from None
@@ -102,24 +162,60 @@ class OpenAIBackend:
                 if verdict.retry_after is not None:
                     ep.pacer.hold(delay)
                 time.sleep(delay)
+                attempt += 1
                 continue
             ep.answered = True
-            usage = resp.usage
-            p_tok = getattr(usage, "prompt_tokens", None)
-            c_tok = getattr(usage, "completion_tokens", None)
-            # A server that reports no usage is charged the worst case it was booked at.
-            p_used = p_tok if p_tok is not None else prompt_est
-            c_used = c_tok if c_tok is not None else params.max_new_tokens
-            used = p_used + c_used
-            session.budget.settle(ticket, used, price.cost(p_used, c_used) if price else 0.0)
-            ep.pacer.refund(prompt_est + params.max_new_tokens - used)
-            top = _top_tokens(resp.choices[0]) if top_logprobs else None
-            return Completion(text.strip(), p_tok, c_tok, top)
-        raise AssertionError("unreachable")
+            used = spent.add(resp.usage, prompt_est, budget)
+            session.budget.settle(ticket, used.total, price.cost(used.prompt, used.completion, used.cached)
+                                  if price else 0.0)
+            ep.pacer.refund(prompt_est + budget - used.total)
+            if cut_off_while_reasoning(text, finish):
+                cap = max(ep.settings.reasoning_cap, params.max_new_tokens)
+                if budget < cap:
+                    larger = min(cap, max(4 * budget, params.max_new_tokens + ep.settings.reasoning_budget))
+                    spent.budget_retries += 1
+                    shape = shapes.needs_budget(ep.url, self.model, larger, note=(
+                        f"{self.spec}: a reply was cut off while reasoning at {budget} completion "
+                        f"tokens; asking again with {larger}, and starting later calls there (the "
+                        f"most is --reasoning-cap {cap})")) or shape
+                    budget = larger
+                    continue
+                return spent.result("", None, trace, budget, failure=(
+                    f"cut off while reasoning: no answer within {budget} completion tokens "
+                    f"(--reasoning-cap {cap}); raise the cap or lower reasoning_effort"))
+            shapes.proven(ep.url, self.model, reasoned=bool(used.reasoning))
+            top = _top_tokens(choice) if top_logprobs else None
+            return spent.result((text or "").strip(), top, trace, budget)
+
+    def _adapt(self, shapes: Adaptations, ep: endpoints.Endpoint, refused: Refusal) -> Shape:
+        """The model's shape without a refused parameter (remembered, and said once), or the one
+        clear error when nothing can be dropped."""
+        def without(current: Shape) -> Shape | None:
+            if current.refuses(refused.param):
+                return current  # another request learned it while this one was in flight
+            return current.adapted_to(refused)
+
+        adapted = shapes.change(ep.url, self.model, without,
+                                lambda s: f"{self.spec}: {_adaptation(refused.param, s)}")
+        if adapted is not None:
+            return adapted
+        if refused.param in LOGPROBS:
+            shapes.change(ep.url, self.model, lambda s: dataclasses.replace(
+                s, not_sent=s.not_sent | set(LOGPROBS)))
+            raise BackendError(self.refused_logprobs() + f" ({redact(refused.message)})")
+        raise BackendError(f"{self.spec}: request rejected: the endpoint refuses "
+                           f"{refused.param!r} ({redact(refused.message)})")
 
     def stream(self, conversations: list[list[Message]], params: DecodingParams
                ) -> Iterator[tuple[int, Completion]]:
         return self._stream(conversations, params, 0)
+
+    def stream_structured(self, conversations: list[list[Message]], params: DecodingParams,
+                          schema: Mapping[str, Any]) -> Iterator[tuple[int, Completion]]:
+        """Like :meth:`stream`, each reply asked for as JSON following ``schema`` (OpenAI's
+        ``response_format`` with a JSON schema); an endpoint that refuses it gets plain requests
+        (said once), so callers read the replies either way."""
+        return self._stream(conversations, params, 0, schema)
 
     def stream_logprobs(self, conversations: list[list[Message]], params: DecodingParams,
                         top_logprobs: int) -> Iterator[tuple[int, Completion]]:
@@ -129,8 +225,8 @@ class OpenAIBackend:
                                f"got {top_logprobs}")
         return self._stream(conversations, params, top_logprobs)
 
-    def _stream(self, conversations: list[list[Message]], params: DecodingParams, top_logprobs: int
-                ) -> Iterator[tuple[int, Completion]]:
+    def _stream(self, conversations: list[list[Message]], params: DecodingParams, top_logprobs: int,
+                schema: Mapping[str, Any] | None = None) -> Iterator[tuple[int, Completion]]:
         if params.num_beams != 1:
             raise BackendError(f"{self.spec}: OpenAI-compatible endpoints do not do beam search "
                                f"(num_beams={params.num_beams})")
@@ -145,7 +241,7 @@ class OpenAIBackend:
         def send_next() -> None:
             nonlocal in_flight
             for i, c in itertools.islice(waiting, 1):
-                pool.submit(self.complete, c, params, top_logprobs).add_done_callback(
+                pool.submit(self.complete, c, params, top_logprobs, schema).add_done_callback(
                     functools.partial(_report, finished, i))
                 in_flight += 1
 
@@ -177,6 +273,157 @@ class OpenAIBackend:
         for i, completion in self.stream(conversations, params):
             texts[i] = completion.text
         return texts
+
+
+@dataclass(frozen=True)
+class _Used:
+    """One attempt's tokens, as booked (the worst case where the endpoint reported none)."""
+
+    prompt: int
+    completion: int
+    reasoning: int
+    cached: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+@dataclass
+class _Spent:
+    """The tokens of every billed attempt of one call (a reply cut off while reasoning is billed,
+    then asked again), for the completion's usage."""
+
+    prompt: int | None = None
+    completion: int | None = None
+    reasoning: int | None = None
+    cached: int | None = None
+    budget_retries: int = 0
+
+    def add(self, usage: Any, prompt_est: int, budget: int) -> _Used:
+        prompt, completion, reasoning, cached = read_usage(usage)
+        self.prompt = _plus(self.prompt, prompt)
+        self.completion = _plus(self.completion, completion)
+        self.reasoning = _plus(self.reasoning, reasoning)
+        self.cached = _plus(self.cached, cached)
+        # A server that reports no usage is charged the worst case it was booked at.
+        return _Used(prompt if prompt is not None else prompt_est,
+                     completion if completion is not None else budget, reasoning or 0, cached or 0)
+
+    def result(self, text: str, top: tuple[TokenAlternatives, ...] | None, trace: str | None,
+                   budget: int, failure: str = "") -> Completion:
+        return Completion(text, self.prompt, self.completion, top, trace or None, self.reasoning,
+                          self.cached, self.budget_retries, failure, budget)
+
+
+def _plus(total: int | None, more: int | None) -> int | None:
+    return more if total is None else total + (more or 0)
+
+
+def _get(obj: Any, name: str) -> Any:
+    """A field of a reply object, typed by the client or kept as a plain dict (fields the client
+    does not know, such as DeepSeek's)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None) or {}
+        value = extra.get(name)
+    return value
+
+
+def _count(obj: Any, name: str) -> int | None:
+    value = _get(obj, name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def read_usage(usage: Any) -> tuple[int | None, int | None, int | None, int | None]:
+    """``(prompt, completion, reasoning, cached)`` tokens of a reply's ``usage`` (None where not
+    reported), the completion counted as billed: reasoning included.
+
+    OpenAI counts reasoning inside ``completion_tokens``; some OpenAI-compatible endpoints (Gemini's,
+    some proxies) leave it out and count it only in ``total_tokens``. Cached prompt tokens are
+    OpenAI's ``prompt_tokens_details.cached_tokens`` or DeepSeek's ``prompt_cache_hit_tokens``.
+
+    >>> read_usage({"prompt_tokens": 20, "completion_tokens": 151, "total_tokens": 553,
+    ...             "completion_tokens_details": {"reasoning_tokens": 382}})
+    (20, 533, 382, None)
+    >>> read_usage({"prompt_tokens": 20, "completion_tokens": 533, "total_tokens": 553,
+    ...             "completion_tokens_details": {"reasoning_tokens": 382},
+    ...             "prompt_tokens_details": {"cached_tokens": 16}})
+    (20, 533, 382, 16)
+    """
+    prompt, completion = _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+    total = _count(usage, "total_tokens")
+    reasoning = _count(_get(usage, "completion_tokens_details"), "reasoning_tokens")
+    cached = _count(_get(usage, "prompt_tokens_details"), "cached_tokens")
+    if cached is None:
+        cached = _count(usage, "prompt_cache_hit_tokens")
+    if reasoning and completion is not None:
+        left_out = (total is not None and prompt is not None and total == prompt + completion + reasoning)
+        if left_out or completion < reasoning:
+            completion += reasoning
+    return prompt, completion, reasoning, cached
+
+
+def _reasoning_field(message: Any) -> str | None:
+    """The separate reasoning text some endpoints send (vLLM, SGLang and DeepSeek:
+    ``reasoning_content``; OpenRouter and newer vLLM: ``reasoning``)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = _get(message, name)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def cut_off_while_reasoning(text: str | None, finish_reason: str | None) -> bool:
+    """Whether a reply ran out of completion tokens before it answered: no content, or only an
+    unclosed ``<think>`` block, and ``finish_reason`` ``length``.
+
+    >>> cut_off_while_reasoning("", "length"), cut_off_while_reasoning("<think>hmm", "length")
+    (True, True)
+    >>> cut_off_while_reasoning("A long answer", "length"), cut_off_while_reasoning("", "stop")
+    (False, False)
+    """
+    if finish_reason != "length":
+        return False
+    body = (text or "").strip()
+    return not body or (body.lower().startswith("<think>") and "</think>" not in body.lower())
+
+
+def _refusal(exc: BaseException, body: Mapping[str, Any]) -> Refusal | None:
+    """The parameter an endpoint's error refuses, when the error is a refusal of one we sent."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    return refusal(status, getattr(exc, "body", None), set(body))
+
+
+def _family_note(spec: str, shape: Shape, params: DecodingParams,
+                 settings: endpoints.EndpointSettings) -> str:
+    budget = first_budget(shape, params.max_new_tokens, settings.reasoning_budget, settings.reasoning_cap)
+    unsent = ", ".join(p for p in shape.decided_by_model)
+    how = f"sends {shape.token_param}={budget}"
+    if shape.reasoning:
+        how += f" ({params.max_new_tokens} to answer and {settings.reasoning_budget} to reason)"
+    if unsent:
+        how += f" and no {unsent}: the model decides its own decoding"
+    return f"{spec} ({shape.family}): harness {how}"
+
+
+def _adaptation(param: str, shape: Shape) -> str:
+    """What harness does about a refused parameter, said once."""
+    if param in ("max_tokens", "max_completion_tokens"):
+        action = f"sending {shape.token_param!r} instead"
+    elif param == "reasoning_effort":
+        action = "not sending it: the model thinks as hard as it decides"
+    elif param == "response_format":
+        action = "not sending it: verdicts are read from the reply's text"
+    else:
+        action = f"not sending it: the model decides its own {param}"
+    return f"the endpoint refuses {param!r}; {action} (remembered in the run's cache)"
 
 
 def _top_tokens(choice: Any) -> tuple[TokenAlternatives, ...] | None:
