@@ -45,6 +45,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     tags = None
     if getattr(args, "reasoning_tags", None) is not None:
         given = args.reasoning_tags
+        if given != ["none"] and (len(given) != 2 or not all(t.strip() for t in given)):
+            raise HarnessError(f"--reasoning-tags: expected two markers, OPEN CLOSE (e.g. --reasoning-tags "
+                               f"'<think>' '</think>'), or none; got {' '.join(given)!r}")
         tags = () if given == ["none"] else reasoning_tags(given, "--reasoning-tags")
     if args.models:
         params = dataclasses.replace(DecodingParams(), **decoding)
