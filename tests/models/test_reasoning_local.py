@@ -261,3 +261,36 @@ def test_embedded_answers_keep_the_trace_apart(tiny: Tiny, tmp_path: Path,
     assert cached_raw(cache, "embedded", GREEDY, TASK.questions[1]) == RAW
     assert answers("embedded", cache) == got
     assert cache.calls["generate"] == 2 and loads == [None]
+
+
+def test_replies_without_markers_decode_exactly_as_before(tiny: Tiny) -> None:
+    """A reply with no reasoning marker is decoded by ``skip_special_tokens=True`` itself, so that
+    no published answer changes by a byte; with markers, every token the tokenizer flags special is
+    still dropped, including one its special-tokens map does not name (SmolLM2 flags 17 such tokens
+    and names 3)."""
+    from tokenizers import AddedToken
+
+    _, tok = load_model(str(tiny.opened), None)
+    tok.add_tokens([AddedToken("<repo_name>", special=True)])
+    repo = tok.convert_tokens_to_ids("<repo_name>")
+    assert repo not in tok.all_special_ids  # flagged special, yet not in the map
+    plain = tok.convert_tokens_to_ids(["The", "<repo_name>", "total", "is", "4", "</s>"])
+    assert reply_text(tok, plain) == tok.decode(plain, skip_special_tokens=True).strip() == "The total is 4"
+    marked = tok.convert_tokens_to_ids(["<think>", "Adding", "<repo_name>", "</think>", "4", "</s>"])
+    assert reply_text(tok, marked) == "<think> Adding </think> 4"
+
+
+@pytest.mark.slow
+def test_the_embedded_tokenizer_decodes_replies_exactly_as_before() -> None:
+    """The embedded model's replies (no markers in its vocabulary) decode as they always did, for
+    any mix of ordinary and special tokens: the default run's leaderboard stays the README's."""
+    import random
+
+    tok = embedded._load(None)[1]
+    flagged = [i for i, t in tok.added_tokens_decoder.items() if t.special]
+    assert len(flagged) > len(tok.all_special_ids)
+    rng = random.Random(0)
+    for _ in range(500):
+        ids = [rng.randrange(len(tok)) for _ in range(30)] + rng.sample(flagged, 3)
+        rng.shuffle(ids)
+        assert reply_text(tok, ids) == tok.decode(ids, skip_special_tokens=True).strip()

@@ -161,7 +161,15 @@ def reply_text(tok: Any, ids: list[int]) -> str:
     a tokenizer may hold ``<think>`` and ``</think>`` as special tokens, and the reasoning must stay
     findable (:func:`harness.models.reasoning.split`) rather than run into the answer."""
     keep = _marker_ids(tok)
-    special = set(tok.all_special_ids) - keep
+    if not keep.intersection(ids):
+        # Exactly the decoding every reply had before traces were kept (a published leaderboard's
+        # answers must not change by a byte).
+        plain: str = tok.decode(ids, skip_special_tokens=True)
+        return plain.strip()
+    # What skip_special_tokens drops: every added token flagged special (a tokenizer may flag more
+    # of them than its special-tokens map names), here less the markers.
+    flagged = {i for i, t in getattr(tok, "added_tokens_decoder", {}).items() if getattr(t, "special", False)}
+    special = (flagged | set(tok.all_special_ids)) - keep
     text: str = tok.decode([i for i in ids if i not in special], skip_special_tokens=False)
     return text.strip()
 
