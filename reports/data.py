@@ -19,7 +19,7 @@ from harness.core.files import NestedTooDeeply, parse_json
 from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bias import BiasResult, report_checks
-from harness.stats.bradley_terry import RatingResult, pair_counts, separation
+from harness.stats.bradley_terry import RatingResult, pair_counts, parse_prior_sd, unbounded_note
 from harness.stats.health import JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
 from harness.stats.ratings import by_turn
@@ -80,6 +80,8 @@ class ReportData:
     with one judge."""
     human_board: RatingResult | None = None
     """Bradley-Terry on the human labels (``harness.stats.human_board``); None without labels."""
+    prior_sd: float | None = None
+    """The run's Bradley-Terry prior setting (its config's ``prior_sd``; None: the default)."""
     turns: Mapping[int, tuple[LeaderRow, ...]] = field(default_factory=dict)
     """Each judged turn's leaderboard of the multi-turn questions, turn 1 first, as
     ``leaderboard_by_turn.csv`` spells it (rated with the overall leaderboard, by the same call);
@@ -110,7 +112,8 @@ class ReportData:
         ``logprobs`` judge gave the battles probabilities. Fitted on first use, as :attr:`style`."""
         settings = _rating_settings(self.run_dir)
         return soft_board(self.battles, self.judgments, self.models,
-                          bootstrap=settings.get("bootstrap", 1000), seed=settings.get("seed", 0))
+                          bootstrap=settings.get("bootstrap", 1000), seed=settings.get("seed", 0),
+                          prior_sd=self.prior_sd)
 
     @functools.cached_property
     def health(self) -> list[JudgeHealth]:
@@ -195,7 +198,8 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     bias = report_checks(judgments, answers, by_judge, labels, rundir.read_bias(run_dir))
     # A leaderboard whose BT gaps the battles do not bound says so where every format puts its
     # warnings (once, at the top of leaderboard.md), rather than printing the figures bare.
-    unbounded = separation(pair_counts(battles)).note() if battles else ""
+    prior = _prior(run_dir)
+    unbounded = unbounded_note(pair_counts(battles), prior) if battles else ""
     if unbounded:
         bias = replace(bias, warnings=(unbounded, *bias.warnings))
     traces = only_trace_notes(answers)
@@ -206,14 +210,14 @@ def load(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> ReportData:
     panel: dict[str, tuple[Rating, ...]] = {}
     if len(by_judge) > 1:
         models, settings = [r.model for r in leaderboard], _rating_settings(run_dir)
-        panel = {j: tuple(rate_battles(bs, models, **settings)) for j, bs in by_judge.items()}
+        panel = {j: tuple(rate_battles(bs, models, **settings, prior_sd=prior)) for j, bs in by_judge.items()}
     settings = _rating_settings(run_dir)
-    people = human_leaderboard(labels=labels, models=[r.model for r in leaderboard],
+    people = human_leaderboard(labels=labels, models=[r.model for r in leaderboard], prior_sd=prior,
                                **{k: v for k, v in settings.items() if k in ("bootstrap", "seed")})
     return ReportData(run_dir, tuple(leaderboard), tuple(battles), tuple(judgments), tuple(answers),
                       tuple(_tasks(run_dir, tasks_dirs)), tuple(usage), bias, tuple(finetunes),
                       tuple(missing), tuple(grades), {j: tuple(bs) for j, bs in by_judge.items()}, panel,
-                      people, _turn_leaderboards(run_dir, battles))
+                      people, prior, _turn_leaderboards(run_dir, battles))
 
 
 def only_trace_notes(answers: Sequence[Answer]) -> list[str]:
@@ -243,6 +247,14 @@ def _turn_leaderboards(run_dir: Path, battles: Sequence[Battle]) -> dict[int, tu
         raise HarnessError(f"{path}: rates turns {sorted(found)}, but {rundir.BATTLES} has battles of turns "
                            f"{turns} (re-rate the run: harness judge {run_dir})")
     return {t: tuple(LeaderRow(row) for row in found[t]) for t in turns}
+
+
+def _prior(run_dir: Path) -> float | None:
+    """The run config's Bradley-Terry prior (None: the default; a config that says something else
+    is one error naming the file)."""
+    value = (rundir.read_config(run_dir) or {}).get("prior_sd")
+    where = f"{run_dir / rundir.CONFIG}: field 'prior_sd'"
+    return None if value is None else parse_prior_sd(value, where=where)
 
 
 def _rating_settings(run_dir: Path) -> dict[str, int]:

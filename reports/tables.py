@@ -21,7 +21,7 @@ from harness.reports.data import STYLE_ROUNDS, LeaderRow, ReportData
 from harness.stats.agreement import MAJORITY_RULE, AgreementReport
 from harness.stats.battles import judge_stats
 from harness.stats.bias import BiasResult
-from harness.stats.bradley_terry import RatingResult, pair_counts, separation
+from harness.stats.bradley_terry import RatingResult, pair_counts, unbounded_note
 from harness.stats.grades import mean_scores
 from harness.stats.panel import agreements
 from harness.stats.ratings import by_turn, pair_records
@@ -384,7 +384,7 @@ def panel_tables(data: ReportData) -> list[Table]:
                  for judge, ratings in data.panel.items() for r in ratings)
     # Each judge's own ratings can be unbounded where the panel's are not (one judge's sweep).
     unbounded = [f"{judge}: {note}" for judge in data.panel
-                 if (note := separation(pair_counts(data.by_judge.get(judge, ()))).note()
+                 if (note := unbounded_note(pair_counts(data.by_judge.get(judge, ())), data.prior_sd)
                      if data.by_judge.get(judge) else "")]
     each = Table("panel", "Judge panel",
                  "The leaderboard uses the panel's majority verdict; here is each judge alone."
@@ -512,7 +512,7 @@ def human_leaderboard_table(board: RatingResult) -> Table:
     return Table("human_leaderboard", "Human leaderboard",
                  "Bradley-Terry ratings on the human labels (each label one battle, both bad a tie), on the "
                  f"judges' scale, with 95% intervals from {board.rounds} bootstrap rounds; compare the order "
-                 "with the judges' leaderboard. " + board.separation.note(),
+                 "with the judges' leaderboard. " + board.note(),
                  ("Rank", "Model", "BT", "BT 95% CI"), "clrc", rows)
 
 

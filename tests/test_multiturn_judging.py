@@ -101,9 +101,11 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def _bt_two_models(wins: int, losses: int) -> tuple[float, float]:
     """Bradley-Terry for two models, computed apart from harness.stats: maximise the duplicated
-    design's log-likelihood (each battle counted twice) minus the Gaussian prior on each
-    log-strength; by symmetry the two strengths are +t and -t. On the Elo scale."""
-    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + 2.0 / PRIOR_SD**2
+    design's log-likelihood (each battle counted twice), minus the Gaussian prior on each
+    log-strength only where one model won every battle (no maximum-likelihood estimate exists
+    there); by symmetry the two strengths are +t and -t. On the Elo scale."""
+    swept = wins == 0 or losses == 0
+    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + (2.0 / PRIOR_SD**2 if swept else 0.0)
 
     def loss(t: float) -> float:
         p = 1.0 / (1.0 + math.exp(-2 * t))

@@ -53,3 +53,38 @@ def test_a_run_file_still_refuses_a_self_battle(tmp_path: Path, capsys: pytest.C
     _write(run / rundir.BATTLES, SELF[:1])
     with pytest.raises(HarnessError, match="cannot battle itself"):
         rundir.read_battles(run)
+
+
+def test_prior_sd_chooses_the_fit_and_bad_values_are_one_line(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """By default the published maximum-likelihood fit (no prior where it exists); ``--prior-sd X``
+    adds harness's prior everywhere, ``inf`` never."""
+    path = _write(tmp_path / "b.jsonl", ROWS)
+
+    def ratings(*more: str) -> dict[str, float]:
+        assert main(["rate", str(path), "--format", "json", "--bootstrap", "0", *more]) == 0
+        return {r["model"]: r["rating"] for r in json.loads(capsys.readouterr().out)["ratings"]}
+
+    default, never, weak = ratings(), ratings("--prior-sd", "inf"), ratings("--prior-sd", "2")
+    assert default == never and weak != default
+    assert abs(weak["m1"] - weak["m2"]) < abs(default["m1"] - default["m2"])
+    for bad, said in (("0", "--prior-sd: expected auto, inf or a positive number"),
+                      ("abc", "--prior-sd: expected auto, inf or a positive number"),
+                      ("-1", "--prior-sd: expected auto, inf or a positive number")):
+        assert main(["rate", str(path), "--prior-sd", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"harness: error: {said}"), err
+    assert main(["rate", str(path), "--method", "elo", "--prior-sd", "2"]) == 2
+    assert "does not apply to --method elo" in capsys.readouterr().err
+
+
+def test_prior_sd_round_trips_through_a_run_config() -> None:
+    import math
+
+    from harness.app.config import RunConfig, parse_config
+
+    assert "prior_sd" not in RunConfig().to_row()  # config.yaml as before unless chosen
+    for value in (math.inf, 1.5):
+        row = RunConfig(prior_sd=value).to_row()
+        assert parse_config(row, "written.yaml").prior_sd == value
+    assert parse_config({"prior_sd": "auto"}, "x.yaml").prior_sd is None

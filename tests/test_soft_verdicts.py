@@ -25,7 +25,7 @@ from harness.judges.asking import TOP_LOGPROBS, JudgeSettings, load_judge, resol
 from harness.judges.pairwise import soft_for
 from harness.judges.prompts import load_prompt
 from harness.judges.verdict import soft_verdict
-from harness.stats.bradley_terry import C_PENALTY, PRIOR_SD
+from harness.stats.bradley_terry import C_PENALTY
 
 MODELS = ("alpha", "beta", "gamma")
 # P("1"), P("2"), P("0") at the verdict position for (first model, second model). beta against
@@ -78,9 +78,10 @@ def rows(path: Path) -> list[dict[str, Any]]:
 def soft_bt(battles: list[dict[str, Any]], models: tuple[str, ...]) -> dict[str, float]:
     """Bradley-Terry on expected wins, computed apart from harness.stats: scipy's BFGS on the
     documented objective, the duplicated design's log-likelihood (a battle counted twice, a tie as
-    half a win and half a loss, each weighted by its probability) minus the Gaussian prior on each
-    log-strength. On the Elo scale."""
-    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + 2.0 / PRIOR_SD**2
+    half a win and half a loss, each weighted by its probability), maximised as it is (with
+    FastChat's vanishing penalty): every model has some share of a win against every other here, so
+    the maximum-likelihood estimate exists and no prior is added. On the Elo scale."""
+    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2)
     index = {m: k for k, m in enumerate(models)}
 
     def loss(beta: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from harness.app.config import RunConfig, check_effort, check_value, load_config, reasoning_tags
+from harness.app.config import RunConfig, check_effort, check_value, load_config, prior_sd, reasoning_tags
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.asking import JudgeSettings
@@ -70,6 +70,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["report"] = args.report
     if getattr(args, "prompts_dir", None):
         changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
+    if getattr(args, "prior_sd", None) is not None:
+        changes["prior_sd"] = prior_sd(args.prior_sd, where="--prior-sd")
     changes["progress"] = not args.no_progress
     changes["api"] = api_from_args(args, config.api)
     return dataclasses.replace(config, **changes)

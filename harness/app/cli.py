@@ -125,6 +125,7 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--report", type=report_formats, metavar="LIST",
                    help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
                    "or none")
+    g.add_argument("--prior-sd", metavar="auto|inf|X", help=PRIOR_HELP)
 
 
 def _add_turn_options(g: Any) -> None:
@@ -198,6 +199,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"harness: error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+PRIOR_HELP = ("Bradley-Terry's prior on each model's log-strength: auto (default) fits by maximum "
+              "likelihood, as FastChat and Arena-Hard do, wherever that exists, and adds harness's weak "
+              "prior (sd 2) only where a model or group won or lost every battle; inf never adds it; X "
+              "adds a prior of sd X to every fit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="harness", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -216,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "in model_a/model_b/tie/tie (bothbad); other fields are ignored).")
     r.add_argument("battles", type=Path, help="battles.jsonl")
     r.add_argument("--method", choices=("bt", "elo"), default="bt",
-                   help="bt: Bradley-Terry maximum likelihood with a weak prior (default); elo: online Elo")
+                   help="bt: Bradley-Terry maximum likelihood, as FastChat and Arena-Hard fit it "
+                   "(default); elo: online Elo")
+    r.add_argument("--prior-sd", metavar="auto|inf|X", help=PRIOR_HELP)
     r.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                    help="bootstrap rounds (1000). bt: each round is one multinomial draw over the "
                    "(pair, outcome) counts, the same distribution as resampling the battle rows with "

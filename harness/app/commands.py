@@ -23,7 +23,7 @@ from harness.app import (
     synth_command,
 )
 from harness.app.args import api_from_args, config_from_args, judge_settings
-from harness.app.config import parse_api
+from harness.app.config import parse_api, prior_sd
 from harness.app.dryrun import plan_gold, plan_judging, plan_run, render_plan
 from harness.app.labels import read_labels
 from harness.core import files, rundir, runlock
@@ -129,8 +129,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
         lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices), api)
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
+    prior = None if args.prior_sd is None else prior_sd(args.prior_sd, where="--prior-sd")
     result = pipeline.judge(args.run_dir, judges=judges, tasks=task_list, prompts_dirs=args.prompts_dir,
-                            progress=not args.no_progress, api=api, tasks_dirs=args.tasks_dir,
+                            progress=not args.no_progress, api=api, tasks_dirs=args.tasks_dir, prior_sd=prior,
                             **({} if args.report is None else {"report": args.report}))
     print(terminal_text(result.markdown))  # names in it are the user's text
     _summary(result)
@@ -233,7 +234,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
                   f"their winner ({args.battles})", file=sys.stderr)
     result = _rate(battles, args, anchor)
     if result.separation:  # on stderr: the table and the JSON stay as they are for scripts
-        print(f"note: {terminal_text(result.separation.note(), keep_newlines=False)}", file=sys.stderr)
+        print(f"note: {terminal_text(result.note(), keep_newlines=False)}", file=sys.stderr)
     tests = pair_tests(pair_records(battles, list(result.models)))
     ranks = result.rank()
     order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
@@ -279,7 +280,9 @@ def _rate(battles: Sequence[Battle], args: argparse.Namespace, anchor: tuple[str
         with np.errstate(over="ignore", invalid="ignore"):  # checked below, once, for the user
             result = rate_battles(battles, args.method, bootstrap=args.bootstrap, seed=args.seed,
                                   anchor=anchor, k=args.k, base=args.base, scale=args.scale,
-                                  initial=args.initial, soft=args.soft)
+                                  initial=args.initial, soft=args.soft,
+                                  prior_sd=None if args.prior_sd is None else prior_sd(args.prior_sd,
+                                                                                       where="--prior-sd"))
     except OverflowError:  # online Elo's base ** (difference / scale), in Python floats
         result = None
     if result is None or not all(np.isfinite(x).all() for x in (result.ratings, result.lower, result.upper)):

@@ -6,6 +6,7 @@ Unknown keys are errors naming the key, so a typo never silently falls back to a
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from harness.judges.conversation import check_turns
 from harness.judges.pairwise import JudgeSettings
 from harness.models.endpoints import API_BOUNDS, ENDPOINT_BOUNDS, ApiConfig, EndpointSettings
 from harness.reports.build import REPORT_FORMATS, check_report_formats
+from harness.stats.bradley_terry import parse_prior_sd
 
 
 def default_models() -> tuple[ModelConfig, ...]:
@@ -106,6 +108,10 @@ class RunConfig:
     """Limits, retries, keys and the budget for remote (``openai:``) models and judges."""
     report: tuple[str, ...] = REPORT_FORMATS
     """Report formats written to ``RUN_DIR/report`` at the end (empty: none)."""
+    prior_sd: float | None = None
+    """Bradley-Terry's prior (``harness.stats.bradley_terry``): None, the maximum-likelihood fit
+    wherever it exists (what FastChat and Arena-Hard compute) and the weak prior only where it does
+    not; a number (``inf``: never a prior) for every fit."""
     progress: bool = True
 
     @property
@@ -148,6 +154,10 @@ class RunConfig:
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
         row["api"] = self.api.to_row()
         row["report"] = list(self.report)
+        if self.prior_sd is None:  # written only when chosen, so config.yaml is what it was before
+            del row["prior_sd"]
+        else:
+            row["prior_sd"] = "inf" if math.isinf(self.prior_sd) else self.prior_sd
         return row
 
 
@@ -206,7 +216,14 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
     if "report" in data:
         kw["report"] = tuple(_str_list(data["report"] or [], f"{where}: field 'report'"))
         check_report_formats(kw["report"], f"{where}: field 'report': ")
+    if data.get("prior_sd") is not None:
+        kw["prior_sd"] = prior_sd(data["prior_sd"], where=f"{where}: field 'prior_sd'")
     return RunConfig(**kw)
+
+
+def prior_sd(value: Any, *, where: str) -> float | None:
+    """Bradley-Terry's prior as given in a config or a flag (:func:`parse_prior_sd`)."""
+    return parse_prior_sd(value, where=where)
 
 
 ENDPOINT_FIELDS = {f.name: f for f in dataclasses.fields(EndpointSettings)}

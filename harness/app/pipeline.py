@@ -171,7 +171,7 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           bootstrap: int = 1000, elo_rounds: int = 100, seed: int = 0, progress: bool = True,
           api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS,
-          tasks_dirs: Sequence[Path] = ()) -> RunResult:
+          tasks_dirs: Sequence[Path] = (), prior_sd: float | None = None) -> RunResult:
     """Stages 2-5: every judge of the panel judges ``answers.jsonl`` on ``tasks``; then
     :func:`rate`, ``leaderboard.md`` and the report (formats ``report``; empty for none).
 
@@ -187,13 +187,13 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
     with runlock.hold(run_dir, command="judge"):
         return _judge(run_dir, judges=judges, tasks=tasks, prompts_dirs=prompts_dirs, models=models,
                       bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed, progress=progress, api=api,
-                      report=report, tasks_dirs=tasks_dirs)
+                      report=report, tasks_dirs=tasks_dirs, prior_sd=prior_sd)
 
 
 def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Task],
            prompts_dirs: Sequence[Path], models: Sequence[str] | None, bootstrap: int,
            elo_rounds: int, seed: int, progress: bool, api: endpoints.ApiConfig | None,
-           report: Sequence[str], tasks_dirs: Sequence[Path]) -> RunResult:
+           report: Sequence[str], tasks_dirs: Sequence[Path], prior_sd: float | None) -> RunResult:
     answers = rundir.read_answers(run_dir)
     rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
     if models is None:
@@ -231,14 +231,15 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
     if grades:
         rundir.write_grades(run_dir, grades)
     rated = rate(run_dir, models=models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
-                 judges=specs)
+                 judges=specs, prior_sd=prior_sd)
     summary = publish(run_dir, formats=report, tasks_dirs=tasks_dirs)
     return RunResult(run_dir, rated.ratings, rated.records, rated.stats, calls, hits, tuple(usage),
                      summary.data.bias, summary.markdown, summary.report, tuple(summary.data.health))
 
 
 def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int = 1000,
-         elo_rounds: int = 100, seed: int = 0, judges: Sequence[str] | None = None) -> Rated:
+         elo_rounds: int = 100, seed: int = 0, judges: Sequence[str] | None = None,
+         prior_sd: float | None = None) -> Rated:
     """Stages 3-4: battles from ``judgments.jsonl`` (both orders combined) and ``grades.jsonl``, the
     panel's majority when there are several judges, then ratings; writes ``battles.jsonl``,
     ``battles_by_judge.jsonl`` (panels), ``leaderboard.csv`` and, for multi-turn questions,
@@ -263,9 +264,11 @@ def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int =
     rundir.write_battles(run_dir, battles)
     if len(by_judge) > 1:
         rundir.write_judge_battles(run_dir, by_judge)
-    ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed)
+    ratings = leaderboard(battles, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
+                          prior_sd=prior_sd)
     rundir.write_leaderboard(run_dir, ratings)
-    turns = {turn: tuple(leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed))
+    turns = {turn: tuple(leaderboard(bs, models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
+                                     prior_sd=prior_sd))
              for turn, bs in by_turn(battles).items()}
     rundir.write_turn_leaderboards(run_dir, turns)
     return Rated(tuple(battles), {j: tuple(bs) for j, bs in by_judge.items()}, tuple(ratings),
@@ -285,7 +288,7 @@ def run(config: RunConfig) -> RunResult:
                        prompts_dirs=config.prompts_dirs, models=[m.name for m in config.models],
                        bootstrap=config.bootstrap, elo_rounds=config.elo_rounds, seed=config.seed,
                        progress=config.progress, api=config.api, report=config.report,
-                       tasks_dirs=config.tasks_dirs)
+                       tasks_dirs=config.tasks_dirs, prior_sd=config.prior_sd)
     return RunResult(judged.run_dir, judged.ratings, judged.records, judged.stats,
                      generated.calls + judged.calls, generated.hits + judged.hits, judged.usage,
                      judged.bias, judged.markdown, judged.report, judged.health)

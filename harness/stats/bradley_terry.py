@@ -1,4 +1,4 @@
-"""Bradley-Terry ratings by penalised maximum likelihood, with bootstrap confidence intervals.
+"""Bradley-Terry ratings by maximum likelihood, with bootstrap confidence intervals.
 
 The likelihood depends on the battles only through the pairwise counts, so a fit costs
 O(pairs), not O(battles), and a bootstrap round resamples the counts (a multinomial draw over the
@@ -6,16 +6,17 @@ distinct (pair, outcome) cells) instead of a million battle rows.
 
 The model is FastChat's and Arena-Hard's logistic regression on the duplicated-battle design:
 each battle appears twice, a tie counting once as a win and once as a loss (half a win each),
-ratings on the Elo scale ``scale * beta / ln(base) + initial``; plus a weak Gaussian prior on
-each model's log-strength (:data:`PRIOR_SD`). Without it the fit has no finite answer when one
-model (or group of models) won every battle against another: FastChat's near-zero penalty
-(``C = 1e6``) then lets the gap run to thousands of points (+3761 against -1761 for two models),
-a number set by when Newton's method stopped, not by the data. With it such a gap stays finite and
-grows only slowly with the number of battles (two models: 460 points after 5 straight wins, 650
-after 20, 880 after 100), and :func:`separation` says which gaps the data do not bound, for the
-report to say so. Where the maximum-likelihood estimate exists the prior barely moves it: a point
-of rating with 200 battles a model, a tenth of one with 1,200, a few points with 40 (well inside
-the bootstrap interval).
+ratings on the Elo scale ``scale * beta / ln(base) + initial``. By default the fit is theirs, the
+maximum-likelihood estimate (with FastChat's vanishing penalty, ``C = 1e6``), wherever it exists,
+so a published leaderboard rebuilt from its battles reproduces exactly.
+
+It does not exist when one model (or group of models) won every battle against another: the
+likelihood then keeps growing as the gap does, and FastChat's fit stops at a number set by when
+Newton's method stopped, not by the data (+3761 against -1761 for two models). There, and only
+there (:func:`separation`), a weak Gaussian prior on each model's log-strength (:data:`PRIOR_SD`)
+keeps the gaps finite; they grow slowly with the number of battles (two models: 460 points after
+5 straight wins, 650 after 20, 880 after 100), and the result's ``separation`` says which gaps the
+data do not bound, for the report to say so. ``prior_sd`` chooses either way for every fit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +37,47 @@ PRIOR_SD = 2.0
 """Standard deviation of the Gaussian prior on each model's log-strength, in natural log-odds
 units (2 * 400 / ln 10 = 347 Elo points), centred on the average model. Its curvature, 1/4, is
 that of one tie against a model of average strength: the prior weighs as much as one battle a
-model. It matters only where the battles leave a gap unbounded (:func:`separation`); ``math.inf``
-turns it off (FastChat's fit exactly)."""
+model. Used by default only where the battles leave a gap unbounded (:func:`separation`);
+``math.inf`` means no prior (FastChat's fit exactly)."""
+
+
+def parse_prior_sd(value: Any, *, where: str) -> float | None:
+    """Bradley-Terry's prior as given: ``auto`` (None: only where the maximum likelihood does not
+    exist), ``inf`` (never), or a positive number (always, with that standard deviation).
+
+    >>> parse_prior_sd("auto", where="x"), parse_prior_sd("inf", where="x"), parse_prior_sd(2, where="x")
+    (None, inf, 2.0)
+    """
+    if isinstance(value, str) and value.strip().lower() in ("auto", "inf", "infinity"):
+        return None if value.strip().lower() == "auto" else math.inf
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    ok = (isinstance(number, (int, float)) and not isinstance(number, bool)
+          and (math.isinf(number) or math.isfinite(number)) and number > 0)
+    if not ok:
+        raise HarnessError(f"{where}: expected auto, inf or a positive number (a standard deviation in "
+                           f"log-odds units; 2 is harness's weak prior), got {value!r}")
+    return float(number)
+
+
+def resolve_prior(prior_sd: float | None, found: Separation) -> float:
+    """The prior a fit uses: ``prior_sd`` when given; by default (None) none where the
+    maximum-likelihood estimate exists, :data:`PRIOR_SD` where it does not.
+
+    >>> resolve_prior(None, Separation()), resolve_prior(None, Separation(apart=(("x",), ("y",))))
+    (inf, 2.0)
+    >>> resolve_prior(1.0, Separation())
+    1.0
+    """
+    if prior_sd is not None:
+        if not (prior_sd > 0):
+            raise HarnessError(f"prior standard deviation {prior_sd!r}: expected a positive number or inf")
+        return float(prior_sd)
+    return PRIOR_SD if found else math.inf
 TIE_WINNERS = ("tie", "tie (bothbad)")
 
 
@@ -163,8 +204,9 @@ class Separation:
     def __bool__(self) -> bool:
         return bool(self.swept or self.apart)
 
-    def note(self) -> str:
-        """The finding in plain words; empty when every gap is estimable.
+    def note(self, prior_sd: float = PRIOR_SD) -> str:
+        """The finding in plain words; empty when every gap is estimable. ``prior_sd`` is the prior
+        the fit used (``inf``: none, so the gaps are where the fit stopped).
 
         >>> Separation(((("x",), ("y", "z")),)).note()  # doctest: +ELLIPSIS
         'Bradley-Terry ratings not estimable from the battles alone: x won every battle against y and z. ...'
@@ -176,11 +218,15 @@ class Separation:
             said.append(f"{len(self.swept) - MAX_LISTED} more such sweeps")
         if self.apart:
             said.append("no battle links " + " with ".join(f"{{{', '.join(g)}}}" for g in self.apart))
-        return ("Bradley-Terry ratings not estimable from the battles alone: " + "; ".join(said)
-                + ". The data put no limit on those gaps; the BT figures and intervals shown are held "
-                f"finite by a weak prior (each log-strength Normal(0, {PRIOR_SD:g}^2), the weight of one tie "
-                f"with an average model) and grow with the number of battles: read them as an order, not as "
-                f"a size")
+        found = "Bradley-Terry ratings not estimable from the battles alone: " + "; ".join(said)
+        if math.isinf(prior_sd):
+            return (found + ". The data put no limit on those gaps, and no prior was used (--prior-sd "
+                    "inf): the BT figures shown there are where the fit stopped (FastChat's C = 1e6), not "
+                    "estimates; read them as an order, not as a size")
+        return (found + ". The data put no limit on those gaps; the BT figures and intervals shown are held "
+                f"finite by a weak prior (each log-strength Normal(0, {prior_sd:g}^2)"
+                + (", the weight of one tie with an average model" if prior_sd == PRIOR_SD else "")
+                + ") and grow with the number of battles: read them as an order, not as a size")
 
 
 MAX_LISTED = 3
@@ -214,6 +260,13 @@ def separation(counts: PairCounts) -> Separation:
     parts = _classes(playing, linked)
     apart = tuple(tuple(counts.models[k] for k in g) for g in parts) if len(parts) > 1 else ()
     return Separation(swept, apart)
+
+
+def unbounded_note(counts: PairCounts, prior_sd: float | None = None) -> str:
+    """:meth:`Separation.note` for these counts under the prior setting ``prior_sd`` (None: the
+    default, :func:`resolve_prior`); "" where every gap is estimable."""
+    found = separation(counts)
+    return found.note(resolve_prior(prior_sd, found)) if found else ""
 
 
 def _closure(edges: np.ndarray) -> np.ndarray:
@@ -259,7 +312,14 @@ class RatingResult:
     """Bootstrap rounds behind the interval (0: the interval is the point itself)."""
     method: str = "bt"
     separation: Separation = Separation()
-    """Where the ratings are the prior's, not the data's (Bradley-Terry only)."""
+    """Where the battles leave the Bradley-Terry gaps unbounded (Bradley-Terry only)."""
+    prior_sd: float = math.inf
+    """The prior the Bradley-Terry fit used (:func:`resolve_prior`); ``inf``: none, the
+    maximum-likelihood fit."""
+
+    def note(self) -> str:
+        """The separation note for this fit ("" where every gap is estimable)."""
+        return self.separation.note(self.prior_sd)
 
     def rank(self) -> list[int]:
         """1 + the number of models whose lower bound is above this model's upper bound."""
@@ -274,14 +334,19 @@ class RatingResult:
 def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None,
                   bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
                   confidence: float = 0.95, scale: float = 400, base: float = 10,
-                  initial: float = 1000, *, prior_sd: float = PRIOR_SD, soft: bool = False) -> RatingResult:
+                  initial: float = 1000, *, prior_sd: float | None = None,
+                  soft: bool = False) -> RatingResult:
     """Fit BT on ``battles`` and bootstrap ``bootstrap`` rounds (resampling battles); the result's
-    ``separation`` names the gaps the battles leave to the prior. With ``soft``, on expected wins
+    ``separation`` names the gaps the battles leave unbounded. ``prior_sd`` None: the
+    maximum-likelihood fit where it exists, the prior where it does not (:func:`resolve_prior`,
+    decided on all the battles and kept for every bootstrap round). With ``soft``, on expected wins
     (:func:`pair_counts`): each battle with probabilities counts as that fraction of a win, a tie
     and a loss (a tie, as always, half a win and half a loss)."""
     counts = pair_counts(battles, models, soft=soft)
     if not battles:
         raise HarnessError("no battles to rate")
+    found = separation(counts)
+    prior_sd = resolve_prior(prior_sd, found)
     beta = fit_bt(counts, prior_sd=prior_sd)
     rng = np.random.default_rng(seed)
     samples = np.empty((bootstrap, len(counts.models)))
@@ -297,7 +362,7 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
         samples[r] = fit_bt(counts, weights, start=beta, prior_sd=prior_sd)
     result = with_intervals(counts.models, to_elo(beta, scale, base, initial),
                             to_elo(samples, scale, base, initial), "bt", anchor, confidence)
-    return dataclasses.replace(result, separation=separation(counts))
+    return dataclasses.replace(result, separation=found, prior_sd=prior_sd)
 
 
 def _soft_resamples(battles: Sequence[Battle], counts: PairCounts, rng: np.random.Generator,

@@ -30,7 +30,8 @@ def human_battles(labels: Sequence[HumanLabel]) -> list[Battle]:
 
 
 def human_leaderboard(*, labels: Sequence[HumanLabel], models: Sequence[str] | None = None,
-                      bootstrap: int = 1000, seed: int = 0) -> RatingResult | None:
+                      bootstrap: int = 1000, seed: int = 0, prior_sd: float | None = None
+                      ) -> RatingResult | None:
     """Bradley-Terry ratings from the human battles (None when there are no labels); ``models``
     fixes the order and includes models nobody has voted on yet."""
     if not labels:
@@ -38,4 +39,4 @@ def human_leaderboard(*, labels: Sequence[HumanLabel], models: Sequence[str] | N
     battles = human_battles(labels)
     voted = list(dict.fromkeys(m for b in battles for m in (b.model_a, b.model_b)))
     names = [*(models or ()), *(m for m in voted if m not in (models or ()))]
-    return bradley_terry(battles, names, bootstrap=bootstrap, seed=seed)
+    return bradley_terry(battles, names, bootstrap=bootstrap, seed=seed, prior_sd=prior_sd)

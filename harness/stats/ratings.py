@@ -92,14 +92,15 @@ def pair_records(battles: Sequence[Battle], models: Sequence[str]) -> list[PairR
 
 
 def leaderboard(battles: Sequence[Battle], models: Sequence[str], bootstrap: int = 1000,
-                elo_rounds: int = 100, seed: int = 0) -> list[Rating]:
-    """One row per model, best Bradley-Terry rating first, with Elo alongside.
+                elo_rounds: int = 100, seed: int = 0, *, prior_sd: float | None = None) -> list[Rating]:
+    """One row per model, best Bradley-Terry rating first, with Elo alongside. ``prior_sd``: the
+    Bradley-Terry prior (None: maximum likelihood where it exists; :func:`bradley_terry`).
 
     Models without any battle (say, every comparison was a judge error) keep the initial rating
     and an interval of [initial, initial].
     """
     if battles:
-        bt = rate_battles(battles, "bt", models, bootstrap=bootstrap, seed=seed)
+        bt = rate_battles(battles, "bt", models, bootstrap=bootstrap, seed=seed, prior_sd=prior_sd)
         elo = elo_with_ci(battles, models, bootstrap=bootstrap, seed=seed, rounds=elo_rounds)
         bt_rows = zip(bt.ratings, bt.lower, bt.upper, bt.rank())
         elo_rows = list(zip(elo.ratings, elo.lower, elo.upper))
@@ -138,17 +139,20 @@ def elo_with_ci(battles: Sequence[Battle], models: Sequence[str], bootstrap: int
 def rate_battles(battles: Sequence[Battle], method: str = "bt", models: Sequence[str] | None = None,
                  bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None,
                  k: float = 4, base: float = 10, scale: float = 400,
-                 initial: float = 1000, soft: bool = False) -> RatingResult:
+                 initial: float = 1000, soft: bool = False, prior_sd: float | None = None) -> RatingResult:
     """Ratings by ``bt`` (Bradley-Terry MLE) or ``elo`` (online Elo), with bootstrap intervals;
-    ``soft``: Bradley-Terry on the battles' expected outcomes (``Battle.soft``) where they have one."""
+    ``soft``: Bradley-Terry on the battles' expected outcomes (``Battle.soft``) where they have one;
+    ``prior_sd``: Bradley-Terry's prior (None: only where the maximum likelihood does not exist)."""
     names = list(models) if models else sorted({m for b in battles for m in (b.model_a, b.model_b)})
     if soft and method != "bt":
         raise HarnessError(f"--soft rates expected wins by Bradley-Terry; it does not apply to "
                            f"--method {method}")
     if method == "bt":
         return bradley_terry(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
-                             scale=scale, base=base, initial=initial, soft=soft)
+                             scale=scale, base=base, initial=initial, soft=soft, prior_sd=prior_sd)
     if method == "elo":
+        if prior_sd is not None:
+            raise HarnessError("--prior-sd is Bradley-Terry's prior; it does not apply to --method elo")
         return elo_with_ci(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
                            k=k, base=base, scale=scale, initial=initial)
     raise HarnessError(f"rating method {method!r}: use bt or elo")

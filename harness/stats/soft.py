@@ -68,7 +68,7 @@ def _winner(winner: str) -> str:
 
 
 def soft_board(battles: Sequence[Battle], judgments: Sequence[Judgment], models: Sequence[str], *,
-               bootstrap: int = 1000, seed: int = 0) -> SoftBoard | None:
+               bootstrap: int = 1000, seed: int = 0, prior_sd: float | None = None) -> SoftBoard | None:
     """The probability-weighted leaderboard of ``battles``; None when no battle has probabilities.
 
     >>> bs = [Battle("x", "y", "model_a", "t", "1", soft=(0.6, 0.3, 0.1)),
@@ -80,7 +80,7 @@ def soft_board(battles: Sequence[Battle], judgments: Sequence[Judgment], models:
     weighted = [b for b in battles if b.soft is not None]
     if not weighted:
         return None
-    ratings = bradley_terry(battles, models, bootstrap=bootstrap, seed=seed, soft=True)
+    ratings = bradley_terry(battles, models, bootstrap=bootstrap, seed=seed, soft=True, prior_sd=prior_sd)
     soft_judgments = [j for j in judgments if j.soft is not None]
     return SoftBoard(
         ratings, len(battles), len(weighted),

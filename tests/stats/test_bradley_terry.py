@@ -10,7 +10,7 @@ from scipy.optimize import minimize
 
 from harness.core.errors import HarnessError
 from harness.core.types import Battle
-from harness.stats.bradley_terry import RatingResult, bradley_terry
+from harness.stats.bradley_terry import PRIOR_SD, RatingResult, bradley_terry
 
 TRUE = {"alpha": 1.2, "beta": 0.6, "gamma": 0.0, "delta": -0.3, "eps": -1.0}
 
@@ -28,10 +28,11 @@ def _battles(n: int, seed: int = 0, tie_rate: float = 0.2) -> list[Battle]:
     return out
 
 
-def reference_ratings(battles: list[Battle], models: list[str]) -> np.ndarray:
+def reference_ratings(battles: list[Battle], models: list[str], c: float = 1e6) -> np.ndarray:
     """Logistic regression on the duplicated-battle design, written out row by row as FastChat's
     compute_mle_elo builds it (each battle twice; a tie is Y=1 in one copy, Y=0 in the other;
-    features +ln 10 / -ln 10; L2 penalty 1/(2C), C=1e6); Elo = 400 * coef + 1000."""
+    features +ln 10 / -ln 10; L2 penalty 1/(2C), C=1e6; ``c=inf``: no penalty at all, the
+    coefficients then fixed only up to a common shift); Elo = 400 * coef + 1000."""
     index = {m: i for i, m in enumerate(models)}
     rows = battles + battles
     X = np.zeros((len(rows), len(models)))
@@ -43,8 +44,8 @@ def reference_ratings(battles: list[Battle], models: list[str]) -> np.ndarray:
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
         z = X @ w
-        nll = np.sum(np.logaddexp(0, z) - y * z) + 0.5 * w @ w / 1e6
-        grad = X.T @ (1 / (1 + np.exp(-z)) - y) + w / 1e6
+        nll = np.sum(np.logaddexp(0, z) - y * z) + 0.5 * w @ w / c
+        grad = X.T @ (1 / (1 + np.exp(-z)) - y) + w / c
         return float(nll), grad
 
     res = minimize(loss, np.zeros(len(models)), jac=True, method="L-BFGS-B",
@@ -57,8 +58,13 @@ def test_bt_matches_the_logistic_regression_reference(seed: int) -> None:
     battles = _battles(3000, seed)
     models = list(TRUE)
     ours = bradley_terry(battles, models, bootstrap=0)
+    # By default the fit is the maximum-likelihood one wherever it exists (it does here): FastChat's
+    # and Arena-Hard's to 1e-4 Elo, and the unpenalised fit's to 1e-4 Elo once both are centred.
+    assert not ours.separation and math.isinf(ours.prior_sd)
     ref = reference_ratings(battles, models)
-    assert np.max(np.abs(ours.ratings - ref)) < 0.5
+    assert np.max(np.abs(ours.ratings - ref)) < 1e-4
+    free = reference_ratings(battles, models, c=math.inf)
+    assert np.max(np.abs((ours.ratings - ours.ratings.mean()) - (free - free.mean()))) < 1e-4
     # and it recovers the truth it was generated from (up to sampling noise)
     truth = 400 * np.array(list(TRUE.values())) / math.log(10)
     assert np.corrcoef(ours.ratings, truth)[0, 1] > 0.99
@@ -112,3 +118,24 @@ def test_the_cell_bootstrap_matches_resampling_battle_rows() -> None:
     width = upper - lower
     assert np.all(np.abs(fast.lower - lower) < 0.12 * width), (fast.lower, lower)
     assert np.all(np.abs(fast.upper - upper) < 0.12 * width), (fast.upper, upper)
+
+
+def test_the_prior_is_used_only_where_asked_or_needed() -> None:
+    """``prior_sd`` None: no prior where the maximum likelihood exists, the weak prior where a sweep
+    leaves it none; a number uses that prior everywhere; ``inf`` none anywhere."""
+    battles = _battles(300, seed=5)
+    models = list(TRUE)
+    default = bradley_terry(battles, models, bootstrap=0)
+    forced = bradley_terry(battles, models, bootstrap=0, prior_sd=PRIOR_SD)
+    assert math.isinf(default.prior_sd) and forced.prior_sd == PRIOR_SD
+    # The prior pulls every rating towards the mean: the spread shrinks.
+    assert np.ptp(forced.ratings) < np.ptp(default.ratings)
+    sweep = [Battle("x", "y", "model_a", "t", str(i)) for i in range(5)]
+    swept = bradley_terry(sweep, ["x", "y"], bootstrap=0)
+    assert swept.separation and swept.prior_sd == PRIOR_SD
+    assert "held finite by a weak prior" in swept.note()
+    loose = bradley_terry(sweep, ["x", "y"], bootstrap=0, prior_sd=math.inf)
+    assert loose.ratings[0] - loose.ratings[1] > 2 * (swept.ratings[0] - swept.ratings[1])
+    assert "no prior was used (--prior-sd inf)" in loose.note()
+    with pytest.raises(HarnessError, match="expected a positive number or inf"):
+        bradley_terry(sweep, ["x", "y"], bootstrap=0, prior_sd=0.0)
