@@ -123,6 +123,35 @@ def test_generic_battles_csv(tmp_path: Path) -> None:
     assert {j.question_id for j in rundir.read_judgments(run)} == {"b.csv:2", "b.csv:3", "b.csv:5"}
 
 
+# A published battle file as WildVision-Bench and Arena-Hard-Local publish theirs: rows keyed by
+# question, both games of a question as two rows (q1: x wins one, y the other), and a strong verdict
+# written as repeated copies of one row (q2: x three times). Every row is a battle:
+#   x: q1 1 win 1 loss, q2 3 wins, q3 1 tie -> 4/1/1;  y: 1/1/4
+REPEATED = [{"question_id": "q1", "model_a": "x", "model_b": "y", "winner": "model_a"},
+            {"question_id": "q1", "model_a": "x", "model_b": "y", "winner": "model_b"},
+            *[{"question_id": "q2", "model_a": "y", "model_b": "x", "winner": "model_b"}] * 3,
+            {"question_id": "q3", "model_a": "x", "model_b": "y", "winner": "tie"}]
+
+
+def test_a_battle_files_repeated_rows_are_battles_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _jsonl(tmp_path / "battles.jsonl", REPEATED)
+    run = tmp_path / "run"
+    assert _imp("battles", str(src), "--run", str(run), "--task", "wv") == 0
+    assert "imported 6 new judgments (0 already there)" in capsys.readouterr().out
+    assert _board(run) == {"x": (4, 1, 1), "y": (1, 1, 4)}
+    battles = rundir.read_battles(run)
+    assert sorted(b.source or "" for b in battles) == [f"battles.jsonl:{n}" for n in range(1, 7)]
+    assert {b.question_id for b in battles} == {"q1", "q2", "q3"}  # the questions stay the questions
+    # Importing the file again adds nothing; the ratings are those `harness rate` gives the file.
+    assert _imp("battles", str(src), "--run", str(run), "--task", "wv") == 0
+    assert "imported 0 new judgments (6 already there)" in capsys.readouterr().out
+    assert main(["rate", str(src), "--format", "json"]) == 0
+    rated = {r["model"]: r["rating"] for r in json.loads(capsys.readouterr().out)["ratings"]}
+    with (run / rundir.LEADERBOARD_CSV).open(encoding="utf-8") as f:
+        board = {r["model"]: float(r["bt"]) for r in csv.DictReader(f)}
+    assert board == pytest.approx(rated, abs=0.051)
+
+
 # FastChat pair judgments (game 1 shows model_1 first, game 2 swaps; both winners named by model):
 #   81: 1,1 -> a wins; 82: 1,2 -> tie; 83: tie,2 -> tie; 84: 2,2 -> b wins; 85: error -> no battle;
 #   81 turn 2: 2,2 -> b wins.  a: 1 win, 2 ties, 2 losses; swap-consistent 3 of 5 (81, 84, 81 turn 2)
@@ -194,6 +223,12 @@ def test_arena_hard_battles_with_weight(tmp_path: Path, weight: str, expected: d
     assert _imp("battles", str(_arena(tmp_path)), "--run", str(run), "--format", "arena-hard",
                 "--baseline", "base", "--weight", weight) == 0
     assert _board(run) == expected
+    # Each game and copy is an event of its row; the question id stays the question's.
+    battles = rundir.read_battles(run)
+    assert {b.question_id for b in battles} == {"q1", "q2", "q3", "q4"}
+    assert sorted(b.source or "" for b in battles if b.question_id == "q1") == (
+        ["m1.jsonl:1/game1", "m1.jsonl:1/game1/copy2", "m1.jsonl:1/game1/copy3", "m1.jsonl:1/game2"]
+        if weight == "3" else ["m1.jsonl:1/game1", "m1.jsonl:1/game2"])
 
 
 # AlpacaEval preferences: 1 -> generator_1 wins, 2 -> generator_2, 1.5 tie; fractions within 0.25 of

@@ -112,12 +112,15 @@ def _merge(args: argparse.Namespace, rows: Sequence[Row[Any]]) -> int:
 
 
 def _placed(row: Row[Judgment], task: str) -> Row[Judgment]:
-    """A published battle without a task or question id still needs a place in the run: the task
-    given (or ``battles``), and its file and line as the id, so each row stays its own battle and
-    importing the file again finds the same ids."""
+    """An imported event (a battle file's row: ``source`` set) is keyed by its file and line, so
+    repeated rows are battles each and importing the file again finds the same keys. A published
+    battle without a task or question id still needs a place in the run: the task given (or
+    ``battles``), and its file and line as the id."""
     j = row.record
+    if j.source is not None:
+        j = replace(j, source=interop.event_source(row.where, j.source))
     if j.task and j.question_id:
-        return row
+        return Row(row.where, j)
     return Row(row.where, replace(j, task=j.task or task or "battles",
                                   question_id=j.question_id or Path(row.where).name))
 

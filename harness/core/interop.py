@@ -202,13 +202,30 @@ def generic_judgment(row: Mapping[str, Any]) -> list[Judgment] | None:
                      winner, _str(row, "judge"), METHOD, "generic", "", raw)]
 
 
-def battle_judgment(b: Battle, prompt: str, label: str = "") -> Judgment:
+EVENT = ""
+"""The source of a battle that is its row alone; the importer prefixes every event's source with
+its file and line (:func:`event_source`)."""
+
+
+def battle_judgment(b: Battle, prompt: str, label: str = "", event: str = EVENT) -> Judgment:
     """A published battle as a verdict seen once: the run's battles are made from judgments, and a
     judgment seen once is its comparison's battle unchanged (``tie (bothbad)`` becomes ``tie``;
-    the label keeps it)."""
+    the label keeps it). A battle file's row is an event, not a record of a comparison: ``event``
+    says which part of its row this battle is (a game, a weighted copy), and the importer adds the
+    row's file and line, so repeated rows all count and a second import of the file adds nothing."""
     winner = "tie" if b.winner == "tie (bothbad)" else b.winner
     return Judgment(b.task, b.question_id, b.model_a, b.model_b, "once", winner, label or b.winner,  # type: ignore[arg-type]
-                    b.judge, METHOD, prompt, "", "")
+                    b.judge, METHOD, prompt, "", "", source=event)
+
+
+def event_source(where: str, event: str) -> str:
+    """An imported event's source: the row's file name and line, then which part of the row.
+
+    >>> event_source("data/battles.jsonl:17", ""), event_source("/x/judge.jsonl:4", "game2/copy3")
+    ('battles.jsonl:17', 'judge.jsonl:4/game2/copy3')
+    """
+    name = Path(where).name
+    return f"{name}/{event}" if event else name
 
 
 def published_battle(row: Mapping[str, Any]) -> Battle | None:
@@ -347,8 +364,8 @@ def arena_hard_judgment(row: Mapping[str, Any], opts: Options, task: str) -> lis
 
 def arena_hard_battles(row: Mapping[str, Any], opts: Options, task: str) -> list[Judgment] | None:
     """Arena-Hard's own count (``show_result.py``): each game a battle of its own, a strong verdict
-    ``opts.weight`` battles, a score it cannot read none. A run keys battles by question, so game
-    and copy go into the question id (``7/game2``, ``7/game1/copy2``)."""
+    ``opts.weight`` battles, a score it cannot read none. Each is an event of the row: game and
+    copy go into its source (``judge.jsonl:7/game2/copy2``), the question id stays the question's."""
     read = _arena_row(row, opts)
     if read is None:
         return None
@@ -359,9 +376,9 @@ def arena_hard_battles(row: Mapping[str, Any], opts: Options, task: str) -> list
         if winner == "error":
             continue
         for copy in range(1, (opts.weight if strong else 1) + 1):
-            game_id = f"{qid}/game{i}" + (f"/copy{copy}" if copy > 1 else "")
-            out.append(battle_judgment(Battle(opts.baseline, model, winner, task, game_id, judge),
-                                       "arena-hard", score or ""))
+            event = f"game{i}" + (f"/copy{copy}" if copy > 1 else "")
+            out.append(battle_judgment(Battle(opts.baseline, model, winner, task, qid, judge),
+                                       "arena-hard", score or "", event))
     return out
 
 

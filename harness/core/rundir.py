@@ -240,11 +240,12 @@ def read_answers(run_dir: Path) -> list[Answer]:
 # and order; one battle per judge, question, turn and pair, whichever model it names first.
 
 def judgment_key(j: Judgment) -> tuple[str | int | None, ...]:
-    return (j.judge, j.task, j.question_id, j.turn, j.model_a, j.model_b, j.order)
+    """The comparison and its order; an imported event's source row too (the order stays last)."""
+    return (j.judge, j.task, j.question_id, j.turn, j.model_a, j.model_b, j.source, j.order)
 
 
 def _battle_key(b: Battle) -> tuple[str | int | None, ...]:
-    return (b.judge, b.task, b.question_id, b.turn, *sorted((b.model_a, b.model_b)))
+    return (b.judge, b.task, b.question_id, b.turn, *sorted((b.model_a, b.model_b)), b.source)
 
 
 def _grade_key(g: Grade) -> tuple[str | int | None, ...]:
@@ -257,8 +258,8 @@ def human_key(h: HumanLabel) -> tuple[str, ...] | None:
     return (h.annotator, h.task, h.question_id, *sorted((h.model_a, h.model_b))) if h.annotator else None
 
 
-JUDGMENT_KEY = "judgment (judge, task, question_id, turn, model_a, model_b, order)"
-_BATTLE = "battle (judge, task, question_id, turn, models)"
+JUDGMENT_KEY = "judgment (judge, task, question_id, turn, model_a, model_b, source, order)"
+_BATTLE = "battle (judge, task, question_id, turn, models, source)"
 
 
 def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:

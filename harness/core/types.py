@@ -58,6 +58,10 @@ def _score(value: Any, key: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _maybe_text(value: Any, key: str) -> str | None:
+    return None if value is None else _text(value, key)
+
+
 def _turn(value: Any, key: str) -> int | None:
     if value is None:
         return None
@@ -88,14 +92,14 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
 
 # A field's annotation (a string under ``from __future__ import annotations``) picks its check.
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "str": _text, "int": _count, "float | None": _score, "int | None": _turn,
+    "str": _text, "int": _count, "float | None": _score, "int | None": _turn, "str | None": _maybe_text,
     "tuple[float, float, float] | None": _soft,
     "Order": _choice(get_args(Order)), "JudgmentWinner": _choice(get_args(JudgmentWinner)),
     "Winner": _choice(get_args(Winner)), "HumanWinner": _choice(get_args(HumanWinner)),
 }
 
 
-OPTIONAL_FIELDS = ("turn", "soft")
+OPTIONAL_FIELDS = ("turn", "soft", "source")
 """Fields written only when set, so rows without them are what they were before they existed."""
 
 
@@ -393,6 +397,10 @@ class Judgment(RowRecord):
     """(P(model_a wins), P(tie), P(model_b wins)) read from the judge's log-probabilities at the
     verdict position (method ``logprobs``); None for a verdict read from text alone (absent from
     the row)."""
+    source: str | None = None
+    """Where an imported event came from (``battles.jsonl:17``, ``.../game2``): a published battle
+    file's rows are battles each, repeated rows included, so the row, not the question, keys them;
+    None for a judgment of a comparison (absent from the row)."""
 
 
 @dataclass(frozen=True)
@@ -410,6 +418,8 @@ class Battle(RowRecord):
     soft: tuple[float, float, float] | None = None
     """Expected outcome (P(model_a wins), P(tie), P(model_b wins)): the mean of both orders'
     probability-weighted verdicts; None when either order has none (absent from the row)."""
+    source: str | None = None
+    """The imported row this battle is (:attr:`Judgment.source`); None for a run's own battles."""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Battle:
@@ -428,7 +438,7 @@ class Battle(RowRecord):
         return cls(model_a=row["model_a"], model_b=row["model_b"], winner=winner,  # type: ignore[arg-type]
                    task=_text(row.get("task", ""), "task"), question_id=_text(qid, "question_id"),
                    judge=_text(row.get("judge", ""), "judge"), turn=_turn(row.get("turn"), "turn"),
-                   soft=_soft(row.get("soft"), "soft"))
+                   soft=_soft(row.get("soft"), "soft"), source=_maybe_text(row.get("source"), "source"))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
     ['model_b']
     """
     battles = []
-    for (task, qid, turn, a, b, judge), orders in _group(judgments).items():
+    for (task, qid, turn, a, b, judge, source), orders in _group(judgments).items():
         ab, ba, once = orders.get("ab"), orders.get("ba"), orders.get("once")
         if once is not None and ab is None and ba is None:
             ab = ba = once  # one verdict: nothing to reconcile
@@ -39,7 +39,8 @@ def combine(judgments: Iterable[Judgment]) -> list[Battle]:
             continue
         winner = ab.winner if ab.winner == ba.winner else "tie"
         battles.append(Battle(model_a=a, model_b=b, winner=winner, task=task,  # type: ignore[arg-type]
-                              question_id=qid, judge=judge, turn=turn, soft=_mean_soft(ab, ba)))
+                              question_id=qid, judge=judge, turn=turn, soft=_mean_soft(ab, ba),
+                              source=source))
     return battles
 
 
@@ -137,11 +138,13 @@ def judge_stats(judgments: Sequence[Judgment]) -> list[JudgeStats]:
     return out
 
 
-_Key = tuple[str, str, "int | None", str, str, str]
+_Key = tuple[str, str, "int | None", str, str, str, "str | None"]
 
 
 def _group(judgments: Iterable[Judgment]) -> dict[_Key, dict[str, Judgment]]:
+    """Each comparison's verdicts by order; an imported event (its ``source``) is a comparison of
+    its own, so a battle file's repeated rows stay separate battles."""
     groups: dict[_Key, dict[str, Judgment]] = defaultdict(dict)
     for j in judgments:
-        groups[(j.task, j.question_id, j.turn, j.model_a, j.model_b, j.judge)][j.order] = j
+        groups[(j.task, j.question_id, j.turn, j.model_a, j.model_b, j.judge, j.source)][j.order] = j
     return groups

@@ -12,12 +12,13 @@ import numpy as np
 from harness.core.types import Battle
 from harness.stats.significance import share_interval
 
-Key = tuple[str, str, "int | None", str, str]
-"""(task, question id, turn, model_a, model_b): one comparison."""
+Key = tuple[str, str, "int | None", str, str, "str | None"]
+"""(task, question id, turn, model_a, model_b, source): one comparison (an imported event's source
+row makes it one of its own)."""
 
 
 def _by_comparison(battles: Sequence[Battle]) -> dict[Key, str]:
-    return {(b.task, b.question_id, b.turn, b.model_a, b.model_b): b.winner for b in battles}
+    return {(b.task, b.question_id, b.turn, b.model_a, b.model_b, b.source): b.winner for b in battles}
 
 
 def panel_battles(by_judge: Mapping[str, Sequence[Battle]]) -> list[Battle]:
@@ -35,10 +36,10 @@ def panel_battles(by_judge: Mapping[str, Sequence[Battle]]) -> list[Battle]:
         for key, winner in _by_comparison(battles).items():
             votes[key].append(winner)
     out = []
-    for (task, qid, turn, a, b), ballot in votes.items():
+    for (task, qid, turn, a, b, source), ballot in votes.items():
         winner, count = Counter(ballot).most_common(1)[0]
         out.append(Battle(a, b, winner if count * 2 > len(ballot) else "tie",  # type: ignore[arg-type]
-                          task, qid, "panel", turn))
+                          task, qid, "panel", turn, source=source))
     return out
 
 
