@@ -88,3 +88,50 @@ def test_prior_sd_round_trips_through_a_run_config() -> None:
         row = RunConfig(prior_sd=value).to_row()
         assert parse_config(row, "written.yaml").prior_sd == value
     assert parse_config({"prior_sd": "auto"}, "x.yaml").prior_sd is None
+
+
+def test_scores_against_a_baseline_are_arena_hards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--baseline`` reproduces Arena-Hard's show_result.py, rebuilt here: the maximum-likelihood
+    fit (an independent logistic regression on the duplicated design), each model's predicted win
+    rate against the baseline in percent, rounded to two decimals; the bounds converted from the
+    rating bounds with the baseline pinned at 1000; the baseline itself 50."""
+    import math
+
+    import numpy as np
+    from stats.test_bradley_terry import reference_ratings
+
+    from harness.core.types import Battle
+
+    rng = np.random.default_rng(11)
+    strength = {"base": 0.0, "m1": 0.8, "m2": -0.4, "m3": 0.3}
+    rows = []
+    for i in range(600):
+        m = ("m1", "m2", "m3")[i % 3]
+        p = 1 / (1 + math.exp(strength["base"] - strength[m]))
+        u = rng.random()
+        winner = "tie" if u < 0.15 else "model_b" if rng.random() < p else "model_a"
+        rows.append({"question_id": f"q{i // 3}", "model_a": "base", "model_b": m, "winner": winner})
+    path = _write(tmp_path / "arena.jsonl", rows)
+    assert main(["rate", str(path), "--baseline", "base", "--format", "json", "--bootstrap", "200"]) == 0
+    got = {r["model"]: r for r in json.loads(capsys.readouterr().out)["ratings"]}
+    models = ["base", "m1", "m2", "m3"]
+    ref = reference_ratings([Battle.from_row(r) for r in rows], models)
+    ref = dict(zip(models, ref - ref[0] + 1000))  # anchored at the baseline, as Arena-Hard does
+    for m in models:
+        want = 50.0 if m == "base" else round(100 / (1 + 10 ** ((ref["base"] - ref[m]) / 400)), 2)
+        assert got[m]["score"] == pytest.approx(want, abs=0.011), m
+        assert got[m]["rating"] == pytest.approx(ref[m], abs=0.011)
+        # the interval is the rating bounds' conversion, the baseline held at 1000 in every round
+        for bound in ("lower", "upper"):
+            conv = 50.0 if m == "base" else 100 / (1 + 10 ** ((1000 - got[m][bound]) / 400))
+            assert got[m][f"score_{bound}"] == pytest.approx(conv, abs=0.011)
+        assert got[m]["score_lower"] <= got[m]["score"] <= got[m]["score_upper"]
+    assert got["base"]["lower"] == got["base"]["upper"] == 1000.0
+    # The table and the CSV carry the same figures.
+    assert main(["rate", str(path), "--baseline", "base", "--format", "csv", "--bootstrap", "200"]) == 0
+    header, *lines = capsys.readouterr().out.strip().splitlines()
+    assert header == "rank,model,rating,lower,upper,score,score_lower,score_upper"
+    assert main(["rate", str(path), "--baseline", "nobody"]) == 2
+    assert "--baseline 'nobody': that model has no battles" in capsys.readouterr().err
+    assert main(["rate", str(path), "--baseline", "base", "--anchor", "m1=1200"]) == 2
+    assert "give --anchor or --baseline, not both" in capsys.readouterr().err

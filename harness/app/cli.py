@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "of a loss; battles without them count by their winner. Intervals resample battles")
     r.add_argument("--seed", type=int, default=0, metavar="S")
     r.add_argument("--anchor", metavar="MODEL=RATING", help="pin one model's rating, e.g. gpt-4=1200")
+    r.add_argument("--baseline", metavar="MODEL",
+                   help="also each model's score against MODEL, as Arena-Hard and WildVision-Bench publish "
+                   "it: its expected win rate against the baseline in percent, from the fit, with the "
+                   "interval from the rating bounds (the baseline pinned at --initial in every round)")
     r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
     r.add_argument("--base", type=float, default=10, help="rating base (10)")
     r.add_argument("--scale", type=float, default=400, help="rating scale (400)")

@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ from harness.reports.build import parse_report_formats, write_report
 from harness.reports.markdown import bias_markdown
 from harness.stats.bradley_terry import RatingResult
 from harness.stats.health import Health
-from harness.stats.ratings import pair_records, rate_battles
+from harness.stats.ratings import baseline_scores, pair_records, rate_battles
 from harness.stats.significance import pair_tests
 from harness.tasks import answered_tasks
 
@@ -213,6 +214,11 @@ def cmd_rate(args: argparse.Namespace) -> int:
             raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
     if args.bootstrap < 0:
         raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if args.baseline is not None:
+        if anchor is not None:
+            raise HarnessError("--baseline pins the baseline's rating at --initial (as Arena-Hard does); "
+                               "give --anchor or --baseline, not both")
+        anchor = (args.baseline, float(args.initial))
     for option, bounds in _RATE_BOUNDS.items():
         check_number(getattr(args, option), bounds=bounds, field=option, where=f"--{option}")
     # Published battle files (Arena-Hard's, Chatbot Arena's) hold rows where a model meets itself;
@@ -232,20 +238,34 @@ def cmd_rate(args: argparse.Namespace) -> int:
         if hard:
             print(f"note: {hard} of {len(battles)} battles have no probabilities; --soft counts them by "
                   f"their winner ({args.battles})", file=sys.stderr)
+    named = sorted({m for b in battles for m in (b.model_a, b.model_b)})
+    if args.baseline is not None and args.baseline not in named:
+        raise HarnessError(f"--baseline {args.baseline!r}: that model has no battles in {args.battles}; "
+                           f"models: {', '.join(named)}")
     result = _rate(battles, args, anchor)
     if result.separation:  # on stderr: the table and the JSON stay as they are for scripts
         print(f"note: {terminal_text(result.note(), keep_newlines=False)}", file=sys.stderr)
     tests = pair_tests(pair_records(battles, list(result.models)))
     ranks = result.rank()
     order = sorted(range(len(result.models)), key=lambda k: -result.ratings[k])
-    rows = [{"rank": ranks[k], "model": result.models[k], "rating": round(float(result.ratings[k]), 2),
-             "lower": round(float(result.lower[k]), 2), "upper": round(float(result.upper[k]), 2)}
-            for k in order]
+    rows: list[dict[str, Any]] = [
+        {"rank": ranks[k], "model": result.models[k], "rating": round(float(result.ratings[k]), 2),
+         "lower": round(float(result.lower[k]), 2), "upper": round(float(result.upper[k]), 2)}
+        for k in order]
+    if args.baseline is not None:
+        # Arena-Hard rounds its scores to two decimals (and prints one).
+        scores = {s.model: s for s in baseline_scores(result, args.baseline, scale=args.scale,
+                                                      base=args.base)}
+        for row in rows:
+            got = scores[row["model"]]
+            row.update(score=round(got.score, 2), score_lower=round(got.lower, 2),
+                       score_upper=round(got.upper, 2))
     if args.format == "json":
         with np.errstate(over="ignore"):  # a win probability past float range is 0 or 1, as it should be
             wm = result.win_matrix(args.scale, args.base)
         # allow_nan=False: the ratings were checked finite, and JSON has no NaN or Infinity.
         print(json.dumps({"method": args.method, "soft": args.soft, "bootstrap": args.bootstrap,
+                          **({"baseline": args.baseline} if args.baseline is not None else {}),
                           "ratings": rows,
                           "win_matrix": {a: {b: round(float(wm[i, j]), 4)
                                              for j, b in enumerate(result.models)}
@@ -253,12 +273,15 @@ def cmd_rate(args: argparse.Namespace) -> int:
                           "pairs": [t.__dict__ | {"separable": t.separable} for t in tests]},
                          ensure_ascii=False, indent=2, allow_nan=False))
     elif args.format == "csv":
-        sys.stdout.write(csv_text([("rank", "model", "rating", "lower", "upper"),
-                                   *(tuple(row.values()) for row in rows)]))
+        sys.stdout.write(csv_text([tuple(rows[0]), *(tuple(row.values()) for row in rows)]))
     else:
-        _print_table(("rank", "model", "rating", "95% CI"),
+        scored = args.baseline is not None
+        _print_table(("rank", "model", "rating", "95% CI",
+                      *((f"score vs {args.baseline} (%)", "95% CI") if scored else ())),
                      [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
-                       f"[{r['lower']:.1f}, {r['upper']:.1f}]") for r in rows])
+                       f"[{r['lower']:.1f}, {r['upper']:.1f}]",
+                       *((f"{r['score']:.1f}", f"[{r['score_lower']:.1f}, {r['score_upper']:.1f}]")
+                         if scored else ())) for r in rows])
         print()
         _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",

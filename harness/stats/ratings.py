@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import get_args
 
 import numpy as np
@@ -156,6 +157,48 @@ def rate_battles(battles: Sequence[Battle], method: str = "bt", models: Sequence
         return elo_with_ci(battles, names, bootstrap=bootstrap, seed=seed, anchor=anchor,
                            k=k, base=base, scale=scale, initial=initial)
     raise HarnessError(f"rating method {method!r}: use bt or elo")
+
+
+@dataclass(frozen=True)
+class Score:
+    """A model's expected win rate against a baseline, from the ratings (Arena-Hard's score)."""
+
+    model: str
+    score: float
+    """Percent: 100 / (1 + base ** ((baseline's rating - model's rating) / scale)); 50 for the
+    baseline itself."""
+    lower: float
+    """The same from the model's and the baseline's lower rating bounds."""
+    upper: float
+
+
+def baseline_scores(result: RatingResult, baseline: str, *, scale: float = 400, base: float = 10
+                    ) -> list[Score]:
+    """Each model's score against ``baseline``, as Arena-Hard's and WildVision-Bench's
+    ``show_result.py`` computes it: the predicted win rate from the point ratings, and from the
+    lower and upper bounds (the baseline's own bounds in each; with the baseline anchored, as they
+    anchor it, those are its rating).
+
+    Example: a model rated 100 points above the baseline is expected to win
+    1 / (1 + 10 ** (-100 / 400)) = 64.0% of their battles.
+
+    >>> r = RatingResult(("base", "m"), np.array([1000.0, 1100.0]), np.array([1000.0, 1050.0]),
+    ...                  np.array([1000.0, 1150.0]), 10)
+    >>> [(s.model, round(s.score, 2), round(s.lower, 2), round(s.upper, 2))
+    ...  for s in baseline_scores(r, "base")]
+    [('base', 50.0, 50.0, 50.0), ('m', 64.01, 57.15, 70.34)]
+    """
+    if baseline not in result.models:
+        raise HarnessError(f"baseline model {baseline!r} has no battles; models: {', '.join(result.models)}")
+    k = result.models.index(baseline)
+
+    def rate(r: float, rb: float) -> float:
+        return float(100.0 / (1.0 + base ** ((rb - r) / scale)))
+
+    return [Score(m, 50.0, 50.0, 50.0) if i == k else
+            Score(m, rate(result.ratings[i], result.ratings[k]), rate(result.lower[i], result.lower[k]),
+                  rate(result.upper[i], result.upper[k]))
+            for i, m in enumerate(result.models)]
 
 
 WINNERS = get_args(Winner)
