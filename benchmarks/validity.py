@@ -14,6 +14,8 @@ A source whose repository is not under ``--mirror`` is listed as not checked, wi
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import re
 import subprocess
@@ -133,7 +135,54 @@ def arena_hard_local(mirror: Path, work: Path) -> Check:
     return check
 
 
-SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_local]
+# --- AlpacaEval 2.0 ----------------------------------------------------------------------------
+
+ALPACA_EVAL = ("tatsu-lab/alpaca_eval", "cd543a149df89434d8a54582c0151c0b945c3d20")
+AE_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
+AE_BASELINE = "gpt4_1106_preview"
+AE_MODELS = ("alpaca-7b", "claude-2", "gpt4_gamed", "gemma-7b-it", "NullModel", "Qwen-14B-Chat",
+             "falcon-7b-instruct", "gpt-3.5-turbo-1106", "claude-instant-1.2", "OpenHermes-2.5-Mistral-7B")
+"""Ten of the leaderboard's models whose annotation files the snapshot holds (it leaves out files of
+4 MiB and more)."""
+AE_ALIASES = {"example": "NullModel"}
+"""NullModel's annotations name its outputs' generator ``example``."""
+AE_FIGURES = ("win_rate", "standard_error", "discrete_win_rate", "n_wins", "n_wins_base", "n_draws",
+              "n_total")
+
+
+def alpaca_eval(mirror: Path, work: Path) -> Check:
+    repo_name, commit = ALPACA_EVAL
+    check = Check(f"AlpacaEval 2.0 ({repo_name}@{commit[:7]})",
+                  f"{AE_ANNOTATOR} leaderboard: win_rate, standard_error, discrete_win_rate and counts "
+                  "(full precision, equal to 1e-9)",
+                  [f"harness import judgments results/MODEL/{AE_ANNOTATOR}/annotations.json --run ae "
+                   "--format alpaca_eval --task alpaca_eval   # each model",
+                   f"harness rate ae/battles.jsonl --baseline {AE_BASELINE} --bootstrap 0 --format json"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    for model in AE_MODELS:
+        path = work / f"{model}.json"
+        path.write_bytes(git_show(repo, commit, f"results/{model}/{AE_ANNOTATOR}/annotations.json"))
+        harness("import", "judgments", str(path), "--run", "ae", "--format", "alpaca_eval", "--task",
+                "alpaca_eval", cwd=work)
+    out = json.loads(harness("rate", "ae/battles.jsonl", "--baseline", AE_BASELINE, "--bootstrap", "0",
+                             "--format", "json", cwd=work))
+    got = {AE_ALIASES.get(r["model"], r["model"]): r for r in out["ratings"]}
+    leaderboard = f"src/alpaca_eval/leaderboards/data_AlpacaEval_2/{AE_ANNOTATOR}_leaderboard.csv"
+    board = git_show(repo, commit, leaderboard)
+    published = {row[""]: row for row in csv.DictReader(io.StringIO(board.decode("utf-8")))}
+    for model in AE_MODELS:
+        for figure in AE_FIGURES:
+            want, mine = float(published[model][figure]), got[model][figure]
+            check.rows.append((f"{model}: {figure}", f"{want:.6g}", f"{mine:.6g}", abs(want - mine) <= 1e-9))
+    check.notes.append("The leaderboard's length-controlled win rate (length_controlled_v1) needs two files "
+                       "AlpacaEval keeps on the Hugging Face hub (instruction difficulty and the gamed "
+                       "baselines' annotations), which this machine cannot reach: not checked here.")
+    return check
+
+
+SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_local, alpaca_eval]
 
 
 def _repo(mirror: Path, name: str, check: Check) -> Path | None:

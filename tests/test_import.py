@@ -231,8 +231,9 @@ def test_arena_hard_battles_with_weight(tmp_path: Path, weight: str, expected: d
         if weight == "3" else ["m1.jsonl:1/game1", "m1.jsonl:1/game2"])
 
 
-# AlpacaEval preferences: 1 -> generator_1 wins, 2 -> generator_2, 1.5 tie; fractions within 0.25 of
-# 1 or 2 win, others tie; null is an error.  mine: I2, I4 wins; I3, I5 ties; I1 loss -> 2/2/1
+# AlpacaEval preferences: 1 -> generator_1 wins, 2 -> generator_2, 1.5 a draw; a fraction goes to the
+# nearer of 1 and 2 (AlpacaEval's discrete rule) and keeps its value as the expected outcome; null is
+# an error.  mine: I2, I4 wins; I3 a draw; I1, I5 losses -> 2/1/2
 ALPACA = [("I1", 1.0), ("I2", 2.0), ("I3", 1.5), ("I4", 1.8), ("I5", 1.3), ("I6", None)]
 
 
@@ -247,8 +248,10 @@ def test_alpaca_eval_annotations_and_outputs(tmp_path: Path, capsys: pytest.Capt
     run = tmp_path / "run"
     assert _imp("answers", str(outs), "--run", str(run), "--format", "alpaca_eval") == 0
     assert _imp("judgments", str(ann), "--run", str(run), "--format", "alpaca_eval") == 0
-    assert _board(run) == {"gpt4": (1, 2, 2), "mine": (2, 2, 1)}
+    assert _board(run) == {"gpt4": (2, 1, 2), "mine": (2, 1, 2)}
     js = rundir.read_judgments(run)
+    assert {j.question_id: j.soft for j in js if j.label == "1.3"} == {
+        j.question_id: pytest.approx((0.7, 0.0, 0.3)) for j in js if j.label == "1.3"}
     answered = {(a.task, a.question_id) for a in rundir.read_answers(run)}
     assert all((j.task, j.question_id) in answered for j in js)  # joined on the instruction's text
     capsys.readouterr()
@@ -322,3 +325,45 @@ def test_imported_single_order_verdicts_and_labels_give_the_agreement_section_ev
     assert 'id="human"' in (report / "report.html").read_text(encoding="utf-8")
     latex = "\n".join(p.read_text(encoding="utf-8") for p in (report / "latex").rglob("*.tex"))
     assert "Agreement with the human labels" in latex
+
+
+def _get_winrate(preferences: list[float | None]) -> dict[str, float]:
+    """AlpacaEval's get_winrate, rebuilt with pandas from its description (metrics/helpers.py):
+    nulls dropped; the absolute rule's mean and standard error of preference - 1 (a draw, 1.5 or
+    0, counted apart); the zero-one rule's rounding for the discrete win rate."""
+    import pandas as pd
+
+    raw = pd.Series([p for p in preferences if p is not None], dtype=float)
+    n_draws = int(((raw == 1.5) | (raw == 0)).sum())
+    x = raw.replace({0.0: 1.5}) - 1
+    discrete = raw.replace({1.5: 0}).round().replace({0.0: 1.5}) - 1
+    return {"win_rate": x.mean() * 100, "standard_error": x.sem() * 100,
+            "discrete_win_rate": discrete.mean() * 100, "n_wins": int((x > 0.5).sum()),
+            "n_wins_base": int((x < 0.5).sum()), "n_draws": n_draws, "n_total": len(x)}
+
+
+def test_alpaca_eval_figures_are_get_winrates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A weighted annotator's file (fractional preferences, exact draws both ways, nulls) for two
+    models against one baseline, imported and rated with --baseline: every figure AlpacaEval's
+    get_winrate gives, to 1e-9."""
+    import random
+
+    rng = random.Random(4)
+    prefs = {m: [1 + rng.random() for _ in range(40)] + [1.5, 0, None, 2.0, 1.0] for m in ("mine", "theirs")}
+    rows = [{"instruction": f"Instruction {m} {k}", "output_1": "o1", "output_2": "o2", "generator_1": "gpt4",
+             "generator_2": m, "annotator": "weighted_gpt4", "preference": p}
+            for m, ps in prefs.items() for k, p in enumerate(ps)]
+    ann = tmp_path / "annotations.json"
+    ann.write_text(json.dumps(rows), encoding="utf-8")
+    run = tmp_path / "run"
+    assert _imp("judgments", str(ann), "--run", str(run), "--format", "alpaca_eval") == 0
+    capsys.readouterr()
+    assert main(["rate", str(run / rundir.BATTLES), "--baseline", "gpt4", "--format", "json",
+                 "--bootstrap", "0"]) == 0
+    got = {r["model"]: r for r in json.loads(capsys.readouterr().out)["ratings"]}
+    for m, ps in prefs.items():
+        want = _get_winrate(ps)
+        for key, value in want.items():
+            assert got[m][key] == pytest.approx(value, abs=1e-9), (m, key)
+    assert got["mine"]["n_draws"] == 2 and got["mine"]["n_total"] == 44
+    assert got["gpt4"]["win_rate"] is None  # the baseline has no head-to-head with itself

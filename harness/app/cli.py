@@ -241,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", metavar="MODEL",
                    help="also each model's score against MODEL, as Arena-Hard and WildVision-Bench publish "
                    "it: its expected win rate against the baseline in percent, from the fit, with the "
-                   "interval from the rating bounds (the baseline pinned at --initial in every round)")
+                   "interval from the rating bounds (the baseline pinned at --initial in every round); and "
+                   "its head-to-head figures against MODEL as AlpacaEval's get_winrate gives them (win_rate "
+                   "on expected outcomes where battles have them, standard_error, discrete_win_rate, "
+                   "n_wins, n_wins_base, n_draws, n_total)")
     r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
     r.add_argument("--base", type=float, default=10, help="rating base (10)")
     r.add_argument("--scale", type=float, default=400, help="rating scale (400)")

@@ -46,7 +46,7 @@ from harness.reports.build import parse_report_formats, write_report
 from harness.reports.markdown import bias_markdown
 from harness.stats.bradley_terry import RatingResult
 from harness.stats.health import Health
-from harness.stats.ratings import baseline_scores, pair_records, rate_battles
+from harness.stats.ratings import baseline_scores, head_to_head, pair_records, rate_battles
 from harness.stats.significance import pair_tests
 from harness.tasks import answered_tasks
 
@@ -256,10 +256,14 @@ def cmd_rate(args: argparse.Namespace) -> int:
         # Arena-Hard rounds its scores to two decimals (and prints one).
         scores = {s.model: s for s in baseline_scores(result, args.baseline, scale=args.scale,
                                                       base=args.base)}
+        h2h = {h.model: h for h in head_to_head(battles, args.baseline)}
         for row in rows:
             got = scores[row["model"]]
             row.update(score=round(got.score, 2), score_lower=round(got.lower, 2),
                        score_upper=round(got.upper, 2))
+            # AlpacaEval's head-to-head figures, unrounded as its leaderboards publish them.
+            h = h2h.get(row["model"])
+            row.update({k: (None if h is None else getattr(h, k)) for k in H2H_FIELDS})
     if args.format == "json":
         with np.errstate(over="ignore"):  # a win probability past float range is 0 or 1, as it should be
             wm = result.win_matrix(args.scale, args.base)
@@ -273,20 +277,35 @@ def cmd_rate(args: argparse.Namespace) -> int:
                           "pairs": [t.__dict__ | {"separable": t.separable} for t in tests]},
                          ensure_ascii=False, indent=2, allow_nan=False))
     elif args.format == "csv":
-        sys.stdout.write(csv_text([tuple(rows[0]), *(tuple(row.values()) for row in rows)]))
+        sys.stdout.write(csv_text([tuple(rows[0]), *(tuple("" if v is None else v for v in row.values())
+                                                      for row in rows)]))
     else:
         scored = args.baseline is not None
         _print_table(("rank", "model", "rating", "95% CI",
-                      *((f"score vs {args.baseline} (%)", "95% CI") if scored else ())),
+                      *((f"score vs {args.baseline} (%)", "95% CI", "win rate (%)", "SE", "discrete (%)",
+                         "n") if scored else ())),
                      [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
                        f"[{r['lower']:.1f}, {r['upper']:.1f}]",
-                       *((f"{r['score']:.1f}", f"[{r['score_lower']:.1f}, {r['score_upper']:.1f}]")
-                         if scored else ())) for r in rows])
+                       *((f"{r['score']:.1f}", f"[{r['score_lower']:.1f}, {r['score_upper']:.1f}]",
+                          *_h2h_cells(r)) if scored else ())) for r in rows])
         print()
         _print_table(("model", "opponent", "win", "tie", "lose", "p (sign test)", "separable"),
                      [(t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses), f"{t.p_value:.3g}",
                        "yes" if t.separable else "no") for t in tests])
     return 0
+
+
+H2H_FIELDS = ("win_rate", "standard_error", "discrete_win_rate", "n_wins", "n_wins_base", "n_draws",
+              "n_total")
+"""AlpacaEval's head-to-head figures against the baseline (``stats.ratings.head_to_head``)."""
+
+
+def _h2h_cells(row: dict[str, Any]) -> tuple[str, ...]:
+    if row["win_rate"] is None:  # the baseline itself
+        return ("", "", "", "")
+    se = row["standard_error"]
+    return (f"{row['win_rate']:.1f}", "n/a" if math.isnan(se) else f"{se:.1f}",
+            f"{row['discrete_win_rate']:.1f}", str(row["n_total"]))
 
 
 # base: 1 has no logarithm, and below 1 a stronger model would get a lower rating.

@@ -392,33 +392,43 @@ def alpaca_answer(row: Mapping[str, Any], task: str) -> list[Answer | TaskQuesti
             TaskQuestion(task, Question(qid, instruction, _str(row, "dataset", ""), ""))]
 
 
-def alpaca_preference(value: Any) -> JudgmentWinner:
-    """AlpacaEval's ``preference`` (1: output_1 wins, 2: output_2 wins, 1.5: tie; weighted
-    annotators give fractions): within 0.25 of 1 or 2 a win, otherwise a tie; null an error.
+def alpaca_preference(value: Any) -> tuple[JudgmentWinner, tuple[float, float, float] | None]:
+    """AlpacaEval's ``preference`` (1: output_1 wins, 2: output_2 wins, 1.5 or 0: a draw; weighted
+    annotators give the probability of output_2 as a fraction between): the verdict by AlpacaEval's
+    own discrete rule (its ``discrete_win_rate``: 1.5 a draw, else the nearest of 1 and 2), and the
+    expected outcome kept whole, (P(output_1 wins), P(draw), P(output_2 wins)); null an error.
 
-    >>> [alpaca_preference(p) for p in (1, 1.2, 1.5, 1.74, 1.8, 2.0, None)]
+    >>> alpaca_preference(1.75)
+    ('model_b', (0.25, 0.0, 0.75))
+    >>> [alpaca_preference(p)[0] for p in (1, 1.3, 1.5, 0, 1.74, 2.0, None)]
     ['model_a', 'model_a', 'tie', 'tie', 'model_b', 'model_b', 'error']
     """
     if value is None:
-        return "error"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 2:
-        raise ValueError(f"field 'preference': expected a number from 1 to 2 or null, got {_short(value)}")
-    return "model_a" if value < 1.25 else "model_b" if value > 1.75 else "tie"
+        return "error", None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (1 <= value <= 2 or value == 0):
+        raise ValueError(f"field 'preference': expected a number from 1 to 2 (or 0, a draw) or null, "
+                         f"got {_short(value)}")
+    if value in (0, 1.5):
+        return "tie", (0.0, 1.0, 0.0)
+    p = float(value) - 1.0
+    return ("model_b" if p > 0.5 else "model_a"), (1.0 - p, 0.0, p)
 
 
 def alpaca_judgment(row: Mapping[str, Any], task: str) -> list[Judgment] | None:
     """An ``annotations.json`` entry as a verdict seen once (AlpacaEval shuffles the order and
-    records only the preference mapped back to ``output_1`` / ``output_2``)."""
+    records only the preference mapped back to ``output_1`` / ``output_2``), its preference kept
+    as the verdict's expected outcome (``soft``), not cut."""
     a, b = _str(row, "generator_1"), _str(row, "generator_2")
     if "preference" not in row:
         raise KeyError("preference")
-    winner = alpaca_preference(row["preference"])
+    winner, soft = alpaca_preference(row["preference"])
     qid = question_key(_str(row, "instruction"))
     if a == b:
         return None
     return [Judgment(task, qid, a, b, "once", winner, json.dumps(row["preference"]),
                      _str(row, "annotator", "alpaca_eval"), METHOD, "alpaca_eval", "",
-                     _str(row, "raw_completion", "") if isinstance(row.get("raw_completion"), str) else "")]
+                     _str(row, "raw_completion", "") if isinstance(row.get("raw_completion"), str) else "",
+                     soft=soft)]
 
 
 # --- one entry point ------------------------------------------------------------------------

@@ -395,7 +395,8 @@ class Judgment(RowRecord):
     single-turn files read and write as before turns existed."""
     soft: tuple[float, float, float] | None = None
     """(P(model_a wins), P(tie), P(model_b wins)) read from the judge's log-probabilities at the
-    verdict position (method ``logprobs``); None for a verdict read from text alone (absent from
+    verdict position (method ``logprobs``), or an imported verdict's own expected outcome
+    (AlpacaEval's fractional preferences); None for a verdict read from text alone (absent from
     the row)."""
     source: str | None = None
     """Where an imported event came from (``battles.jsonl:17``, ``.../game2``): a published battle

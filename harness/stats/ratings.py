@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -199,6 +200,67 @@ def baseline_scores(result: RatingResult, baseline: str, *, scale: float = 400, 
             Score(m, rate(result.ratings[i], result.ratings[k]), rate(result.lower[i], result.lower[k]),
                   rate(result.upper[i], result.upper[k]))
             for i, m in enumerate(result.models)]
+
+
+@dataclass(frozen=True)
+class HeadToHead:
+    """A model's figures against a baseline, as AlpacaEval's ``get_winrate`` reports them."""
+
+    model: str
+    win_rate: float
+    """Percent: the mean preference for the model (a win 1, a draw 0.5, a loss 0; an expected
+    outcome where the battle has one, AlpacaEval's weighted preferences)."""
+    standard_error: float
+    """Percent: the standard error of that mean (sample standard deviation / sqrt(n))."""
+    discrete_win_rate: float
+    """Percent: the same with each preference rounded to a win, a draw (exactly 0.5) or a loss."""
+    n_wins: int
+    """Battles whose preference leans to the model (above 0.5)."""
+    n_wins_base: int
+    n_draws: int
+    """Battles whose preference is exactly 0.5."""
+    n_total: int
+
+
+def head_to_head(battles: Sequence[Battle], baseline: str) -> list[HeadToHead]:
+    """Each model's head-to-head figures against ``baseline`` from the battles between them, as
+    AlpacaEval's ``get_winrate`` computes them (``AbsoluteScoringRule`` for the win rate and its
+    standard error, ``ZeroOneScoringRule`` for the discrete one). A battle's preference for the
+    model is its expected outcome where it has one (``soft``: P(model wins) + P(tie) / 2), else 1,
+    0.5 or 0 by its winner.
+
+    Example: preferences 1, 0.75 and 0.5 give a win rate of 75%, a standard error of
+    100 * 0.25 / sqrt(3) = 14.43%, and a discrete win rate of (1 + 1 + 0.5) / 3 = 83.33%.
+
+    >>> bs = [Battle("base", "m", "model_b", "t", "1"), Battle("m", "base", "model_a", "t", "2",
+    ...       soft=(0.75, 0.0, 0.25)), Battle("base", "m", "tie", "t", "3")]
+    >>> h = head_to_head(bs, "base")[0]
+    >>> round(h.win_rate, 2), round(h.standard_error, 2), round(h.discrete_win_rate, 2), h.n_wins, h.n_draws
+    (75.0, 14.43, 83.33, 2, 1)
+    """
+    prefs: dict[str, list[float]] = defaultdict(list)
+    for b in battles:
+        if baseline not in (b.model_a, b.model_b) or b.model_a == b.model_b:
+            continue
+        model_is_a = b.model_b == baseline
+        model = b.model_a if model_is_a else b.model_b
+        if b.soft is not None:
+            p_a, p_tie, p_b = b.soft
+            pref = (p_a if model_is_a else p_b) + p_tie / 2
+        else:
+            won = (b.winner == "model_a") == model_is_a
+            pref = 0.5 if b.winner in ("tie", "tie (bothbad)") else float(won)
+        prefs[model].append(pref)
+    out = []
+    for model, values in prefs.items():
+        x = np.asarray(values, dtype=float)
+        n = len(x)
+        sem = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        # AlpacaEval's ZeroOneScoringRule: an exact draw stays a draw, the rest rounds to 0 or 1.
+        discrete = np.where(x == 0.5, 0.5, np.round(x))
+        out.append(HeadToHead(model, float(x.mean() * 100), sem * 100, float(discrete.mean() * 100),
+                              int((x > 0.5).sum()), int((x < 0.5).sum()), int((x == 0.5).sum()), n))
+    return out
 
 
 WINNERS = get_args(Winner)
