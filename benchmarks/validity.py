@@ -182,7 +182,206 @@ def alpaca_eval(mirror: Path, work: Path) -> Check:
     return check
 
 
-SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_local, alpaca_eval]
+# --- JudgeBench --------------------------------------------------------------------------------
+
+JUDGEBENCH = ("ScalerLab/JudgeBench", "e2c52c284e735e139b3daa61c206ee208f36c461")
+JB_PUBLISHED = {"o1-mini-2024-09-12": 65.71}
+"""Figures the paper and leaderboard print (arena_hard judge on the GPT-4o pairs); every output file
+is also checked against JudgeBench's own ``compute_final_metrics`` run on it."""
+
+
+def _judgebench_metric(repo: Path, commit: str) -> Callable[[list[dict[str, object]]], float]:
+    """JudgeBench's ``utils/metrics.py`` as published (plain Python, no imports of its own beyond
+    typing), loaded from the snapshot: the published computation itself, not a rewrite."""
+    namespace: dict[str, object] = {}
+    # The file is read at the pinned commit (its content fixed by the hash), never from a work tree.
+    source = git_show(repo, commit, "utils/metrics.py")
+    exec(compile(source, "JudgeBench/utils/metrics.py", "exec"), namespace)
+    metric = namespace["compute_final_metrics"]
+    return lambda pairs: metric(pairs, reverse_order=len(pairs[0]["judgments"]) == 2)  # type: ignore[operator]
+
+
+def judgebench(mirror: Path, work: Path) -> Check:
+    repo_name, commit = JUDGEBENCH
+    check = Check(f"JudgeBench ({repo_name}@{commit[:7]})",
+                  "accuracy of each judge output file in the snapshot, as JudgeBench's compute_final_metrics "
+                  "prints it (2 decimals), and the paper's figure where named",
+                  ["harness import judgments OUTPUT.jsonl --format judgebench --run jb   # each output file",
+                   "harness import labels OUTPUT.jsonl --format judgebench --run jb",
+                   "harness agreement --run jb --format json   # accuracy_net"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    metric = _judgebench_metric(repo, commit)
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "-z", commit,
+                              "outputs/"], check=True, capture_output=True, text=True).stdout.split("\0")
+    absent = 0
+    for path in sorted(p for p in listing if p.endswith(".jsonl")):
+        try:
+            data = git_show(repo, commit, path)
+        except subprocess.CalledProcessError:
+            absent += 1  # the snapshot leaves out files of 4 MiB and more
+            continue
+        name = Path(path).name
+        (work / name).write_bytes(data)
+        run = f"jb{len(check.rows)}"
+        harness("import", "judgments", name, "--format", "judgebench", "--run", run, cwd=work)
+        harness("import", "labels", name, "--format", "judgebench", "--run", run, cwd=work)
+        row = json.loads(harness("agreement", "--run", run, "--format", "json", cwd=work))["judges"][0]
+        theirs = metric([json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()])
+        mine = 100 * row["accuracy_net"]
+        label = name.split("response_model=")[-1].removesuffix(".jsonl")
+        check.rows.append((label, f"{theirs:.2f}", f"{mine:.2f}", abs(theirs - mine) < 1e-9))
+        judge = name.split("judge_model=")[-1].removesuffix(".jsonl")
+        if judge in JB_PUBLISHED and "response_model=gpt-4o" in name and "judge_name=arena_hard" in name:
+            want = JB_PUBLISHED[judge]
+            check.rows.append((f"{label} (paper)", f"{want:.2f}", f"{mine:.2f}",
+                               f"{mine:.2f}" == f"{want:.2f}"))
+    if absent:
+        check.notes.append(f"{absent} output files are not in the snapshot (4 MiB and more).")
+    return check
+
+
+# --- LLMBar ------------------------------------------------------------------------------------
+
+LLMBAR = ("princeton-nlp/LLMBar", "900616bff90b6c6c8e1681f7d079250637c55992")
+LB_FIGURES = (("correct_False", "accuracy_ab"), ("correct_True", "accuracy_ba"),
+              ("correct_average", "accuracy_average"), ("correct_both", "both_correct"),
+              ("equal", "positional_agreement"))
+
+
+def llmbar(mirror: Path, work: Path) -> Check:
+    repo_name, commit = LLMBAR
+    check = Check(f"LLMBar ({repo_name}@{commit[:7]})",
+                  "every evaluator's statistics.json: correct_False, correct_True, correct_average, "
+                  "correct_both and equal (full precision, equal to 1e-9)",
+                  ["harness import labels Dataset/SET/dataset.json --format llmbar --run SET",
+                   "harness import judgments Dataset/SET/evaluators --format llmbar --run SET",
+                   "harness agreement --run SET --errors wrong --format json"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "Dataset"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    with_nulls = 0
+    for dataset in sorted((work / "Dataset").rglob("dataset.json")):
+        evaluators = dataset.parent / "evaluators"
+        if not evaluators.is_dir():
+            continue
+        name = str(dataset.parent.relative_to(work / "Dataset"))
+        run = f"lb{len(check.rows)}"
+        harness("import", "labels", str(dataset), "--format", "llmbar", "--run", run, cwd=work)
+        harness("import", "judgments", str(evaluators), "--format", "llmbar", "--run", run, cwd=work)
+        rows = {r["judge"]: r for r in
+                json.loads(harness("agreement", "--run", run, "--errors", "wrong", "--format", "json",
+                                   cwd=work))["judges"]}
+        stats = sorted(evaluators.rglob("statistics.json"))
+        same = total = 0
+        for path in stats:
+            published = json.loads(path.read_text(encoding="utf-8"))
+            mine = rows["/".join(path.parent.parts[-2:])]
+            for theirs, ours in LB_FIGURES:
+                total += 1
+                want = float(re.findall(r"([-\d.e]+)%", published[theirs])[-1]) / 100
+                same += abs(want - mine[ours]) < 1e-9
+            with_nulls += mine["errors"] > 0
+        check.rows.append((f"{name} ({len(stats)} evaluators)", f"{total} figures", f"{same} equal",
+                           same == total))
+    check.notes.append(f"{with_nulls} evaluators have unparsable verdicts; LLMBar counts them wrong and "
+                       "keeps them in n (`--errors wrong`); with harness's default (`exclude`) they are "
+                       "left out, and the figures differ.")
+    check.notes.append("LLMBar's kappa_* figures are not compared: its code maps verdict \"2\" and an "
+                       "unparsable verdict both to 0 before computing them.")
+    return check
+
+
+# --- PandaLM -----------------------------------------------------------------------------------
+
+PANDALM = ("WeOpenML/PandaLM", "3871806e72b4832f815ecafd24d3503c73403f48",
+           "77cec462f0f7b32c2995ea4a184e7170dd9ea7fe")
+"""The repository, the commit of its data files, and the README commit with its judges' table."""
+PL_JUDGES = {"gpt-3.5-turbo": "gpt-3.5-turbo", "PandaLM-7B": "pandalm-7b"}
+
+
+def pandalm(mirror: Path, work: Path) -> Check:
+    repo_name, commit, readme = PANDALM
+    check = Check(f"PandaLM ({repo_name}@{commit[:7]}, README@{readme[:7]})",
+                  "each judge's accuracy and F1 against the annotators' majority (README table, 2 "
+                  "decimals) and the annotators' Cohen's kappa (README, 2 decimals)",
+                  ["harness import labels testset-v1.json --format pandalm --run pl",
+                   "harness import judgments JUDGE-testset-v1.json --format pandalm --pairs testset-v1.json "
+                   "--run pl   # each judge",
+                   "harness agreement --run pl --errors tie --format json"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    for name in ("testset-v1", *(f"{j}-testset-v1" for j in PL_JUDGES.values())):
+        (work / f"{name}.json").write_bytes(git_show(repo, commit, f"data/{name}.json"))
+    harness("import", "labels", "testset-v1.json", "--format", "pandalm", "--run", "pl", cwd=work)
+    for judge in PL_JUDGES.values():
+        harness("import", "judgments", f"{judge}-testset-v1.json", "--format", "pandalm", "--pairs",
+                "testset-v1.json", "--run", "pl", cwd=work)
+    out = json.loads(harness("agreement", "--run", "pl", "--errors", "tie", "--format", "json", cwd=work))
+    rows = {r["judge"]: r for r in out["judges"] if r["annotator"] == "majority"}
+    table = git_show(repo, readme, "README.md").decode("utf-8")
+    for shown, judge in PL_JUDGES.items():
+        cells = next(line for line in table.splitlines() if line.startswith(f"| {shown} "))
+        accuracy, _, _, f1 = (float(c) for c in cells.strip().strip("|").split("|")[1:5])
+        for figure, want, mine in (("accuracy", accuracy, rows[judge]["agreement"]),
+                                   ("macro F1", f1, rows[judge]["macro_f1"])):
+            check.rows.append((f"{shown}: {figure}", f"{want:.2f}", f"{100 * mine:.2f}",
+                               f"{100 * mine:.2f}" == f"{want:.2f}"))
+    kappas = git_show(repo, commit, "README.md").decode("utf-8")
+    grid = [line for line in kappas.splitlines() if line.startswith("| Annotator #")]
+    for a, b in (("annotator1", "annotator2"), ("annotator1", "annotator3"), ("annotator2", "annotator3")):
+        want = float(grid[int(a[-1]) - 1].strip().strip("|").split("|")[int(b[-1])])
+        mine = next(p["kappa"] for p in out["annotators"] if {p["a"], p["b"]} == {a, b})
+        check.rows.append((f"{a} vs {b}: Cohen's kappa", f"{want:.2f}", f"{mine:.2f}",
+                           f"{mine:.2f}" == f"{want:.2f}"))
+    check.notes.append("PandaLM counts gpt-3.5-turbo's 25 `garbage` verdicts as ties (`--errors tie`); with "
+                       "harness's default they are left out (n 974).")
+    check.notes.append("The README's precision and recall are macro averages harness does not print; "
+                       "its F1 is harness's macro-F1.")
+    return check
+
+
+# --- Auto-J ------------------------------------------------------------------------------------
+
+AUTOJ = ("GAIR-NLP/auto-j", "2ae17a3965d933232e9cd50302aa0f176249c83b")
+
+
+def autoj(mirror: Path, work: Path) -> Check:
+    repo_name, commit = AUTOJ
+    check = Check(f"Auto-J ({repo_name}@{commit[:7]})",
+                  "Auto-J (13B)'s pairwise agreement and consistency (README table, 2 decimals)",
+                  ["harness import labels testdata_pairwise.jsonl --format autoj --run aj",
+                   "harness import judgments pairwise_example_output.jsonl --format autoj --pairs "
+                   "testdata_pairwise.jsonl --swapped pairwise_exchange_example_output.jsonl --run aj",
+                   "harness agreement --run aj --format json   # both_correct, positional_agreement"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    for path in ("data/test/testdata_pairwise.jsonl", "data/outputs/pairwise_example_output.jsonl",
+                 "data/outputs/pairwise_exchange_example_output.jsonl"):
+        (work / Path(path).name).write_bytes(git_show(repo, commit, path))
+    harness("import", "labels", "testdata_pairwise.jsonl", "--format", "autoj", "--run", "aj", cwd=work)
+    harness("import", "judgments", "pairwise_example_output.jsonl", "--format", "autoj", "--pairs",
+            "testdata_pairwise.jsonl", "--swapped", "pairwise_exchange_example_output.jsonl", "--run", "aj",
+            cwd=work)
+    row = json.loads(harness("agreement", "--run", "aj", "--format", "json", cwd=work))["judges"][0]
+    readme = git_show(repo, commit, "README.md").decode("utf-8")
+    line = next(line for line in readme.splitlines() if "Auto-J (Ours)" in line)
+    cells = line.strip().strip("|").split("|")
+    for figure, want, mine in (("agreement", float(cells[3]), row["both_correct"]),
+                               ("consistency", float(cells[4]), row["positional_agreement"])):
+        check.rows.append((f"Auto-J (13B): {figure}", f"{want:.2f}", f"{100 * mine:.2f}",
+                           f"{100 * mine:.2f}" == f"{want:.2f}"))
+    return check
+
+
+SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_local, alpaca_eval, judgebench, llmbar,
+                                                pandalm, autoj]
 
 
 def _repo(mirror: Path, name: str, check: Check) -> Path | None:

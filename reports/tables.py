@@ -467,13 +467,24 @@ INTERVALS_NOTE = ("Brackets: 95% intervals, Wilson's for agreement and a bootstr
                   "(1,000 resamples) for Cohen's kappa.")
 
 
-HUMAN_CAPTION = (
-    f"Each judge against each annotator and against the annotators' majority label: {MAJORITY_RULE}. "
-    "Agreement, Cohen's kappa and macro-F1 (over model_a / model_b / tie) use the verdict the answer "
-    "orders combine to. Unparseable verdicts are left out (harness's default) and counted under Errors; "
-    "the last column counts them as wrong, as judge-evaluation papers do. With both orders judged: the "
-    "accuracy in each order (AB, BA), their average, both orders correct, and positional agreement (both "
-    "orders gave the same verdict); n/a for a judge that saw each pair once. " + INTERVALS_NOTE)
+_ERRORS_RULE = {
+    "exclude": "Unparseable verdicts are left out (harness's default) and counted under Errors",
+    "wrong": "Unparseable verdicts (counted under Errors) stay in n and count as wrong in each order "
+             "where they stand, two of them as the same verdict (--errors wrong, LLMBar's convention)",
+    "tie": "Unparseable verdicts (counted under Errors) count as ties (--errors tie, PandaLM's convention)",
+}
+
+
+def human_caption(rule: str = "exclude") -> str:
+    """The agreement table's caption, saying how unparseable verdicts counted."""
+    return (f"Each judge against each annotator and against the annotators' majority label: {MAJORITY_RULE}. "
+            "Agreement, Cohen's kappa and macro-F1 (over model_a / model_b / tie) use the verdict the answer "
+            f"orders combine to. {_ERRORS_RULE[rule]}; Errors as wrong counts them as wrong, as "
+            "judge-evaluation papers do. With both orders judged: the accuracy in each order (AB, BA), their "
+            "average, both orders correct, and positional agreement (both orders gave the same verdict); n/a "
+            "for a judge that saw each pair once. Net accuracy is JudgeBench's: each order's verdict adds "
+            "one when right and takes one away when wrong, a comparison is right when the sum is positive, "
+            "over every comparison with a verdict. " + INTERVALS_NOTE)
 
 
 def human_tables(human: AgreementReport | None) -> list[Table]:
@@ -486,11 +497,12 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
                   kappa_cell(r.kappa, r.kappa_lower, r.kappa_upper), coefficient(r.macro_f1),
                   pct1(r.accuracy_ab), pct1(r.accuracy_ba),
                   pct1(r.accuracy_average), pct1(r.both_correct_rate), pct1(r.positional_agreement),
-                  str(r.errors), pct1(r.agreement_errors_as_wrong)) for r in human.judges)
-    tables = [Table("human", "Agreement with the human labels", HUMAN_CAPTION,
+                  str(r.errors), pct1(r.agreement_errors_as_wrong), pct1(r.accuracy_net))
+                 for r in human.judges)
+    tables = [Table("human", "Agreement with the human labels", human_caption(human.rule.value),
                     ("Judge", "Annotator", "n", "Agreement", "Without ties", "Cohen's kappa", "Macro-F1",
                      "Accuracy AB", "Accuracy BA", "Average", "Both correct", "Positional agreement",
-                     "Errors", "Errors as wrong"), "ll" + "r" * 12, rows)] if rows else []
+                     "Errors", "Errors as wrong", "Net accuracy"), "ll" + "r" * 13, rows)] if rows else []
     if human.annotators:
         fleiss = (f"Fleiss' kappa over the {human.fleiss_items} comparisons all {human.raters} annotators "
                   f"labelled: {coefficient(human.fleiss_kappa)}.")

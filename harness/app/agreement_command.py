@@ -17,12 +17,12 @@ from harness.core.errors import HarnessError
 from harness.core.text import csv_text, terminal_text
 from harness.core.types import Battle
 from harness.reports.tables import Table, human_tables
-from harness.stats.agreement import AgreementReport, agreement
+from harness.stats.agreement import AgreementReport, Errors, agreement
 
 CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_lower", "agreement_upper",
                "agreement_without_ties", "n_without_ties", "kappa", "kappa_lower", "kappa_upper", "macro_f1",
                "accuracy_ab", "accuracy_ba", "accuracy_average", "both_correct", "positional_agreement",
-               "n_both_orders", "errors", "agreement_errors_as_wrong")
+               "n_both_orders", "errors", "errors_rule", "agreement_errors_as_wrong", "accuracy_net", "n_net")
 
 
 def add_parser(sub: Any) -> None:
@@ -30,17 +30,22 @@ def add_parser(sub: Any) -> None:
                        description="Each judge against each annotator and against the annotators' majority "
                        "label (n, agreement with and without ties, Cohen's kappa, macro-F1; with both "
                        "answer orders judged, accuracy in each order, both correct and positional "
-                       "agreement), and pairwise and Fleiss' kappa between annotators. Unparseable "
-                       "verdicts are left out and counted; errors_as_wrong counts them as wrong. Import "
-                       "labels first with harness human import FILE --run DIR.")
+                       "agreement; JudgeBench's net accuracy), and pairwise and Fleiss' kappa between "
+                       "annotators. Import labels first with harness human import FILE --run DIR (or "
+                       "harness import labels FILE --format judgebench|llmbar|pandalm|autoj --run DIR).")
     p.add_argument("--run", type=Path, required=True, metavar="DIR", help="a judged run directory")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
                    help="table (rates with one decimal), json (rates as fractions, full precision, null "
                    "where a figure does not apply) or csv (one row per judge and annotator, per pair of "
                    "annotators, and Fleiss' kappa; kind says which)")
+    p.add_argument("--errors", choices=[e.value for e in Errors], default=Errors.EXCLUDE.value,
+                   help="how an unparseable verdict counts: exclude (default: left out of every rate and "
+                   "counted under errors), wrong (kept in n, wrong in each order where it stands: LLMBar's "
+                   "statistics) or tie (a tie: PandaLM's and WildVision's counts); errors_as_wrong and "
+                   "accuracy_net are the same under every rule")
 
 
-def load(run_dir: Path) -> AgreementReport:
+def load(run_dir: Path, *, errors: Errors = Errors.EXCLUDE) -> AgreementReport:
     """The run's agreement figures; a run without human labels is one error saying how to add them."""
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: no such run directory")
@@ -55,7 +60,7 @@ def load(run_dir: Path) -> AgreementReport:
     by_judge: dict[str, list[Battle]] = {}
     for b in per_judge:  # a one-judge run's battles name no judge: they are its judge's
         by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
-    return agreement(labels=labels, judgments=judgments, battles=by_judge)
+    return agreement(labels=labels, judgments=judgments, battles=by_judge, errors=errors)
 
 
 def _print_table(t: Table) -> None:
@@ -82,7 +87,7 @@ def _csv_rows(report: AgreementReport) -> list[tuple[object, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    show(load(args.run), fmt=args.format, source=str(args.run))
+    show(load(args.run, errors=Errors(args.errors)), fmt=args.format, source=str(args.run))
     return 0
 
 

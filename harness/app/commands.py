@@ -26,7 +26,7 @@ from harness.app import (
 from harness.app.args import api_from_args, config_from_args, judge_settings
 from harness.app.config import parse_api, prior_sd
 from harness.app.dryrun import plan_gold, plan_judging, plan_run, render_plan
-from harness.app.labels import read_labels
+from harness.app.labels import merge_labels, read_labels
 from harness.core import files, rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.interop import read_battle_file
@@ -67,10 +67,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     """``harness import``; ``import labels`` is ``human import`` (one code path for labels)."""
-    if args.kind == "labels":
-        if args.format != "generic":
-            raise HarnessError("harness import labels reads the generic format only (task, question_id, "
-                               "model_a, model_b, winner[, annotator])")
+    if args.kind == "labels" and args.format == "generic":
         return cmd_human(args)
     return import_command.run(args)
 
@@ -176,21 +173,7 @@ def _human_import(args: argparse.Namespace) -> int:
     judged = [(j.task, j.question_id, m) for j in rundir.read_judgments(args.run)
               for m in (j.model_a, j.model_b)]
     labels = read_labels(args.file, answers, judged)
-    # Add to the labels already imported (say, another annotator's file); importing a file twice
-    # adds nothing the second time.
-    existing = rundir.read_human_file(args.run)  # not the served votes: they stay in votes.sqlite
-    seen = set(existing)
-    new = [h for h in labels if h not in seen]
-    held = {rundir.human_key(h): h for h in existing if rundir.human_key(h) is not None}
-    for h in new:
-        before = held.get(rundir.human_key(h))
-        if before is not None:  # the same person, the same comparison, another verdict: which is meant?
-            raise HarnessError(f"{args.file}: {h.annotator!r} labelled {h.task}/{h.question_id} "
-                               f"({h.model_a} vs {h.model_b}) {h.winner}, but {args.run / rundir.HUMAN} "
-                               f"already holds their label {before.winner}; nothing was imported")
-    rundir.write_human(args.run, existing + new)
-    print(f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
-          f"{args.run / rundir.HUMAN}; it holds {len(existing) + len(new)}")
+    print(merge_labels(args.run, labels, source=str(args.file)))
     return 0
 
 

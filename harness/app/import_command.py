@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.app import pipeline
-from harness.core import interop, rundir, runlock
+from harness.app.labels import merge_labels
+from harness.core import interop, judge_sets, rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.interop import Row, TaskQuestion
 from harness.core.text import terminal_text
-from harness.core.types import Answer, Judgment, Question, Task
+from harness.core.types import Answer, HumanLabel, Judgment, Question, Task
 from harness.tasks import formats as task_formats
 
 T = TypeVar("T")
@@ -34,12 +35,14 @@ def add_parser(sub: Any) -> None:
         "records into the run directory; judgments and battles re-rate the run (leaderboard.csv), so "
         "`harness report` works after it. Formats and field mappings: docs/interop.md.")
     p.add_argument("kind", choices=(*interop.KINDS, "labels"),
-                   help="labels: human labels, the same as `harness human import`")
+                   help="labels: human labels (generic format: the same as `harness human import`; a "
+                   "judge-evaluation set: its own labels, with the questions and answers they label)")
     p.add_argument("file", type=Path)
     p.add_argument("--run", type=Path, required=True, metavar="DIR", help="the run directory (made if new)")
-    p.add_argument("--format", default="generic", choices=interop.FORMATS,
+    p.add_argument("--format", default="generic", choices=(*interop.FORMATS, *judge_sets.names()),
                    help="generic (default): harness's field names; fastchat: FastChat llm_judge; "
-                   "arena-hard: Arena-Hard-Auto; alpaca_eval: AlpacaEval")
+                   "arena-hard: Arena-Hard-Auto; alpaca_eval: AlpacaEval; judge-evaluation sets, whose "
+                   f"labels import as annotators: {judge_sets.helps()}")
     p.add_argument("--task", default="", metavar="ID",
                    help="task of the imported records (default: the benchmark folder above "
                    "model_answer/ or model_judgment/, else the format's name)")
@@ -49,21 +52,42 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weight", type=int, metavar="N",
                    help=f"arena-hard battles: battles a strong verdict (A>>B) counts as "
                    f"({interop.ARENA_HARD_WEIGHT}, as Arena-Hard)")
+    p.add_argument("--judge", default="", metavar="NAME",
+                   help="judge-evaluation sets: the judge of the imported verdicts (default: from the file "
+                   "name or path, as each format says in docs/interop.md)")
+    p.add_argument("--pairs", type=Path, metavar="FILE",
+                   help="pandalm, autoj: the test set a judge's output file answers")
+    p.add_argument("--swapped", type=Path, metavar="FILE",
+                   help="autoj: the judge's outputs on the swapped pairs (Auto-J's exchange file)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.kind == "labels":  # commands routes labels to `human import`; reaching here is a misuse
+    if args.kind == "labels" and args.format == "generic":  # commands routes these to `human import`
         raise HarnessError("harness import labels: use `harness human import FILE --run DIR`")
+    if args.kind == "labels" and args.format not in judge_sets.names():
+        raise HarnessError(f"harness import labels has no --format {args.format} (labels are read in the "
+                           "generic format, task, question_id, model_a, model_b, winner[, annotator], or "
+                           f"from a judge-evaluation set: --format {', '.join(judge_sets.names())})")
     weight = args.weight
     if weight is not None and (args.kind, args.format) != ("battles", "arena-hard"):
         raise HarnessError("--weight applies to `harness import battles --format arena-hard` only "
                            "(judgments keep each game's verdict; the run counts each comparison once)")
     if weight is not None and weight < 1:
         raise HarnessError(f"--weight must be a whole number of at least 1, got {weight}")
+    judge_set = args.format in judge_sets.names()
+    for flag, value in (("--pairs", args.pairs), ("--swapped", args.swapped), ("--judge", args.judge)):
+        if value and not judge_set:
+            raise HarnessError(f"{flag} applies to judge-evaluation sets only (--format "
+                               f"{', '.join(judge_sets.names())})")
     opts = interop.Options(task=args.task, baseline=args.baseline,
-                           weight=interop.ARENA_HARD_WEIGHT if weight is None else weight)
-    read = _questions_file(args) if args.kind == "questions" else \
-        interop.read(args.kind, args.file, args.format, opts)
+                           weight=interop.ARENA_HARD_WEIGHT if weight is None else weight,
+                           judge=args.judge, pairs=args.pairs, swapped=args.swapped)
+    if args.kind == "questions":
+        read = _questions_file(args)
+    elif judge_set:
+        read = judge_sets.read(args.kind, args.file, args.format, opts)
+    else:
+        read = interop.read(args.kind, args.file, args.format, opts)
     if read.self_rows:
         print(f"note: skipped {read.self_rows} rows where model_a == model_b ({args.file})", file=sys.stderr)
     if not read.rows:
@@ -89,6 +113,7 @@ def _merge(args: argparse.Namespace, rows: Sequence[Row[Any]]) -> int:
     questions = [r for r in rows if isinstance(r.record, TaskQuestion)]
     answers = [r for r in rows if isinstance(r.record, Answer)]
     judgments = [_placed(r, args.task) for r in rows if isinstance(r.record, Judgment)]
+    labels = [r.record for r in rows if isinstance(r.record, HumanLabel)]
     said = []
     if questions:
         said.append(_questions(run_dir, questions))
@@ -98,6 +123,8 @@ def _merge(args: argparse.Namespace, rows: Sequence[Row[Any]]) -> int:
             said.append(line)
     if judgments:
         said.append(_judgments(run_dir, judgments))
+    if labels:
+        said.append(merge_labels(run_dir, labels, source=str(args.file)))
     for line in said:
         print(terminal_text(line, keep_newlines=False))
     if judgments:

@@ -55,6 +55,25 @@ def read_labels(path: Path, answers: Sequence[Answer],
 _LABEL = "label (annotator, task, question_id, models)"
 
 
+def merge_labels(run_dir: Path, labels: Sequence[HumanLabel], *, source: str) -> str:
+    """Add ``labels`` to the run's imported labels (another annotator's file, say); importing a
+    file twice adds nothing the second time, and a person's other verdict on a comparison they
+    already labelled is one error with nothing written. Returns the line to print."""
+    existing = rundir.read_human_file(run_dir)  # not the served votes: they stay in votes.sqlite
+    seen = set(existing)
+    new = list(dict.fromkeys(h for h in labels if h not in seen))
+    held = {rundir.human_key(h): h for h in existing if rundir.human_key(h) is not None}
+    for h in new:
+        before = held.get(rundir.human_key(h))
+        if before is not None:  # the same person, the same comparison, another verdict: which is meant?
+            raise HarnessError(f"{source}: {h.annotator!r} labelled {h.task}/{h.question_id} "
+                               f"({h.model_a} vs {h.model_b}) {h.winner}, but {run_dir / rundir.HUMAN} "
+                               f"already holds their label {before.winner}; nothing was imported")
+    rundir.write_human(run_dir, existing + new)
+    return (f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
+            f"{run_dir / rundir.HUMAN}; it holds {len(existing) + len(new)}")
+
+
 def _label(row: Mapping[str, Any], known: set[tuple[str, str, str]]) -> HumanLabel:
     """One row as a label; KeyError names a missing field, ValueError says what is wrong."""
     missing = [f for f in FIELDS if not str(row.get(f) or "").strip()]

@@ -71,6 +71,13 @@ class Options:
     baseline: str = ARENA_HARD_BASELINE
     weight: int = 1
     """Arena-Hard battles: how many battles a strong verdict counts as."""
+    judge: str = ""
+    """The judge of every imported verdict, where the file does not name it (or to rename it)."""
+    pairs: Path | None = None
+    """Judge-evaluation sets whose output file holds only verdicts (Auto-J): the set they answer,
+    line by line."""
+    swapped: Path | None = None
+    """Auto-J: the judge's outputs on the swapped pairs (as written, not mapped back)."""
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,17 @@ Conventions, the same in every table and in ``report.json``:
   made (:func:`harness.stats.battles.combine`): the same winner in both orders wins, anything else
   is a tie. A comparison judged once (an ``order`` other than ``ab``/``ba``, such as ``once``) has
   that verdict; one with only one of ``ab``/``ba`` is unfinished and has none (it makes no battle).
-- An unparseable verdict (``error`` in either order) is left out of every rate (harness's default)
-  and counted in ``errors``; ``agreement_errors_as_wrong`` counts it as a disagreement instead, as
-  judge-evaluation papers do.
+- An unparseable verdict (``error`` in either order) is, by :class:`Errors` (``--errors``): left out
+  of every rate and counted in ``errors`` (``exclude``, harness's default); kept in n and counted
+  wrong in each order where it stands, two of them the same verdict for positional agreement
+  (``wrong``: LLMBar's ``statistics.json``; kappa and macro-F1 see ``error`` as a class no label
+  has); or read as a tie (``tie``: PandaLM's and WildVision's counts). ``agreement_errors_as_wrong``
+  counts it as a disagreement whatever the rule, as judge-evaluation papers do.
+- ``accuracy_net`` is JudgeBench's accuracy, the same under every rule: per labelled comparison,
+  each order's verdict adds 1 when it is the label and takes 1 away when it is the opposite
+  decisive verdict (a tie or an unparseable verdict adds nothing); the comparison is right when the
+  sum is positive, and the share is over every labelled comparison the judge gave a verdict on,
+  unparseable ones included. A verdict seen once is right when it is the label.
 - The per-order figures cover the labelled comparisons with a valid verdict in both orders; they
   are None (do not apply) for a judge that saw no comparison in both orders.
 - :data:`MAJORITY_RULE` decides the majority label; each unsigned label (no annotator) is one vote.
@@ -49,7 +57,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 from harness.core.numbers import json_number
@@ -64,6 +73,14 @@ MAJORITY_RULE = ("the label most annotators gave (plurality), or a tie when two 
                  "the most votes")
 
 Key = tuple[str, str, frozenset[str]]
+
+
+class Errors(str, Enum):
+    """How an unparseable verdict counts (``harness agreement --errors``; see the module)."""
+
+    EXCLUDE = "exclude"
+    WRONG = "wrong"
+    TIE = "tie"
 
 
 def _share(k: int, n: int) -> float:
@@ -108,10 +125,23 @@ class JudgeAgreement:
     kappa_lower: float = float("nan")
     kappa_upper: float = float("nan")
     """95% bootstrap interval of ``kappa``."""
+    correct_net: int = 0
+    """Comparisons right by JudgeBench's rule (see the module)."""
+    n_net: int = 0
+    """Labelled comparisons with a verdict, unparseable ones included."""
+    agree_valid: int = 0
+    """Agreements among the comparisons whose verdict is not ``error``."""
+    rule: Errors = Errors.EXCLUDE
+    """How the unparseable verdicts counted."""
 
     @property
     def agreement(self) -> float:
         return _share(self.agree, self.n)
+
+    @property
+    def accuracy_net(self) -> float:
+        """JudgeBench's accuracy (see the module)."""
+        return _share(self.correct_net, self.n_net)
 
     @property
     def agreement_interval(self) -> tuple[float, float]:
@@ -125,7 +155,7 @@ class JudgeAgreement:
     @property
     def agreement_errors_as_wrong(self) -> float:
         """Agreement with every unparseable verdict counted as a disagreement."""
-        return _share(self.agree, self.n + self.errors)
+        return _share(self.agree_valid, self.n_net)
 
     def _per_order(self, k: int) -> float | None:
         return None if self.both_orders is None else _share(k, self.both_orders)
@@ -163,8 +193,9 @@ class JudgeAgreement:
                 "accuracy_average": json_number(self.accuracy_average),
                 "both_correct": json_number(self.both_correct_rate),
                 "positional_agreement": json_number(self.positional_agreement),
-                "n_both_orders": self.both_orders, "errors": self.errors,
+                "n_both_orders": self.both_orders, "errors": self.errors, "errors_rule": self.rule.value,
                 "agreement_errors_as_wrong": json_number(self.agreement_errors_as_wrong),
+                "accuracy_net": json_number(self.accuracy_net), "n_net": self.n_net,
                 **_intervals(self.agree, self.n, (self.kappa_lower, self.kappa_upper))}
 
 
@@ -208,12 +239,14 @@ class AgreementReport:
     """Comparisons every named annotator labelled."""
     raters: int
     """Named annotators."""
+    rule: Errors = Errors.EXCLUDE
+    """How the judges' unparseable verdicts counted."""
 
     def to_json(self) -> dict[str, Any]:
         return {"judges": [j.to_json() for j in self.judges],
                 "annotators": [a.to_json() for a in self.annotators],
                 "fleiss_kappa": json_number(self.fleiss_kappa), "fleiss_items": self.fleiss_items,
-                "majority_rule": MAJORITY_RULE}
+                "majority_rule": MAJORITY_RULE, "errors_rule": self.rule.value}
 
 
 def majority(votes: Sequence[str]) -> str:
@@ -286,13 +319,15 @@ def _flip(winner: str) -> str:
 
 
 def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (),
-              battles: Mapping[str, Sequence[Battle]] | None = None) -> AgreementReport:
+              battles: Mapping[str, Sequence[Battle]] | None = None,
+              errors: Errors = Errors.EXCLUDE) -> AgreementReport:
     """Every agreement figure of a run (see the module's conventions).
 
     Args:
         labels: the human labels.
         judgments: every pairwise judgment, each order its own row.
         battles: each judge's battles; used only for judges with no judgments (grading judges).
+        errors: how an unparseable verdict counts.
     """
     judgments = last_turns(judgments)
     battles = {judge: last_turns(bs) for judge, bs in (battles or {}).items()}
@@ -316,7 +351,7 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
     targets = [(name, False, rows) for name, rows in by_annotator.items()]
     if len(by_annotator) > 1 or any(len(v) > 1 for v in votes.values()):
         targets.append(("", True, [(key, majority(v)) for key, v in votes.items()]))
-    judged = tuple(_judge_row(judge, name, is_majority, seen, per_order, labelled)
+    judged = tuple(_judge_row(judge, name, is_majority, seen, per_order, labelled, errors)
                    for judge, (seen, per_order) in verdicts.items()
                    for name, is_majority, labelled in targets)
     named = {name: dict(given) for name, given in by_annotator.items() if name}
@@ -328,7 +363,7 @@ def agreement(*, labels: Sequence[HumanLabel], judgments: Sequence[Judgment] = (
     complete = [[named[n][k] for n in named] for k in votes if all(k in named[n] for n in named)]
     if len(named) < 2:
         complete = []
-    return AgreementReport(judged, tuple(pairs), fleiss_kappa(complete), len(complete), len(named))
+    return AgreementReport(judged, tuple(pairs), fleiss_kappa(complete), len(complete), len(named), errors)
 
 
 def _judge_verdicts(judgments: Sequence[Judgment], battles: Mapping[str, Sequence[Battle]],
@@ -359,19 +394,50 @@ def _judge_verdicts(judgments: Sequence[Judgment], battles: Mapping[str, Sequenc
     return out
 
 
+def net_correct(v: _Verdicts, label: str) -> bool:
+    """JudgeBench's rule (see the module).
+
+    >>> net_correct(_Verdicts("tie", "model_a", "tie"), "model_a")
+    True
+    >>> net_correct(_Verdicts("tie", "model_a", "model_b"), "model_a")
+    False
+    >>> net_correct(_Verdicts("error", "model_a", "error"), "model_a")
+    True
+    """
+    if v.ab is None or v.ba is None:
+        return v.combined == label
+    flipped = _flip(label)
+    return sum((x == label) - (x == flipped and x != label) for x in (v.ab, v.ba)) > 0
+
+
+def _as_tie(v: _Verdicts) -> _Verdicts:
+    """An unparseable verdict read as a tie, the orders combined again."""
+    if v.ab is None or v.ba is None:
+        return _Verdicts("tie" if v.combined == "error" else v.combined)
+    ab, ba = ("tie" if x == "error" else x for x in (v.ab, v.ba))
+    return replace(v, combined=ab if ab == ba else "tie", ab=ab, ba=ba)
+
+
 def _judge_row(judge: str, annotator: str, is_majority: bool, seen: Mapping[Key, _Verdicts],
-               per_order: bool, labelled: Sequence[tuple[Key, str]]) -> JudgeAgreement:
+               per_order: bool, labelled: Sequence[tuple[Key, str]],
+               rule: Errors = Errors.EXCLUDE) -> JudgeAgreement:
     pairs: list[tuple[str, str]] = []
-    errors = both = ab_ok = ba_ok = both_ok = same = 0
+    errors = both = ab_ok = ba_ok = both_ok = same = net = n_net = agree_valid = 0
     for key, label in labelled:
         v = seen.get(key)
         if v is None:
             continue
+        n_net += 1
+        net += net_correct(v, label)
+        agree_valid += v.combined == label
         if v.combined == "error":
             errors += 1
-            continue
+            if rule is Errors.EXCLUDE:
+                continue
+            if rule is Errors.TIE:
+                v = _as_tie(v)
         pairs.append((v.combined, label))
-        if v.ab is not None and v.ba is not None:  # a valid combined verdict: both orders valid
+        if v.ab is not None and v.ba is not None:  # both orders, valid unless --errors wrong kept them
             both += 1
             ab_ok, ba_ok = ab_ok + (v.ab == label), ba_ok + (v.ba == label)
             both_ok += v.ab == v.ba == label
@@ -380,4 +446,4 @@ def _judge_row(judge: str, annotator: str, is_majority: bool, seen: Mapping[Key,
     return JudgeAgreement(judge, "" if is_majority else annotator, is_majority, len(pairs),
                           sum(x == y for x, y in pairs), len(decisive), sum(x == y for x, y in decisive),
                           errors, cohen_kappa(pairs), macro_f1(pairs), both if per_order else None,
-                          ab_ok, ba_ok, both_ok, same, *kappa_interval(pairs))
+                          ab_ok, ba_ok, both_ok, same, *kappa_interval(pairs), net, n_net, agree_valid, rule)
