@@ -135,6 +135,47 @@ def arena_hard_local(mirror: Path, work: Path) -> Check:
     return check
 
 
+# --- Arena-Hard-Auto ---------------------------------------------------------------------------
+
+ARENA_HARD_AUTO = ("lmarena/arena-hard-auto", "196f6b826783b3da7310e361a805fa36f0be83f3")
+AHA_JUDGE = "gpt-4-1106-preview"
+AHA_MODELS = ("gpt-4-0613", "gpt-3.5-turbo-0125")
+"""The v0.1 judgment files the repository publishes; each model met only the baseline, so its score
+in the full leaderboard depends on its own battles alone (the likelihood factorises)."""
+
+
+def arena_hard_auto(mirror: Path, work: Path) -> Check:
+    repo_name, commit = ARENA_HARD_AUTO
+    folder = f"data/arena-hard-v0.1/model_judgment/{AHA_JUDGE}"
+    check = Check(f"Arena-Hard-Auto ({repo_name}@{commit[:7]})",
+                  "v0.1 score vs gpt-4-0314 (leaderboard/arena_hard_leaderboard_20240731.csv, 2 decimals)",
+                  [f"harness import battles {folder} --format arena-hard --run aha --task arena-hard-v0.1",
+                   "harness rate aha/battles.jsonl --baseline gpt-4-0314 --bootstrap 0 --format json"])
+    repo = _repo(mirror, repo_name, check)
+    if repo is None:
+        return check
+    local = work / "model_judgment" / AHA_JUDGE
+    local.mkdir(parents=True)
+    for model in AHA_MODELS:
+        try:
+            (local / f"{model}.jsonl").write_bytes(git_show(repo, commit, f"{folder}/{model}.jsonl"))
+        except subprocess.CalledProcessError:
+            check.missing = (f"the snapshot leaves out {folder}/*.jsonl (files of 4 MiB and more are not "
+                             "stored), and the leaderboard's other judgments are on the Hugging Face hub")
+            return check
+    harness("import", "battles", str(local), "--format", "arena-hard", "--run", "aha", "--task",
+            "arena-hard-v0.1", cwd=work)
+    got = scores(harness("rate", "aha/battles.jsonl", "--baseline", "gpt-4-0314", "--bootstrap", "0",
+                         "--format", "json", cwd=work))
+    board = git_show(repo, commit, "leaderboard/arena_hard_leaderboard_20240731.csv").decode("utf-8")
+    for row in csv.DictReader(io.StringIO(board)):
+        if row["model"] in AHA_MODELS:
+            mine = got[row["model"]]
+            want = f"{float(row['score']):.2f}"
+            check.rows.append((row["model"], want, f"{mine:.2f}", f"{mine:.2f}" == want))
+    return check
+
+
 # --- AlpacaEval 2.0 ----------------------------------------------------------------------------
 
 ALPACA_EVAL = ("tatsu-lab/alpaca_eval", "cd543a149df89434d8a54582c0151c0b945c3d20")
@@ -380,8 +421,8 @@ def autoj(mirror: Path, work: Path) -> Check:
     return check
 
 
-SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_local, alpaca_eval, judgebench, llmbar,
-                                                pandalm, autoj]
+SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_auto, arena_hard_local, alpaca_eval,
+                                                judgebench, llmbar, pandalm, autoj]
 
 
 def _repo(mirror: Path, name: str, check: Check) -> Path | None:
