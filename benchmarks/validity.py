@@ -217,9 +217,32 @@ def alpaca_eval(mirror: Path, work: Path) -> Check:
         for figure in AE_FIGURES:
             want, mine = float(published[model][figure]), got[model][figure]
             check.rows.append((f"{model}: {figure}", f"{want:.6g}", f"{mine:.6g}", abs(want - mine) <= 1e-9))
-    check.notes.append("The leaderboard's length-controlled win rate (length_controlled_v1) needs two files "
-                       "AlpacaEval keeps on the Hugging Face hub (instruction difficulty and the gamed "
-                       "baselines' annotations), which this machine cannot reach: not checked here.")
+    if ALPACA_GAMED is None:
+        check.notes.append("The leaderboard's length-controlled win rate (length_controlled_v1) needs "
+                           "df_gamed.csv, which AlpacaEval keeps on the Hugging Face hub (dataset "
+                           "tatsu-lab/alpaca_eval): with it, `--alpaca-gamed df_gamed.csv` checks that "
+                           "column. Not "
+                           "checked here (no hub on this machine); tests/test_alpaca_lc.py checks the fit "
+                           "against AlpacaEval's own glm_winrate.py on made-up data.")
+        return check
+    check.commands += ["harness import answers results/MODEL/model_outputs.json --run ae --format "
+                       "alpaca_eval --task alpaca_eval   # each model and the baseline",
+                       f"harness rate ae/battles.jsonl --baseline {AE_BASELINE} --alpaca-gamed df_gamed.csv "
+                       "--bootstrap 0 --format json"]
+    for model in (AE_BASELINE, *AE_MODELS):
+        path = work / f"{model}_outputs.json"
+        path.write_bytes(git_show(repo, commit, f"results/{model}/model_outputs.json"))
+        harness("import", "answers", str(path), "--run", "ae", "--format", "alpaca_eval", "--task",
+                "alpaca_eval", cwd=work)
+    out = json.loads(harness("rate", "ae/battles.jsonl", "--baseline", AE_BASELINE, "--alpaca-gamed",
+                             str(ALPACA_GAMED.resolve()), "--bootstrap", "0", "--format", "json", cwd=work))
+    got = {AE_ALIASES.get(r["model"], r["model"]): r for r in out["ratings"]}
+    for model in AE_MODELS:
+        want = float(published[model]["length_controlled_winrate"])
+        mine = got[model]["length_controlled_win_rate"]
+        shown = "n/a" if mine is None else f"{mine:.2f}"
+        check.rows.append((f"{model}: length_controlled_winrate", f"{want:.2f}", shown,
+                           shown == f"{want:.2f}"))
     return check
 
 
@@ -421,6 +444,9 @@ def autoj(mirror: Path, work: Path) -> Check:
     return check
 
 
+ALPACA_GAMED: Path | None = None
+"""AlpacaEval's df_gamed.csv (``--alpaca-gamed``), when the user has it."""
+
 SOURCES: list[Callable[[Path, Path], Check]] = [wildvision, arena_hard_auto, arena_hard_local, alpaca_eval,
                                                 judgebench, llmbar, pandalm, autoj]
 
@@ -460,7 +486,12 @@ def main() -> int:
     parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"),
                         help="folder of repository snapshots, OWNER+NAME/repo (a git directory)")
     parser.add_argument("--out", type=Path, default=Path("docs/validity.md"))
+    parser.add_argument("--alpaca-gamed", type=Path, metavar="CSV",
+                        help="AlpacaEval's df_gamed.csv (Hugging Face hub, dataset tatsu-lab/alpaca_eval): "
+                        "also check the leaderboard's length-controlled win rates")
     args = parser.parse_args()
+    global ALPACA_GAMED
+    ALPACA_GAMED = args.alpaca_gamed
     checks = []
     for source in SOURCES:
         with tempfile.TemporaryDirectory() as work:

@@ -117,7 +117,8 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         if planned.markdown is not None:
             atomic_write(planned.markdown, render_markdown_report(
                 title, [t for t in everything if t.turn is not None or t.key in (
-                    "leaderboard", "soft", "style", "style_weights", "pairs", "tasks", "grades", "human",
+                    "leaderboard", "baseline", "soft", "style", "style_weights", "pairs", "tasks", "grades",
+                    "human",
                     "human_annotators", "human_leaderboard", "usage")], data.health))
         if planned.html is not None or planned.latex is not None:
             figures, pairs = plots.figures(data), judged_pairs(data)
@@ -130,8 +131,8 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
                     pdf_file = compile_pdf(planned.latex)
             if planned.html is not None:
                 by_key = {t.key: t for t in everything}
-                named = {k: by_key.get(k) for k in ("leaderboard", "soft", "style", "style_weights", "pairs",
-                                                    "tasks", "grades", "judges",
+                named = {k: by_key.get(k) for k in ("leaderboard", "baseline", "soft", "style",
+                                                    "style_weights", "pairs", "tasks", "grades", "judges",
                                                     "bias", "finetune", "length_bins", "human",
                                                     "human_annotators", "human_leaderboard", "usage")}
                 uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}

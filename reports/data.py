@@ -18,11 +18,13 @@ from harness.core.errors import HarnessError, SpecError
 from harness.core.files import NestedTooDeeply, parse_json
 from harness.core.types import Answer, Battle, Grade, Judgment, Rating, Task, UsageLine
 from harness.models.backends import parse_spec
+from harness.stats.alpaca_lc import Rates as AlpacaRates
+from harness.stats.alpaca_lc import rates as alpaca_rates
 from harness.stats.bias import BiasResult, report_checks
 from harness.stats.bradley_terry import RatingResult, pair_counts, parse_prior_sd, unbounded_note
 from harness.stats.health import JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
-from harness.stats.ratings import by_turn
+from harness.stats.ratings import HeadToHead, by_turn, head_to_head
 from harness.stats.ratings import leaderboard as rate_battles
 from harness.stats.soft import SoftBoard, soft_board
 from harness.stats.style import StyleFit, style_controlled
@@ -114,6 +116,27 @@ class ReportData:
         return soft_board(self.battles, self.judgments, self.models,
                           bootstrap=settings.get("bootstrap", 1000), seed=settings.get("seed", 0),
                           prior_sd=self.prior_sd)
+
+    @functools.cached_property
+    def baseline(self) -> str | None:
+        """The model every battle pits the others against, when the run is built that way (as
+        AlpacaEval and Arena-Hard build theirs): one model in every battle, and at least two others.
+        None for any other design (a round robin, two models)."""
+        if not self.battles:
+            return None
+        common = set.intersection(*({b.model_a, b.model_b} for b in self.battles))
+        others = {m for b in self.battles for m in (b.model_a, b.model_b)} - common
+        return next(iter(common)) if len(common) == 1 and len(others) >= 2 else None
+
+    @functools.cached_property
+    def against_baseline(self) -> tuple[list[HeadToHead], AlpacaRates] | None:
+        """AlpacaEval's figures of each model against :attr:`baseline` (``get_winrate``'s, and the
+        length-controlled win rate without the hub's files: ``length_controlled_minimal``); None
+        without a baseline."""
+        if self.baseline is None:
+            return None
+        return (head_to_head(self.battles, self.baseline),
+                alpaca_rates(self.battles, self.baseline, answers=self.answers, tasks=self.tasks))
 
     @functools.cached_property
     def health(self) -> list[JudgeHealth]:

@@ -127,6 +127,32 @@ def turn_tables(data: ReportData) -> list[Table]:
             for turn, board in data.turns.items()]
 
 
+def baseline_table(data: ReportData) -> list[Table]:
+    """Each model against the run's baseline, as AlpacaEval reports it (none unless every battle
+    has the same model: :attr:`ReportData.baseline`)."""
+    figures = data.against_baseline
+    if figures is None:
+        return []
+    h2h, lc = figures
+    rows = []
+    for h in sorted(h2h, key=lambda h: -h.win_rate):
+        got = lc.rates.get(h.model)
+        se = "n/a" if math.isnan(h.standard_error) else f"{h.standard_error:.1f}"
+        rows.append((h.model, f"{h.win_rate:.1f}", se, f"{h.discrete_win_rate:.1f}",
+                     "n/a" if got is None else f"{got.win_rate:.1f}",
+                     f"{h.n_wins} / {h.n_draws} / {h.n_wins_base}", str(h.n_total)))
+    skipped = (f"; not computed for {', '.join(lc.skipped)} (an answer or question missing, fewer "
+               "than 5 instructions, or no spread in length difference)") if lc.skipped else ""
+    caption = (f"Every battle of this run has {data.baseline}: each model's figures against it, as "
+               "AlpacaEval computes them. Win rate: the mean preference for the model (its expected outcome "
+               "where the verdict has one, a tie a half), with its standard error; discrete: each verdict "
+               "rounded to a win, a tie or a loss, and counted so in the wins / ties / losses. LC: the "
+               f"length-controlled win rate, {lc.variant.describe()}{skipped}.")
+    return [Table("baseline", f"Against {data.baseline}", caption,
+                  ("Model", "Win rate (%)", "SE", "Discrete (%)", "LC win rate (%)", "Wins / ties / losses",
+                   "n"), "lrrrrrr", tuple(rows))]
+
+
 def soft_table(data: ReportData) -> list[Table]:
     """The probability-weighted leaderboard beside the text verdicts' (none without a ``logprobs``
     judge), with how often the two readings of a verdict disagree."""
@@ -402,7 +428,8 @@ def panel_tables(data: ReportData) -> list[Table]:
 
 def all_tables(data: ReportData) -> list[Table]:
     """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
-    tables = [leaderboard_table(data), *soft_table(data), *turn_tables(data), *style_tables(data),
+    tables = [leaderboard_table(data), *baseline_table(data), *soft_table(data), *turn_tables(data),
+              *style_tables(data),
               pairs_table(data),
               tasks_table(data)]
     if data.grades:

@@ -131,7 +131,8 @@ def test_scores_against_a_baseline_are_arena_hards(tmp_path: Path, capsys: pytes
     assert main(["rate", str(path), "--baseline", "base", "--format", "csv", "--bootstrap", "200"]) == 0
     header, *lines = capsys.readouterr().out.strip().splitlines()
     assert header == ("rank,model,rating,lower,upper,score,score_lower,score_upper,win_rate,standard_error,"
-                      "discrete_win_rate,n_wins,n_wins_base,n_draws,n_total")
+                      "discrete_win_rate,n_wins,n_wins_base,n_draws,n_total,length_controlled_win_rate,"
+                      "lc_standard_error")
     assert main(["rate", str(path), "--baseline", "nobody"]) == 2
     assert "--baseline 'nobody': that model has no battles" in capsys.readouterr().err
     assert main(["rate", str(path), "--baseline", "base", "--anchor", "m1=1200"]) == 2

@@ -244,7 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "interval from the rating bounds (the baseline pinned at --initial in every round); and "
                    "its head-to-head figures against MODEL as AlpacaEval's get_winrate gives them (win_rate "
                    "on expected outcomes where battles have them, standard_error, discrete_win_rate, "
-                   "n_wins, n_wins_base, n_draws, n_total)")
+                   "n_wins, n_wins_base, n_draws, n_total); for a run directory's battles.jsonl (its "
+                   "answers.jsonl gives the lengths), also AlpacaEval 2.0's length-controlled win rate "
+                   "(length_controlled_win_rate, lc_standard_error)")
+    r.add_argument("--alpaca-gamed", type=Path, metavar="CSV",
+                   help="with --baseline: AlpacaEval's df_gamed.csv (the gamed baselines' annotations it "
+                   "keeps on the Hugging Face hub, tatsu-lab/alpaca_eval): the length-controlled win rate "
+                   "is then its leaderboard's length_controlled_v1; without it, length_controlled_minimal "
+                   "(length only), and the output says so")
     r.add_argument("--k", type=float, default=4, help="Elo K-factor (4)")
     r.add_argument("--base", type=float, default=10, help="rating base (10)")
     r.add_argument("--scale", type=float, default=400, help="rating scale (400)")

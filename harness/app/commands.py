@@ -15,6 +15,7 @@ import numpy as np
 from harness import tasks as task_plugins
 from harness.app import (
     agreement_command,
+    alpaca_figures,
     compare_command,
     finetune_command,
     human_command,
@@ -197,6 +198,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
             raise HarnessError(f"--anchor {args.anchor!r}: expected MODEL=RATING, e.g. gpt-4=1200")
     if args.bootstrap < 0:
         raise HarnessError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    if args.alpaca_gamed is not None and args.baseline is None:
+        raise HarnessError("--alpaca-gamed goes with --baseline MODEL (the length-controlled win rate is "
+                           "against a baseline)")
     if args.baseline is not None:
         if anchor is not None:
             raise HarnessError("--baseline pins the baseline's rating at --initial (as Arena-Hard does); "
@@ -240,6 +244,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
         scores = {s.model: s for s in baseline_scores(result, args.baseline, scale=args.scale,
                                                       base=args.base)}
         h2h = {h.model: h for h in head_to_head(battles, args.baseline)}
+        lc = alpaca_figures.length_controlled_rates(battles, args.baseline, run_dir=args.battles.parent,
+                                                    gamed=args.alpaca_gamed)
+        print(f"note: {lc.line}", file=sys.stderr)
         for row in rows:
             got = scores[row["model"]]
             row.update(score=round(got.score, 2), score_lower=round(got.lower, 2),
@@ -247,12 +254,16 @@ def cmd_rate(args: argparse.Namespace) -> int:
             # AlpacaEval's head-to-head figures, unrounded as its leaderboards publish them.
             h = h2h.get(row["model"])
             row.update({k: (None if h is None else getattr(h, k)) for k in H2H_FIELDS})
+            got_lc = lc.rates.get(row["model"])
+            row.update(length_controlled_win_rate=None if got_lc is None else got_lc.win_rate,
+                       lc_standard_error=None if got_lc is None else got_lc.standard_error)
     if args.format == "json":
         with np.errstate(over="ignore"):  # a win probability past float range is 0 or 1, as it should be
             wm = result.win_matrix(args.scale, args.base)
         # allow_nan=False: the ratings were checked finite, and JSON has no NaN or Infinity.
         print(json.dumps({"method": args.method, "soft": args.soft, "bootstrap": args.bootstrap,
-                          **({"baseline": args.baseline} if args.baseline is not None else {}),
+                          **({"baseline": args.baseline, "lc_variant": lc.variant}
+                             if args.baseline is not None else {}),
                           "ratings": rows,
                           "win_matrix": {a: {b: round(float(wm[i, j]), 4)
                                              for j, b in enumerate(result.models)}
@@ -266,7 +277,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
         scored = args.baseline is not None
         _print_table(("rank", "model", "rating", "95% CI",
                       *((f"score vs {args.baseline} (%)", "95% CI", "win rate (%)", "SE", "discrete (%)",
-                         "n") if scored else ())),
+                         "n", "LC win rate (%)") if scored else ())),
                      [(str(r["rank"]), str(r["model"]), f"{r['rating']:.1f}",
                        f"[{r['lower']:.1f}, {r['upper']:.1f}]",
                        *((f"{r['score']:.1f}", f"[{r['score_lower']:.1f}, {r['score_upper']:.1f}]",
@@ -285,10 +296,10 @@ H2H_FIELDS = ("win_rate", "standard_error", "discrete_win_rate", "n_wins", "n_wi
 
 def _h2h_cells(row: dict[str, Any]) -> tuple[str, ...]:
     if row["win_rate"] is None:  # the baseline itself
-        return ("", "", "", "")
-    se = row["standard_error"]
+        return ("", "", "", "", "")
+    se, lc = row["standard_error"], row["length_controlled_win_rate"]
     return (f"{row['win_rate']:.1f}", "n/a" if math.isnan(se) else f"{se:.1f}",
-            f"{row['discrete_win_rate']:.1f}", str(row["n_total"]))
+            f"{row['discrete_win_rate']:.1f}", str(row["n_total"]), "n/a" if lc is None else f"{lc:.1f}")
 
 
 # base: 1 has no logarithm, and below 1 a stronger model would get a lower rating.

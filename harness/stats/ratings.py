@@ -222,6 +222,27 @@ class HeadToHead:
     n_total: int
 
 
+def preference(b: Battle, baseline: str) -> tuple[str, float] | None:
+    """The model a battle pits against ``baseline`` and the preference for it (its expected outcome
+    where the battle has one, ``soft``: P(model wins) + P(tie) / 2; else 1, 0.5 or 0 by its
+    winner); None for a battle without the baseline.
+
+    >>> preference(Battle("m", "base", "model_b", "t", "1"), "base")
+    ('m', 0.0)
+    >>> preference(Battle("x", "y", "tie", "t", "1"), "b") is None
+    True
+    """
+    if baseline not in (b.model_a, b.model_b) or b.model_a == b.model_b:
+        return None
+    model_is_a = b.model_b == baseline
+    model = b.model_a if model_is_a else b.model_b
+    if b.soft is not None:
+        p_a, p_tie, p_b = b.soft
+        return model, (p_a if model_is_a else p_b) + p_tie / 2
+    won = (b.winner == "model_a") == model_is_a
+    return model, 0.5 if b.winner in ("tie", "tie (bothbad)") else float(won)
+
+
 def head_to_head(battles: Sequence[Battle], baseline: str) -> list[HeadToHead]:
     """Each model's head-to-head figures against ``baseline`` from the battles between them, as
     AlpacaEval's ``get_winrate`` computes them (``AbsoluteScoringRule`` for the win rate and its
@@ -240,17 +261,9 @@ def head_to_head(battles: Sequence[Battle], baseline: str) -> list[HeadToHead]:
     """
     prefs: dict[str, list[float]] = defaultdict(list)
     for b in battles:
-        if baseline not in (b.model_a, b.model_b) or b.model_a == b.model_b:
-            continue
-        model_is_a = b.model_b == baseline
-        model = b.model_a if model_is_a else b.model_b
-        if b.soft is not None:
-            p_a, p_tie, p_b = b.soft
-            pref = (p_a if model_is_a else p_b) + p_tie / 2
-        else:
-            won = (b.winner == "model_a") == model_is_a
-            pref = 0.5 if b.winner in ("tie", "tie (bothbad)") else float(won)
-        prefs[model].append(pref)
+        seen = preference(b, baseline)
+        if seen is not None:
+            prefs[seen[0]].append(seen[1])
     out = []
     for model, values in prefs.items():
         x = np.asarray(values, dtype=float)
