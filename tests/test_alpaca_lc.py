@@ -189,6 +189,9 @@ def test_a_bare_battle_file_says_why_there_is_none(tmp_path: Path, capsys: pytes
     assert row["length_controlled_win_rate"] is None
     assert main(["rate", str(battles), "--alpaca-gamed", str(battles)]) == 2
     assert "--alpaca-gamed goes with --baseline" in capsys.readouterr().err
+    # a file that is not there is an error even where no fit would read it
+    assert main(["rate", str(battles), "--baseline", "base", "--alpaca-gamed", str(tmp_path / "nope.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_the_report_shows_it_in_every_format(glm: Any, tmp_path: Path,

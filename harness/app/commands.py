@@ -201,6 +201,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
     if args.alpaca_gamed is not None and args.baseline is None:
         raise HarnessError("--alpaca-gamed goes with --baseline MODEL (the length-controlled win rate is "
                            "against a baseline)")
+    if args.alpaca_gamed is not None and not args.alpaca_gamed.is_file():
+        raise HarnessError(f"--alpaca-gamed {args.alpaca_gamed}: no such file")
     if args.baseline is not None:
         if anchor is not None:
             raise HarnessError("--baseline pins the baseline's rating at --initial (as Arena-Hard does); "
