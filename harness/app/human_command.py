@@ -8,13 +8,13 @@ and writers), never to files other commands write, and ``rundir.read_human`` rea
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError
+from harness.core.files import json_line
 from harness.core.text import csv_text
 
 EXPORT_COLUMNS = ("annotator", "position", "kind", "task", "question_id", "model_a", "model_b", "shown_first",
@@ -110,7 +110,7 @@ def export(args: argparse.Namespace) -> int:
     try:
         if args.format == "jsonl":
             for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(json_line(row) + "\n")
         else:
             out.write(csv_text([EXPORT_COLUMNS, *([row[c] for c in EXPORT_COLUMNS] for row in rows)]))
     finally:

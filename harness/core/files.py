@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -44,8 +45,38 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+# The characters str.splitlines() (and many other tools) break lines at that json.dumps leaves raw
+# inside strings with ensure_ascii=False (it escapes the control characters itself): written
+# escaped, a JSON line stays one line for any reader, and reads back as the same text.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+_BREAK = re.compile("[" + "".join(_LINE_BREAKS) + "]")
+
+
+def json_line(row: Any) -> str:
+    r"""One JSON value as one line of a JSONL file (no newline): UTF-8 text kept readable, and every
+    character any reader might break a line at escaped.
+
+    >>> json_line({"a": "x\u2028y", "b": "é"})
+    '{"a": "x\\u2028y", "b": "é"}'
+    """
+    return _BREAK.sub(lambda m: _LINE_BREAKS[m.group()], json.dumps(row, ensure_ascii=False))
+
+
+def text_lines(text: str) -> list[str]:
+    r"""The lines of a JSONL file: split at \n only (a \r before it dropped), never at the other
+    characters ``str.splitlines`` breaks at, which a JSON string may hold raw.
+
+    >>> text_lines('{"a": "x\u2028y"}\r\n{}\n') == ['{"a": "x\u2028y"}', '{}']
+    True
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write(path, "".join(json_line(r) + "\n" for r in rows))
 
 
 def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
@@ -56,7 +87,7 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
     are an error naming both lines, because whichever one a later stage picked would silently
     win; a key of None is never a duplicate. ``what`` names the record in that error.
     """
-    lines = read_text(path, expected="a JSONL file").splitlines()
+    lines = text_lines(read_text(path, expected="a JSONL file"))
     out: list[T] = []
     seen: dict[Hashable, int] = {}
     for lineno, line in enumerate(lines, 1):
@@ -144,7 +175,7 @@ def json_rows(path: Path, *, expected: str = "a JSONL file or a JSON list"
                 raise HarnessError(f"{path}: item {index}: expected a JSON object, got {_json_kind(item)}")
             yield f"{path}: item {index}", f"item {index}", item
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text_lines(text), 1):
         if not line.strip():
             continue
         with row_errors(f"{path}:{lineno}"):
