@@ -141,13 +141,11 @@ def baseline_table(data: ReportData) -> list[Table]:
         rows.append((h.model, f"{h.win_rate:.1f}", se, f"{h.discrete_win_rate:.1f}",
                      "n/a" if got is None else f"{got.win_rate:.1f}",
                      f"{h.n_wins} / {h.n_draws} / {h.n_wins_base}", str(h.n_total)))
-    skipped = (f"; not computed for {', '.join(lc.skipped)} (an answer or question missing, fewer "
-               "than 5 instructions, or no spread in length difference)") if lc.skipped else ""
     caption = (f"Every battle of this run has {data.baseline}: each model's figures against it, as "
                "AlpacaEval computes them. Win rate: the mean preference for the model (its expected outcome "
                "where the verdict has one, a tie a half), with its standard error; discrete: each verdict "
                "rounded to a win, a tie or a loss, and counted so in the wins / ties / losses. LC: the "
-               f"length-controlled win rate, {lc.variant.describe()}{skipped}.")
+               f"length-controlled win rate, {lc.variant.describe()}{lc.skipped_note()}.")
     return [Table("baseline", f"Against {data.baseline}", caption,
                   ("Model", "Win rate (%)", "SE", "Discrete (%)", "LC win rate (%)", "Wins / ties / losses",
                    "n"), "lrrrrrr", tuple(rows))]

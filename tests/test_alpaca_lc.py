@@ -247,4 +247,5 @@ def test_models_without_a_fit_are_named_not_failed() -> None:
                for m, n in (("flat", 8), ("few", 3), ("fine", 8)) for i, q in enumerate(questions[:n])]
     got = rates(battles, "base", answers=answers, tasks=[Task("t", "en", "", "", questions)])
     assert set(got.rates) == {"fine"} and got.skipped == ("few", "flat")
+    assert got.skipped_note().startswith("; not computed for few, flat (") and "5 instructions" in got.skipped_note()
     assert got.variant is Variant.MINIMAL

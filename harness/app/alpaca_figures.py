@@ -36,8 +36,5 @@ def length_controlled_rates(battles: Sequence[Battle], baseline: str, *, run_dir
     features = None if gamed is None else read_gamed(gamed)
     got = rates(battles, baseline, answers=rundir.read_answers(run_dir),
                 tasks=rundir.read_questions(run_dir) or (), gamed=features, source=str(gamed))
-    line = f"length-controlled win rate: {got.variant.describe(gamed)}"
-    if got.skipped:
-        line += (f"; not computed for {', '.join(got.skipped)} (answers or questions missing from {run_dir}, "
-                 "fewer than 5 instructions, or no spread in length difference)")
+    line = f"length-controlled win rate: {got.variant.describe(gamed)}{got.skipped_note()}"
     return Rates(line, got.variant.value, got.rates)

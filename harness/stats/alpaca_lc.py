@@ -232,6 +232,13 @@ class Rates:
     fewer than :data:`MIN_INSTRUCTIONS` instructions, or their answers' lengths all differ from the
     baseline's by the same amount."""
 
+    def skipped_note(self) -> str:
+        """``; not computed for ...`` naming :attr:`skipped` and why, or ``""``."""
+        if not self.skipped:
+            return ""
+        return (f"; not computed for {', '.join(self.skipped)} (an answer or question missing, fewer than "
+                f"{MIN_INSTRUCTIONS} instructions, or no spread in length difference)")
+
 
 def rates(battles: Sequence[Battle], baseline: str, *, answers: Sequence[Answer], tasks: Sequence[Task],
           gamed: Gamed | None = None, source: str = "df_gamed.csv") -> Rates:
