@@ -48,6 +48,15 @@ def make_bilingual_run(tmp_path: Path) -> Path:
     return run
 
 
+def copy_run(run: Path, dest: Path) -> Path:
+    """A fresh copy of ``run``'s answers and judgments at ``dest`` (no votes yet)."""
+    dest.mkdir(parents=True)
+    for name in ("answers.jsonl", "judgments.jsonl", "battles.jsonl", "run.json"):
+        if (run / name).exists():
+            (dest / name).write_bytes((run / name).read_bytes())
+    return dest
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +67,7 @@ class Server:
     """``python -m harness human serve`` with the given options; ``links`` maps NAME to URL."""
 
     def __init__(self, run: Path, *extra: str) -> None:
+        self.run = run
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = run.parent / f"serve-{self.port}.log"
@@ -72,6 +82,10 @@ class Server:
             self.stop()
             raise
         self.links = dict(line.split(": ", 1) for line in self.out.read_text().splitlines() if ": " in line)
+
+    def log_text(self) -> str:
+        """What the server wrote to stderr so far (a traceback there is a bug)."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs."""

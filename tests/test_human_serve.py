@@ -1,5 +1,7 @@
 """``harness human serve`` over HTTP: link tokens, CSRF, idempotent votes, undo and re-votes, the
-votes as the run's human labels, export, no model names for annotators, and a SIGKILL restart."""
+votes as the run's human labels, export, no model names for annotators, and a SIGKILL restart; and
+hostile input: replayed nonces, deep JSON, huge positions, foreign Host headers, revoked links,
+look-alike nicknames, a port in use, a bad run file under the owner page, a pathological answer."""
 
 from __future__ import annotations
 
@@ -8,23 +10,27 @@ import http.client
 import io
 import json
 import random
+import re
+import socket
 import sqlite3
 import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from human_server import MODELS, Client, Server, make_bilingual_run, progress, vote
+from human_server import MODELS, Client, Server, copy_run, make_bilingual_run, progress, vote
 
 from harness.app import human_items
 from harness.app.agreement_command import load as load_agreement
 from harness.app.cli import main
-from harness.core import rundir
+from harness.core import files, rundir
 from harness.core.votes import VoteStore, token_hash
 
 pytestmark = pytest.mark.slow  # starts servers
 
-NAMES = ("ann1", "ann2", "ann3", "ann4", "ann5", "ann6", "ann7")
+NAMES = ("ann1", "ann2", "ann3", "ann4", "ann5", "ann6", "ann7", "ann8", "ann9")
 
 
 @pytest.fixture(scope="module")
@@ -308,3 +314,222 @@ def test_a_multi_turn_item_shows_every_turn_and_each_models_whole_conversation(t
     assert reference == "**Turn 1**\n\n6\n\n**Turn 2**\n\n12"
     assert (first, second) == ("**Turn 1**\n\nSeven.\n\n**Turn 2**\n\nFourteen.",
                                "**Turn 1**\n\nSix.\n\n**Turn 2**\n\nTwelve.")
+
+
+def _token_url(client: Client, link: str) -> tuple[str, dict[str, str]]:
+    """The annotator's ``/a/TOKEN`` and the form fields of the page their link opens."""
+    url, _, f = client.page(link)
+    return url.split("?")[0].rsplit("/", 1)[0], f
+
+
+def test_a_nonce_replayed_for_anything_else_is_a_409_never_an_ack(server: Server, run: Path) -> None:
+    c8, c9 = Client(), Client()
+    base8, f8 = _token_url(c8, server.links["ann8"])
+    base9, f9 = _token_url(c9, server.links["ann9"])
+    data = {"csrf": f8["csrf"], "position": "0", "nonce": f8["nonce"], "choice": "1", "reason": "r"}
+    status, _, text = c8.request(f"{base8}/vote", data)
+    assert status == 200 and json.loads(text)["choice"] == "1"
+    assert c8.request(f"{base8}/vote", data)[0] == 200  # the same request again: what is stored
+    for changed in ({"choice": "2"}, {"position": "1"}, {"reason": "other"}):
+        status, _, text = c8.request(f"{base8}/vote", {**data, **changed})
+        reply = json.loads(text)
+        assert status == 409 and reply["ok"] is False, changed
+        assert (reply["position"], reply["choice"]) == (0, "1") and reply["next"] == f"{base8[len(server.base):]}/0"
+    # Without the page's script (a plain form post), a 409 too, not a redirect as if saved.
+    assert c8.request(f"{base8}/vote", {**data, "choice": "2"}, json_reply=False)[0] == 409
+    # ann9 replays ann8's nonce on their own link: refused, told nothing of ann8's vote.
+    mine = {"csrf": f9["csrf"], "position": "0", "nonce": f8["nonce"], "choice": "2"}
+    status, _, text = c9.request(f"{base9}/vote", mine)
+    assert status == 409 and "choice" not in json.loads(text)
+    assert vote(c9, f"{base9}/0", "tie")[0] == 200
+    # Undo nonces: ann8's undo nonce, replayed by ann9, undoes nothing of theirs.
+    undo = {"csrf": f8["csrf"], "nonce": f8["undo_nonce"]}
+    assert c8.request(f"{base8}/undo", undo)[0] == 200
+    assert c9.request(f"{base9}/undo", {"csrf": f9["csrf"], "nonce": f8["undo_nonce"]})[0] == 409
+    with _store(run) as store:
+        assert [(v.position, v.choice, v.undone) for v in store.history("ann8")] == [(0, "1", True)]
+        assert [(v.position, v.choice, v.undone) for v in store.history("ann9")] == [(0, "tie", False)]
+    assert "Traceback" not in server.log_text()
+
+
+def test_hostile_bodies_and_paths_are_short_4xx(server: Server) -> None:
+    c = Client()
+    base, f = _token_url(c, server.links["ann7"])
+    nested = b"[" * 8000 + b"]" * 8000  # 16,000 bytes: under the body limit, too deep for json
+    as_json = {"Content-Type": "application/json"}
+    cases = [
+        (f"{base}/vote", nested, as_json, 400),
+        (f"{base}/vote", b'{"a": ' * 2000 + b"1" + b"}" * 2000, as_json, 400),
+        (f"{base}/vote", json.dumps({"csrf": f["csrf"], "position": 0, "nonce": f["nonce"],
+                                     "choice": "1"}).encode(), as_json, 400),  # a number, not a string
+        (f"{base}/vote", json.dumps({"csrf": f["csrf"], "choice": ["1"]}).encode(), as_json, 400),
+        (f"{base}/vote", json.dumps(["csrf"]).encode(), as_json, 400),
+        (f"{base}/vote", b'{"csrf": "%s", "position": "0", "choice": "1", "nonce": "\\ud800abcdefgh"}'
+         % f["csrf"].encode(), as_json, 400),
+        (f"{base}/vote", json.dumps({"csrf": f["csrf"], "position": "9" * 5000, "choice": "1",
+                                     "nonce": f["nonce"]}).encode(), as_json, 400),
+        (f"{base}/vote", b"csrf=" + f["csrf"].encode() + b"&position=0&choice=1&nonce=" + f["nonce"].encode()
+         + b"&seconds=nan", {}, 400),
+        (f"{base}/vote", b"x", {"Origin": "http://["}, 403),
+    ]
+    for url, body, headers, expected in cases:
+        status, _, text = c.request(url, raw=body, headers=headers)
+        assert status == expected and len(text) < 200, (body[:60], status, text)
+    for path in ("9" * 5000, "-1", "1e3", "\u0663", "vote"):
+        status, _, text = c.request(f"{base}/{urllib.parse.quote(path)}")
+        assert status == 404 and len(text) < 200, (path[:20], status)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:  # a non-ASCII digit
+        raw.sendall(f"POST {base[len(server.base):]}/vote HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                    "Content-Length: \u00b2\r\n\r\nxx".encode("latin-1"))
+        assert raw.recv(100).split(b" ")[1] in (b"400", b"413")
+    with _store(server.run) as store:
+        assert store.history("ann7") == []
+    assert "Traceback" not in server.log_text()
+
+
+@pytest.fixture(scope="module")
+def open_server(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server without named annotators (open sign-up), on a run of its own."""
+    with Server(copy_run(run, tmp_path_factory.mktemp("open") / "run")) as s:
+        yield s
+
+
+def test_only_the_servers_own_host_names_are_answered(open_server: Server) -> None:
+    c = Client()
+    port = open_server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):
+        assert c.request(open_server.base + "/", headers={"Host": host})[0] == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", ""):
+        for path in ("/", "/static/human.css", "/owner/x"):
+            status, _, text = c.request(open_server.base + path, headers={"Host": host})
+            assert status == 421 and text == "unknown host name", (host, path)
+    # Open sign-up is exactly what a rebinding page would use: it cannot join either.
+    _, _, f = c.page(open_server.base + "/")
+    status, _, _ = c.request(open_server.base + "/join", {"nickname": "mallory", "csrf": f["csrf"]},
+                             headers={"Host": f"evil.example:{port}"})
+    assert status == 421
+
+
+def test_nicknames_are_one_person_whatever_their_case_or_width(open_server: Server) -> None:
+    c = Client()
+    _, _, f = c.page(open_server.base + "/")
+    nested = b"[" * 8000 + b"]" * 8000
+    assert c.request(open_server.base + "/join", raw=nested, headers={"Content-Type": "application/json"})[0] == 400
+    status, headers, _ = c.request(open_server.base + "/join", {"nickname": "Alice", "csrf": f["csrf"]})
+    assert status == 303
+    for taken in ("alice", "ALICE", "\uff41\uff4c\uff49\uff43\uff45", " alice "):
+        status, _, html = c.request(open_server.base + "/join", {"nickname": taken, "csrf": f["csrf"]},
+                                    json_reply=False)
+        assert status == 400 and "taken" in html, taken
+    with _store(open_server.run) as store:
+        assert store.annotators() == ["alice"]
+    assert "Traceback" not in open_server.log_text()
+
+
+def test_annotator_names_are_folded(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = copy_run(run, tmp_path / "run")
+    assert main(["human", "serve", "--run", str(fresh), "--annotators", "Alice,\uff21\uff2c\uff29\uff23\uff25"]) == 2
+    err = capsys.readouterr().err
+    assert "appears twice" in err and err.count("\n") == 1
+    assert not (fresh / rundir.VOTES).exists()
+
+
+def test_links_of_annotators_no_longer_listed_stop_working(run: Path, tmp_path: Path) -> None:
+    fresh = copy_run(run, tmp_path / "run")
+    with Server(fresh, "--annotators", "alice,bob") as first:
+        alice, bob = first.links["alice"], first.links["bob"]
+        assert vote(Client(), bob, "1")[0] == 200
+    with Server(fresh, "--annotators", "ALICE") as second:  # bob is no longer listed
+        assert set(second.links) == {"alice", "owner"}
+        c = Client()
+        assert c.page(alice.replace(first.base, second.base))[0]  # the same person (folded): still works
+        bob_url = bob.replace(first.base, second.base)
+        assert c.request(bob_url)[0] == 403 and c.request(bob_url + "/0")[0] == 403
+        _, _, f = c.page(second.links["alice"])
+        status, _, _ = c.request(bob_url + "/vote", {"csrf": f["csrf"], "position": "0", "nonce": "n" * 16,
+                                                     "choice": "2"})
+        assert status == 403
+        assert "bob" in Client().page(second.links["owner"])[1]  # his votes are still counted
+    with _store(fresh) as store:
+        assert [v.choice for v in store.history("bob")] == ["1"]
+    assert any(h.annotator == "bob" for h in rundir.read_human(fresh))
+
+
+def test_a_failed_bind_is_one_error_line_and_stores_nothing(run: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    fresh = copy_run(run, tmp_path / "run")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for extra, words in ((["--port", str(port)], f"--port {port}"),
+                             (["--host", "no-such-host.invalid"], "--host no-such-host.invalid"),
+                             (["--host", "a" * 300], "--host")):
+            assert main(["human", "serve", "--run", str(fresh), "--annotators", "alice", *extra]) == 2
+            out, err = capsys.readouterr()
+            assert out == "" and err.startswith("harness: error: ") and err.count("\n") == 1, err
+            assert words in err
+            assert not (fresh / rundir.VOTES).exists()
+
+
+def test_the_owner_page_shows_a_bad_run_file_in_one_line(run: Path, tmp_path: Path) -> None:
+    fresh = copy_run(run, tmp_path / "run")
+    files.write_jsonl(fresh / rundir.HUMAN, [{"task": "en_law", "question_id": "q01", "model_a": MODELS[0]}])
+    with Server(fresh, "--annotators", "alice") as srv:
+        status, _, html = Client().request(srv.links["owner"])
+        assert status == 200
+        error = re.search(r'<p id="error" class="error">(.*?)</p>', html, re.S)
+        assert error and "human.jsonl" in error.group(1) and "\n" not in error.group(1)
+        assert "Traceback" not in srv.log_text()
+
+
+def test_a_pathological_answer_renders_in_linear_time() -> None:
+    from harness.app.human_text import MAX_TEXT, markdown
+
+    hostile = "**a " * 12000  # 48 KB: the lazy bold pattern took seconds on it
+    took = []
+    for _ in range(3):
+        start = time.perf_counter()
+        html = str(markdown(hostile))
+        took.append(time.perf_counter() - start)
+    assert min(took) < 0.1, took
+    assert "<strong>" not in html and "28,000 characters, is not shown" in html
+    assert str(markdown("x" * MAX_TEXT)).count('class="cut"') == 0
+    assert "其余 1 个字符未显示" in str(markdown("x" * (MAX_TEXT + 1), "zh"))
+
+
+def test_bold_is_what_the_old_pattern_found() -> None:
+    from harness.app.human_text import _bold
+
+    old = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")  # quadratic, but the reference on short lines
+    rng = random.Random(7)
+    for _ in range(5000):
+        text = "".join(rng.choice("**ab \t") for _ in range(rng.randint(0, 16)))
+        assert _bold(text) == old.sub(r"<strong>\1</strong>", text), text
+
+
+def test_a_store_from_before_undos_named_their_annotator_still_refuses_others(tmp_path: Path) -> None:
+    from harness.core.votes import Item, NonceConflict
+
+    path = tmp_path / "votes.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE undos (nonce TEXT PRIMARY KEY, vote_id INTEGER, created REAL NOT NULL)")
+    db.commit()
+    db.close()
+    store = VoteStore(path)
+    try:
+        for name in ("a", "b"):
+            store.assign(name, [Item("pair", "t", "q", "x", "y", "x")])
+        store.vote("a", 0, "1", nonce="vote-nonce-a")
+        with pytest.raises(NonceConflict):
+            store.vote("b", 0, "1", nonce="vote-nonce-a")
+        assert store.undo("a", nonce="undo-nonce-a") == 0
+        with pytest.raises(NonceConflict):
+            store.undo("b", nonce="undo-nonce-a")
+        db = store.db
+        db.execute("INSERT INTO undos (nonce, vote_id, created) VALUES ('old-undo', 1, 0)")  # an old row
+        assert store.undo("a", nonce="old-undo") == 0
+        with pytest.raises(NonceConflict):
+            store.undo("b", nonce="old-undo")
+    finally:
+        store.close()

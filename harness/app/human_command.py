@@ -8,11 +8,12 @@ and writers), never to files other commands write, and ``rundir.read_human`` rea
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from harness.core import rundir
+from harness.core import files, rundir
 from harness.core.errors import HarnessError
 from harness.core.files import json_line
 from harness.core.text import csv_text
@@ -45,20 +46,43 @@ def add_parsers(h: Any) -> None:
 
 
 def _names(raw: str | None) -> list[str]:
+    """The ``--annotators`` names, folded (``ALICE`` and ``alice`` are one person)."""
+    from harness.core.votes import annotator_name
+
     if raw is None:
         return []
-    names = [n.strip() for n in raw.split(",")]
-    for n in names:
-        if not n or len(n) > 40 or not all(ch.isalnum() or ch in "._-" for ch in n):
-            raise HarnessError(f"--annotators {raw!r}: each name must be 1-40 letters, digits, "
-                               "'.', '_' or '-'")
+    try:
+        names = [annotator_name(n) for n in raw.split(",")]
+    except ValueError as exc:
+        raise HarnessError(f"--annotators {raw!r}: {exc}") from None
     if len(set(names)) < len(names):
-        raise HarnessError(f"--annotators {raw!r}: a name appears twice")
+        raise HarnessError(f"--annotators {raw!r}: a name appears twice (names are compared ignoring case "
+                           "and width)")
     return names
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``, before anything is stored or printed: a port in use or
+    an unknown host is one error line, not a server that printed links it cannot serve."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError; a 64+ char label a UnicodeError
+        raise HarnessError(f"--host {host}: not an address or host name this machine can bind to "
+                           f"({getattr(exc, 'strerror', None) or exc})") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart right after a stop
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise HarnessError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                           "is another server using the port?") from None
+    return sock
+
+
 def serve(args: argparse.Namespace) -> int:
-    from harness.app.human_serve import Options, Study, create_app
+    from harness.app.human_serve import Options, Study, create_app, served_hosts
     from harness.judges.calibration import load_gold
 
     if not (args.run / rundir.ANSWERS).is_file():
@@ -70,27 +94,31 @@ def serve(args: argparse.Namespace) -> int:
     names = _names(args.annotators)
     guide = None
     if args.guide is not None:
-        try:
-            guide = args.guide.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise HarnessError(f"--guide {args.guide}: cannot read it ({exc})") from None
+        try:  # through files.read_text: a FIFO or a device is refused, not read for ever
+            guide = files.read_text(args.guide, expected="a Markdown file")
+        except HarnessError as exc:
+            raise HarnessError(f"--guide {exc}") from None
     gold = tuple(load_gold(args.gold)) if args.gold is not None else ()
-    study = Study(args.run, Options(order=args.order, per_annotator=args.per_annotator, guide=guide,
-                                    reference=args.reference, gold=gold, open_signup=not names,
-                                    tasks_dirs=tuple(args.tasks_dir)))
-    app = create_app(args.run, study=study)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"harness: warning: --host {args.host} lets other machines reach the voting pages; anyone who "
-              "has a link can vote, and traffic is not encrypted", file=sys.stderr)
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}"
-    for name in names:
-        print(f"{name}: {base}/a/{study.join(name)}")
-    if not names:
-        print(f"annotators: {base}/")
-    print(f"owner: {base}/owner/{study.owner_token()}", flush=True)
-    import uvicorn
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    sock = _listen(args.host, args.port)
+    try:
+        study = Study(args.run, Options(order=args.order, per_annotator=args.per_annotator, guide=guide,
+                                        reference=args.reference, gold=gold, annotators=tuple(names),
+                                        tasks_dirs=tuple(args.tasks_dir)))
+        app = create_app(args.run, study=study, hosts=served_hosts(args.host, args.port))
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"harness: warning: --host {args.host} lets other machines reach the voting pages; anyone "
+                  "who has a link can vote, and traffic is not encrypted", file=sys.stderr)
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}"
+        for name in names:
+            print(f"{name}: {base}/a/{study.join(name)}")
+        if not names:
+            print(f"annotators: {base}/")
+        print(f"owner: {base}/owner/{study.owner_token()}", flush=True)
+        import uvicorn
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 

@@ -6,13 +6,21 @@ of its own (``templates/human.js``); it asks no other host for anything, so it w
 Who may do what:
 
 - An annotator's link ``/a/TOKEN`` carries a random secret; only its sha256 is stored
-  (``harness.core.votes``). An unknown token is a 403. Without named annotators, ``/`` asks for a
-  nickname and hands out such a link.
+  (``harness.core.votes``). An unknown token is a 403, and so is the link of an annotator the
+  server was not started for (``--annotators`` names who may vote; their votes stay). Without
+  named annotators, ``/`` asks for a nickname and hands out such a link. Names and nicknames are
+  compared NFKC case-folded (``harness.core.votes.fold``).
 - The owner's link ``/owner/TOKEN`` shows the results; annotator links cannot reach it.
 - Every form carries a CSRF token: an HMAC (with a secret kept in the vote store, so it survives a
   restart) of a random session cookie (``SameSite=Strict``, ``HttpOnly``); a POST whose token does
   not match its cookie, or whose ``Origin`` is another host, is a 403. Bodies over ``MAX_BODY``
-  bytes are a 413.
+  bytes are a 413; a body that is not a flat form or JSON object of strings is a 400.
+- Only requests whose ``Host`` is one of the server's own names are answered (else a 421), so a
+  page on another site cannot reach the server through a DNS name it re-points at 127.0.0.1.
+- A vote's nonce makes a retry one vote; the nonce reused for anything else is a 409 that says what
+  is stored, never an acknowledgement of a vote that was not saved.
+- Pages render (Markdown, the owner's tables) in a worker thread, so one long text does not hold up
+  other annotators; each text shown is cut at ``human_text.MAX_TEXT`` characters.
 - Annotator pages and replies name no model: items are addressed by position, answers are shown
   as "Answer 1"/"Answer 2" in an order drawn per annotator and recorded.
 
@@ -23,19 +31,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import random
+import re
 import secrets
+import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -44,13 +55,18 @@ from harness.app import human_items
 from harness.app.human_text import GUIDE, STRINGS, by_turn, language_of, markdown
 from harness.core import rundir
 from harness.core.errors import HarnessError
-from harness.core.votes import CHOICES, Item, VoteStore, winner
+from harness.core.files import parse_json
+from harness.core.votes import CHOICES, Item, NonceConflict, Vote, VoteStore, annotator_name, fold, winner
 from harness.judges.calibration import GoldItem
 from harness.tasks import answered_tasks
 
 MAX_BODY = 16 * 1024
 """The largest request body accepted (a vote with a long reason is well under 4 KiB)."""
 MAX_REASON = 2000
+NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+"""A vote's or undo's nonce (the page makes them with ``secrets.token_urlsafe``)."""
+POSITION = re.compile(r"[0-9]{1,9}")
+"""An item's position as written in a URL or a form (nine digits: far more items than anyone votes on)."""
 COOKIE = "harness_session"
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = {"human.js": "text/javascript; charset=utf-8", "human.css": "text/css; charset=utf-8"}
@@ -74,10 +90,15 @@ class Options:
     """Markdown replacing the default guide (``--guide FILE``)."""
     reference: bool = False
     gold: tuple[GoldItem, ...] = ()
-    open_signup: bool = True
-    """No named annotators: ``/`` asks for a nickname."""
+    annotators: tuple[str, ...] = ()
+    """The named annotators (folded, :func:`harness.core.votes.annotator_name`): only their links
+    work. Empty: open sign-up, ``/`` asks for a nickname and every nickname's link works."""
     tasks_dirs: tuple[Path, ...] = ()
     """Where to find task files besides the built-in ones (runs without ``questions.jsonl``)."""
+
+    @property
+    def open_signup(self) -> bool:
+        return not self.annotators
 
 
 class Study:
@@ -108,13 +129,29 @@ class Study:
 
     def join(self, annotator: str) -> str:
         """A new link token for ``annotator`` (their assignment is drawn on first joining)."""
-        token = secrets.token_urlsafe(24)
         with self.lock:
-            self.store.add_token(token, annotator)
-            self.store.assign(annotator, human_items.assignment(
-                self.pairs, random.Random(secrets.randbits(64)), order=self.options.order,
-                per_annotator=self.options.per_annotator, gold=self.options.gold))
+            return self._add(annotator)
+
+    def sign_up(self, nickname: str) -> str | None:
+        """:meth:`join` for a folded nickname nobody has yet; None when it is taken (else anyone
+        typing a name would get that person's votes)."""
+        with self.lock:  # the check and the join at once: two people typing one name get one link
+            if any(fold(n) == nickname for n in self.store.annotators()):
+                return None
+            return self._add(nickname)
+
+    def _add(self, annotator: str) -> str:
+        token = secrets.token_urlsafe(24)
+        self.store.add_token(token, annotator)
+        self.store.assign(annotator, human_items.assignment(
+            self.pairs, random.Random(secrets.randbits(64)), order=self.options.order,
+            per_annotator=self.options.per_annotator, gold=self.options.gold))
         return token
+
+    def may_vote(self, annotator: str) -> bool:
+        """Whether ``annotator``'s links work in this session (a name left out of ``--annotators``
+        is revoked; their votes stay)."""
+        return self.options.open_signup or annotator in self.options.annotators
 
     def owner_token(self) -> str:
         token = secrets.token_urlsafe(24)
@@ -157,32 +194,72 @@ class Study:
                           for m in (item.shown_first, item.shown_second)))
 
 
-def create_app(run_dir: Path, *, options: Options | None = None, study: Study | None = None) -> ASGIApp:
-    """The ASGI application serving ``run_dir``'s comparisons."""
+def served_hosts(host: str, port: int) -> frozenset[str]:
+    """The ``Host`` headers a server bound to ``host``:``port`` answers: ``host`` itself, and the
+    loopback names when it is bound to loopback or to every address (then also the machine's own
+    name and addresses), each with the port (and without it on port 80).
+
+    >>> sorted(served_hosts("127.0.0.1", 8765))
+    ['127.0.0.1:8765', '[::1]:8765', 'localhost:8765']
+    """
+    names = {host}
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""):
+        names |= {"127.0.0.1", "localhost", "::1"}
+    if host in ("0.0.0.0", "::", ""):  # other machines reach it by this machine's name or address
+        names -= {"0.0.0.0", "::", ""}
+        try:
+            own = {socket.gethostname(), socket.getfqdn()}
+            names |= own | {str(info[4][0]) for name in own for info in socket.getaddrinfo(name, None)}
+        except OSError:  # no resolvable name of its own: loopback only
+            pass
+    out = set()
+    for name in names:
+        shown = f"[{name}]" if ":" in name else name
+        out.add(f"{shown}:{port}".lower())
+        if port == 80:
+            out.add(shown.lower())
+    return frozenset(out)
+
+
+def create_app(run_dir: Path, *, hosts: Collection[str], options: Options | None = None,
+               study: Study | None = None) -> ASGIApp:
+    """The ASGI application serving ``run_dir``'s comparisons to requests whose ``Host`` header is
+    one of ``hosts`` (:func:`served_hosts`)."""
     study = study or Study(run_dir, options or Options())
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
 
-    def page(name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
-        session = request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
-        html = env.get_template(name).render(csrf=study.csrf(session), **context)
+    def session_of(request: Request) -> str:
+        return request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
+
+    def respond(html: str, request: Request, session: str, status: int = 200) -> HTMLResponse:
         response = HTMLResponse(html, status_code=status)
         if request.cookies.get(COOKIE) != session:
             response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
         return response
+
+    def render(name: str, session: str, **context: Any) -> str:
+        return env.get_template(name).render(csrf=study.csrf(session), **context)
+
+    def page(name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
+        session = session_of(request)
+        return respond(render(name, session, **context), request, session, status)
 
     def forbidden(request: Request) -> Response:
         lang = language_of("", request.query_params.get("lang"))
         return page("forbidden.html", request, 403, t=STRINGS[lang], lang=lang)
 
     def annotator(request: Request) -> str | None:
-        who = study.store.who(str(request.path_params["token"]))
-        return who[0] if who and who[1] == "annotator" else None
+        with study.lock:  # one connection, shared with the worker threads that render and vote
+            who = study.store.who(str(request.path_params["token"]))
+        return who[0] if who and who[1] == "annotator" and study.may_vote(who[0]) else None
 
     async def form(request: Request) -> dict[str, str] | Response:
         """The POST's fields once its size, origin and CSRF token check out; else the refusal."""
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        # Ten digits are over the limit already, and int() of thousands of them is an error.
+        if length is not None and (not (length.isascii() and length.isdigit()) or len(length) > 9
+                                   or int(length) > MAX_BODY):
             return PlainTextResponse("request too large", 413)
         body = b""
         async for chunk in request.stream():
@@ -190,19 +267,14 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
             if len(body) > MAX_BODY:
                 return PlainTextResponse("request too large", 413)
         origin = request.headers.get("origin")
-        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        if origin and _netloc(origin) != request.headers.get("host", "").lower():
             return PlainTextResponse("cross-site request refused", 403)
-        try:
-            text = body.decode("utf-8")
-            if request.headers.get("content-type", "").startswith("application/json"):
-                raw = json.loads(text)
-                fields = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-            else:
-                fields = dict(parse_qsl(text, keep_blank_values=True))
-        except (UnicodeDecodeError, ValueError):
-            return PlainTextResponse("unreadable request", 400)
+        fields = _fields(body, request.headers.get("content-type", ""))
+        if isinstance(fields, str):
+            return PlainTextResponse(fields, 400)
         session = request.cookies.get(COOKIE, "")
-        if not session or not hmac.compare_digest(fields.get("csrf", ""), study.csrf(session)):
+        if not session or not hmac.compare_digest(fields.get("csrf", "").encode(),
+                                                  study.csrf(session).encode()):
             return PlainTextResponse("missing or wrong CSRF token; reload the page", 403)
         return fields
 
@@ -224,6 +296,13 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
         lang_q = f"?lang={fields['lang']}" if fields.get("lang") in STRINGS else ""
         return RedirectResponse(url + lang_q, 303)
 
+    def conflict(request: Request, url: str, **stored: object) -> Response:
+        """A nonce used before for another request: nothing was stored; say what is (to its owner)."""
+        message = "this request was already used for another vote; reload the page"
+        if wants_json(request):
+            return JSONResponse({"ok": False, "error": message, **stored, "next": url}, 409)
+        return PlainTextResponse(message, 409)
+
     async def index(request: Request) -> Response:
         if not study.options.open_signup:
             return forbidden(request)
@@ -236,17 +315,17 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
         fields = await form(request)
         if isinstance(fields, Response):
             return fields
-        name = fields.get("nickname", "").strip()
         lang = language_of("", fields.get("lang"))
-        if not name or len(name) > 40 or not all(ch.isalnum() or ch in "._-" for ch in name):
+        try:
+            name = annotator_name(fields.get("nickname", ""))
+        except ValueError:
             return page("nickname.html", request, 400, t=STRINGS[lang], lang=lang,
                         error="1-40 letters, digits, '.', '_' or '-'")
-        with study.lock:
-            taken = name in study.store.annotators()
-        if taken:  # else anyone typing a name would get that person's votes
+        token = await run_in_threadpool(study.sign_up, name)
+        if token is None:
             return page("nickname.html", request, 400, t=STRINGS[lang], lang=lang,
                         error=STRINGS[lang]["taken"])
-        return RedirectResponse(f"/a/{study.join(name)}", 303)
+        return RedirectResponse(f"/a/{token}", 303)
 
     async def start(request: Request) -> Response:
         name = annotator(request)
@@ -258,39 +337,68 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
         lang_q = f"?lang={asked}" if asked in STRINGS else ""
         return RedirectResponse(f"/a/{request.path_params['token']}/{pos}{lang_q}", 303)
 
-    async def item(request: Request) -> Response:
-        name = annotator(request)
-        if name is None:
-            return forbidden(request)
-        token, pos = str(request.path_params["token"]), int(request.path_params["pos"])
+    def item_page(name: str, token: str, pos: int, asked: str | None, session: str) -> str:
+        """The HTML of an item (or of the end): Markdown and all, so it runs in a worker thread."""
         with study.lock:
             items = study.store.items(name)
             current = study.store.current(name)
-        asked = request.query_params.get("lang")
         total, answered = len(items), len(current)
         if pos >= total:
             lang = language_of(study.texts(items[-1])[0] if items else "", asked)
             t = STRINGS[lang]
-            return page("done.html", request, t=t, lang=lang, token=token, total=total,
-                        progress=t["progress"].format(answered=answered, total=total),
-                        body=t["done_body"].format(answered=answered, total=total), back=max(total - 1, 0))
+            return render("done.html", session, t=t, lang=lang, token=token, total=total,
+                          progress=t["progress"].format(answered=answered, total=total),
+                          body=t["done_body"].format(answered=answered, total=total), back=max(total - 1, 0))
         it = items[pos]
         task_lang, question, context, reference, first, second = study.texts(it)
         lang = language_of(task_lang, asked)
         t = STRINGS[lang]
         study.shown_at[(name, pos)] = time.monotonic()
-        guide = markdown(study.options.guide) if study.options.guide is not None else None
+
+        def md(text: str) -> Markup | None:
+            return markdown(text, lang) if text else None
+
+        guide = markdown(study.options.guide, lang) if study.options.guide is not None else None
         vote = current.get(pos)
         first_trace, second_trace = study.reasoning(it, task_lang)
-        return page("item.html", request, t=t, lang=lang, other="en" if lang == "zh" else "zh", token=token,
-                    pos=pos, total=total, progress=t["progress"].format(answered=answered, total=total),
-                    question=markdown(question), context=markdown(context) if context else None,
-                    reference=markdown(reference) if study.options.reference and reference else None,
-                    first=markdown(first), second=markdown(second), guide=guide, guide_points=GUIDE[lang],
-                    first_trace=markdown(first_trace) if first_trace else None,
-                    second_trace=markdown(second_trace) if second_trace else None,
-                    nonce=secrets.token_urlsafe(16), undo_nonce=secrets.token_urlsafe(16),
-                    voted=vote.choice if vote else "", asked=asked if asked in STRINGS else "")
+        return render("item.html", session, t=t, lang=lang, other="en" if lang == "zh" else "zh", token=token,
+                      pos=pos, total=total, progress=t["progress"].format(answered=answered, total=total),
+                      question=markdown(question, lang), context=md(context),
+                      reference=md(reference) if study.options.reference else None,
+                      first=markdown(first, lang), second=markdown(second, lang), guide=guide,
+                      guide_points=GUIDE[lang], first_trace=md(first_trace), second_trace=md(second_trace),
+                      nonce=secrets.token_urlsafe(16), undo_nonce=secrets.token_urlsafe(16),
+                      voted=vote.choice if vote else "", asked=asked if asked in STRINGS else "")
+
+    async def item(request: Request) -> Response:
+        name = annotator(request)
+        if name is None:
+            return forbidden(request)
+        raw = str(request.path_params["pos"])
+        if not POSITION.fullmatch(raw):
+            return PlainTextResponse("no such item", 404)
+        session = session_of(request)
+        html = await run_in_threadpool(item_page, name, str(request.path_params["token"]), int(raw),
+                                       request.query_params.get("lang"), session)
+        return respond(html, request, session)
+
+    def cast(name: str, pos: int, choice: str, nonce: str, reason: str,
+             seconds: float | None) -> tuple[int, int, Vote | NonceConflict | str]:
+        """Store a vote: (answered, total, the stored vote or the refusal's reason)."""
+        with study.lock:
+            total = len(study.store.items(name))
+            if not 0 <= pos < total:
+                return 0, total, "no such item"
+            if seconds is None and (name, pos) in study.shown_at:
+                seconds = time.monotonic() - study.shown_at[(name, pos)]
+            if seconds is not None:
+                seconds = round(min(max(seconds, 0.0), 86400.0), 3)
+            try:
+                stored: Vote | NonceConflict = study.store.vote(name, pos, choice, nonce=nonce, reason=reason,
+                                                                seconds=seconds)
+            except NonceConflict as exc:
+                stored = exc
+            return len(study.store.current(name)), total, stored
 
     async def vote(request: Request) -> Response:
         checked = await annotator_form(request)
@@ -298,50 +406,73 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
             return checked
         name, fields = checked
         token = str(request.path_params["token"])
-        try:
-            pos = int(fields.get("position", ""))
-            choice = fields.get("choice", "")
-            nonce = fields.get("nonce", "")
-            if choice not in CHOICES or not 8 <= len(nonce) <= 64:
-                raise ValueError
-            seconds = float(fields["seconds"]) if fields.get("seconds") else None
-        except ValueError:
+        choice, nonce, raw_seconds = (fields.get(k, "") for k in ("choice", "nonce", "seconds"))
+        if (not POSITION.fullmatch(fields.get("position", "")) or choice not in CHOICES
+                or not NONCE.fullmatch(nonce)):
             return PlainTextResponse("bad vote", 400)
+        try:
+            seconds = float(raw_seconds) if raw_seconds else None
+        except ValueError:
+            return PlainTextResponse("bad vote: seconds is not a number", 400)
+        if seconds is not None and seconds != seconds:  # NaN would pass the clamp below unchanged
+            return PlainTextResponse("bad vote: seconds is not a number", 400)
+        pos = int(fields["position"])
+        answered, total, stored = await run_in_threadpool(
+            cast, name, pos, choice, nonce, fields.get("reason", "")[:MAX_REASON], seconds)
+        if isinstance(stored, str):
+            return PlainTextResponse(stored, 400)
+        if isinstance(stored, NonceConflict):
+            old = stored.vote
+            if old is None or old.annotator != name:  # someone else's: tell nothing about it
+                return conflict(request, f"/a/{token}/{pos}")
+            return conflict(request, f"/a/{token}/{old.position}", position=old.position, choice=old.choice)
+        return moved(request, fields, f"/a/{token}/{stored.position + 1}", position=stored.position,
+                     choice=stored.choice, answered=answered, total=total)
+
+    def take_back(name: str, nonce: str) -> tuple[int | None, int, int] | None:
+        """Undo: (the position taken back, answered, total); None: the nonce is someone else's."""
         with study.lock:
-            total = len(study.store.items(name))
-            if not 0 <= pos < total:
-                return PlainTextResponse("no such item", 400)
-            if seconds is None and (name, pos) in study.shown_at:
-                seconds = time.monotonic() - study.shown_at[(name, pos)]
-            if seconds is not None:
-                seconds = round(min(max(seconds, 0.0), 86400.0), 3)
-            study.store.vote(name, pos, choice, nonce=nonce, reason=fields.get("reason", "")[:MAX_REASON],
-                             seconds=seconds)
-            answered = len(study.store.current(name))
-        return moved(request, fields, f"/a/{token}/{pos + 1}", position=pos, answered=answered, total=total)
+            try:
+                pos = study.store.undo(name, nonce=nonce)
+            except NonceConflict:
+                return None
+            return pos, len(study.store.current(name)), len(study.store.items(name))
 
     async def undo(request: Request) -> Response:
         checked = await annotator_form(request)
         if isinstance(checked, Response):
             return checked
         name, fields = checked
+        token = str(request.path_params["token"])
         nonce = fields.get("nonce", "")
-        if not 8 <= len(nonce) <= 64:
+        if not NONCE.fullmatch(nonce):
             return PlainTextResponse("bad request", 400)
-        with study.lock:
-            pos = study.store.undo(name, nonce=nonce)
-            answered, total = len(study.store.current(name)), len(study.store.items(name))
-        back = f"/a/{request.path_params['token']}/{pos if pos is not None else 0}"
+        done = await run_in_threadpool(take_back, name, nonce)
+        if done is None:
+            return conflict(request, f"/a/{token}")
+        pos, answered, total = done
+        back = f"/a/{token}/{pos if pos is not None else 0}"
         return moved(request, fields, back, position=pos, answered=answered, total=total)
 
+    def owner_page(session: str) -> str:
+        from harness.app.human_results import results
+        # Its own read-only connection: the tables can take a while, and votes must not wait.
+        store = VoteStore(study.store.path, readonly=True)
+        try:
+            tables, error = results(study.run_dir, store, study.gold), ""
+        except HarnessError as exc:  # a bad run file: the page says which, in one line
+            tables, error = [], str(exc)
+        finally:
+            store.close()
+        return render("owner.html", session, t=STRINGS["en"], lang="en", tables=tables, error=error)
+
     async def owner(request: Request) -> Response:
-        who = study.store.who(str(request.path_params["token"]))
+        with study.lock:
+            who = study.store.who(str(request.path_params["token"]))
         if who is None or who[1] != "owner":
             return forbidden(request)
-        from harness.app.human_results import results
-        with study.lock:
-            tables = results(study.run_dir, study.store, study.gold)
-        return page("owner.html", request, t=STRINGS["en"], lang="en", tables=tables)
+        session = session_of(request)
+        return respond(await run_in_threadpool(owner_page, session), request, session)
 
     async def static(request: Request) -> Response:
         name = str(request.path_params["name"])
@@ -352,16 +483,47 @@ def create_app(run_dir: Path, *, options: Options | None = None, study: Study | 
     app = Starlette(routes=[
         Route("/", index), Route("/join", join, methods=["POST"]),
         Route("/static/{name}", static), Route("/favicon.ico", lambda request: Response(status_code=204)),
-        Route("/a/{token}", start), Route("/a/{token}/{pos:int}", item),
+        Route("/a/{token}", start),
         Route("/a/{token}/vote", vote, methods=["POST"]), Route("/a/{token}/undo", undo, methods=["POST"]),
+        Route("/a/{token}/{pos}", item),  # the position is checked by the handler: no int() of 5,000 digits
         Route("/owner/{token}", owner),
     ])
     app.state.study = study
-    return _secure(app)
+    return _secure(app, frozenset(h.lower() for h in hosts))
 
 
-def _secure(app: ASGIApp) -> ASGIApp:
-    """Add the security headers (CSP and friends) to every HTTP response."""
+def _netloc(url: str) -> str:
+    """The host:port of a URL, lower case ("" when it has none or cannot be parsed)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        return ""
+
+
+def _fields(body: bytes, content_type: str) -> dict[str, str] | str:
+    """A POST body's fields (a form, or a JSON object of strings); else why not, for a 400."""
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            raw = parse_json(text)
+            if not isinstance(raw, dict):
+                return "unreadable request: expected a JSON object"
+            if not all(isinstance(v, str) for v in raw.values()):
+                return "unreadable request: every field must be a string"
+            fields: dict[str, str] = raw
+        else:
+            fields = dict(parse_qsl(text, keep_blank_values=True))
+        for key, value in fields.items():  # a lone surrogate (JSON "\ud800") cannot be stored
+            key.encode("utf-8")
+            value.encode("utf-8")
+    except (UnicodeError, ValueError):  # NestedTooDeeply is a ValueError too
+        return "unreadable request"
+    return fields
+
+
+def _secure(app: ASGIApp, hosts: frozenset[str]) -> ASGIApp:
+    """Answer only requests for one of ``hosts``, and add the security headers (CSP and friends)
+    to every HTTP response."""
 
     async def wrapped(scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                       send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
@@ -370,7 +532,15 @@ def _secure(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message.get("headers", []),
                                       *((k.lower().encode(), v.encode()) for k, v in HEADERS.items())]
             await send(message)
-        await app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        host = next((v for k, v in scope.get("headers", []) if k == b"host"), b"")
+        if host.decode("latin-1").lower() not in hosts:
+            # A page elsewhere that re-points its own DNS name at this machine sends that name.
+            await PlainTextResponse("unknown host name", 421)(scope, receive, send_with_headers)
+            return
+        await app(scope, receive, send_with_headers)
     return wrapped
 
 

@@ -2,7 +2,11 @@
 
 Answers are model output, so they are hostile text: :func:`markdown` escapes everything first and
 only then turns a small subset (paragraphs, lists, fenced and inline code, bold, italic) into
-tags it writes itself. No HTML from an answer ever reaches the page.
+tags it writes itself. No HTML from an answer ever reaches the page. Rendering takes time linear in
+the text (no pattern that backtracks over a line), and a text longer than :data:`MAX_TEXT`
+characters is cut there with a note saying how much is not shown.
+
+Not handled: headings, links, images, tables and nested lists (shown as their plain text).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "forbidden": "This link is not valid. Ask the person who runs the study for yours.",
         "results": "Results", "taken": "That nickname is taken; choose another.", "turn": "Turn {k}",
         "show_reasoning": "Show reasoning",
+        "cut": "[The rest of this text, {n} characters, is not shown: it is too long for this page.]",
+        "owner_error": "The results cannot be shown:",
     },
     "zh": {
         "title": "哪个回答更好？", "answer": "回答", "better": "更好", "tie": "平局", "bothbad": "都不好",
@@ -36,6 +42,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "nickname": "请输入昵称开始", "start": "开始", "saved": "已保存", "error": "未保存，请重试",
         "your_vote": "你的投票", "forbidden": "链接无效，请向组织者索取你的链接。", "results": "结果",
         "taken": "该昵称已被使用，请换一个。", "turn": "第 {k} 轮", "show_reasoning": "显示推理过程",
+        "cut": "[此文本过长，其余 {n} 个字符未显示。]", "owner_error": "无法显示结果：",
     },
 }
 
@@ -73,38 +80,68 @@ def language_of(task_language: str, asked: str | None) -> str:
     return "zh" if task_language.startswith("zh") else "en"
 
 
-_INLINE = [
-    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"<strong>\1</strong>"),
-    (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"<em>\1</em>"),
-]
+MAX_TEXT = 20_000
+"""The most characters of one text (a question, an answer, a reasoning trace) a page shows."""
+
+# Italic's pattern cannot cross a '*' or a line end, so each '*' it starts from scans only up to the
+# next one: linear. Bold is scanned by :func:`_bold`, as a lazy pattern for it would rescan the rest
+# of the line from every '**' that has no partner (quadratic).
+_ITALIC = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_CODE = re.compile(r"(`[^`\n]+`)")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _NUMBER = re.compile(r"^\s*\d+[.)]\s+(.*)$")
+
+
+def _bold(text: str) -> str:
+    """``**x**`` as ``<strong>x</strong>``: an opening ``**`` is followed by a non-space, its partner
+    is the nearest later ``**`` that follows a non-space, leftmost openings first; one pass.
+
+    >>> _bold("**a** and ** b** and **c d**e**")
+    '<strong>a</strong> and ** b** and <strong>c d</strong>e**'
+    >>> _bold("**a " * 3)
+    '**a **a **a '
+    """
+    marks = [k for k in range(len(text) - 1) if text[k] == "*" == text[k + 1]] if "**" in text else []
+    closers = [k for k in marks if k > 0 and not text[k - 1].isspace()]
+    out, done, c = [], 0, 0
+    for k in marks:
+        if k < done or k + 2 >= len(text) or text[k + 2].isspace():
+            continue
+        while c < len(closers) and closers[c] < k + 3:  # the partner encloses at least one character
+            c += 1
+        if c == len(closers):
+            break  # no partner for this opening, so none for any later one either
+        end = closers[c]
+        out += [text[done:k], "<strong>", text[k + 2:end], "</strong>"]
+        done = end + 2
+    return "".join(out) + text[done:]
 
 
 def _inline(text: str) -> str:
     # ``text`` is escaped already; the patterns only match characters escaping leaves alone, and the
     # tags they add carry no attributes.
-    parts = re.split(r"(`[^`\n]+`)", text)
+    if "*" not in text and "`" not in text:  # most lines: nothing to do, and many short lines add up
+        return text
     out = []
-    for part in parts:
+    for part in _CODE.split(text):
         if part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(f"<code>{part[1:-1]}</code>")
         else:
-            for pattern, repl in _INLINE:
-                part = pattern.sub(repl, part)
-            out.append(part)
+            out.append(_ITALIC.sub(r"<em>\1</em>", _bold(part)))
     return "".join(out)
 
 
-def markdown(text: str) -> Markup:
-    """Escape ``text``, then render paragraphs, lists, code, bold and italic.
+def markdown(text: str, language: str = "en") -> Markup:
+    """Escape ``text``, then render paragraphs, lists, code, bold and italic; beyond
+    :data:`MAX_TEXT` characters, a note in ``language`` says how many are not shown.
 
     >>> str(markdown('<script>x</script> **b** and `<i>`'))
     '<p>&lt;script&gt;x&lt;/script&gt; <strong>b</strong> and <code>&lt;i&gt;</code></p>'
     >>> str(markdown('- one\\n- *two*'))
     '<ul><li>one</li><li><em>two</em></li></ul>'
     """
-    lines = html.escape(text, quote=True).replace("\r\n", "\n").split("\n")
+    cut = len(text) - MAX_TEXT
+    lines = html.escape(text[:MAX_TEXT], quote=True).replace("\r\n", "\n").split("\n")
     out: list[str] = []
     para: list[str] = []
     items: list[str] = []
@@ -144,4 +181,7 @@ def markdown(text: str) -> Markup:
             para.append(line.strip())
         k += 1
     flush()
+    if cut > 0:
+        note = STRINGS["zh" if language == "zh" else "en"]["cut"].format(n=f"{cut:,}")
+        out.append(f'<p class="cut">{html.escape(note)}</p>')
     return Markup("".join(out))

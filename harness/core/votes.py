@@ -4,7 +4,9 @@ Every vote is committed on its own (SQLite in WAL mode, ``synchronous=FULL``) be
 acknowledges it, so killing the server loses no acknowledged vote. Nothing is ever deleted: a
 re-vote adds a row that supersedes the earlier one, an undo marks the annotator's latest vote
 undone, and the history stays for quality control. A vote or undo carries a client nonce; the
-same nonce twice (a double click, a retried request) is one vote.
+same nonce twice (a double click, a retried request) is one vote. A nonce says only "this exact
+request again": reused for anything else (another choice, position or reason, or by another
+annotator) it is a :class:`NonceConflict`, never an acknowledgement of something not stored.
 
 Tables:
 
@@ -17,6 +19,8 @@ Tables:
   (or, for gold, ``answer_1``/``answer_2``) shown as "Answer 1".
 - ``votes(id, annotator, position, choice, reason, seconds, nonce, created, undone)``: ``choice``
   is ``1`` (Answer 1 better), ``2``, ``tie`` or ``bothbad``.
+- ``undos(nonce, vote_id, created, annotator)``: each undo request (``vote_id`` the vote it took
+  back, NULL when there was none).
 - ``meta(key, value)``: settings that must survive a restart (the CSRF secret).
 
 Only ``pair`` items become human labels (:func:`read_labels`); gold and repeats are kept for QC.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +52,48 @@ CREATE TABLE IF NOT EXISTS items (annotator TEXT NOT NULL, position INTEGER NOT 
 CREATE TABLE IF NOT EXISTS votes (id INTEGER PRIMARY KEY AUTOINCREMENT, annotator TEXT NOT NULL,
     position INTEGER NOT NULL, choice TEXT NOT NULL, reason TEXT NOT NULL, seconds REAL,
     nonce TEXT NOT NULL UNIQUE, created REAL NOT NULL, undone INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS undos (nonce TEXT PRIMARY KEY, vote_id INTEGER, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS undos (nonce TEXT PRIMARY KEY, vote_id INTEGER, created REAL NOT NULL,
+    annotator TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+NAME_CHARS = "._-"
+"""Besides letters and digits, the characters an annotator's name may have."""
+
+
+def fold(name: str) -> str:
+    """A name as compared and stored: NFKC, case-folded (so ``ALICE``, ``alice`` and the full-width
+    ``ａｌｉｃｅ`` are one person).
+
+    >>> fold("ＡＬＩＣＥ"), fold("Straße")
+    ('alice', 'strasse')
+    """
+    # Case-folding can undo NFKC (e.g. it decomposes some ligatures), hence NFKC again after it.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def annotator_name(raw: str) -> str:
+    """``raw`` as an annotator's name (:func:`fold` ed); ValueError if it is not 1-40 letters, digits,
+    '.', '_' or '-' once folded."""
+    name = fold(raw.strip())
+    if not name or len(name) > 40 or not all(ch.isalnum() or ch in NAME_CHARS for ch in name):
+        raise ValueError("each name must be 1-40 letters, digits, '.', '_' or '-'")
+    return name
 
 
 def token_hash(token: str) -> str:
     """How a link token is stored: its sha256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class NonceConflict(ValueError):
+    """A vote's or undo's nonce was used before for a different request (``vote``: what is stored
+    under it, None for an undo's)."""
+
+    def __init__(self, vote: Vote | None = None) -> None:
+        super().__init__("this nonce was used before for another request")
+        self.vote = vote
 
 
 @dataclass(frozen=True)
@@ -120,6 +159,9 @@ class VoteStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(undos)")}
+            if "annotator" not in columns:  # a store written before undos named their annotator
+                self.db.execute("ALTER TABLE undos ADD COLUMN annotator TEXT NOT NULL DEFAULT ''")
         except sqlite3.Error as exc:
             raise HarnessError(f"{path}: cannot open the vote store ({exc})") from None
 
@@ -169,13 +211,18 @@ class VoteStore:
 
     def vote(self, annotator: str, position: int, choice: str, *, nonce: str, reason: str = "",
              seconds: float | None = None) -> Vote:
-        """Record a vote (committed before returning); a nonce seen before returns that vote."""
+        """Record a vote (committed before returning). The same request again (nonce, annotator,
+        position, choice and reason) returns the vote stored the first time; the nonce with anything
+        else raises :class:`NonceConflict`."""
         if choice not in CHOICES:
             raise ValueError(f"choice {choice!r} is not one of {', '.join(CHOICES)}")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             old = self._by_nonce(nonce)
             if old is not None:
+                if (old.annotator, old.position, old.choice, old.reason) != (annotator, position, choice,
+                                                                              reason):
+                    raise NonceConflict(old)
                 return old
             cur = self.db.execute(
                 "INSERT INTO votes (annotator, position, choice, reason, seconds, nonce, created) "
@@ -187,17 +234,23 @@ class VoteStore:
 
     def undo(self, annotator: str, *, nonce: str) -> int | None:
         """Mark the annotator's latest live vote undone; the position it was on (None: nothing to
-        undo). The same nonce twice undoes once."""
+        undo). The same nonce twice undoes once; another annotator's undo nonce raises
+        :class:`NonceConflict`."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            done = self.db.execute("SELECT vote_id FROM undos WHERE nonce = ?", (nonce,)).fetchone()
+            done = self.db.execute("SELECT vote_id, annotator FROM undos WHERE nonce = ?",
+                                   (nonce,)).fetchone()
             if done is not None:
                 old = self._by_id(done[0]) if done[0] is not None else None
+                # Rows from before the annotator column have '': their vote says whose they were.
+                owner = done[1] or (old.annotator if old else "")
+                if owner != annotator:
+                    raise NonceConflict()
                 return old.position if old else None
             row = self.db.execute("SELECT id, position FROM votes WHERE annotator = ? AND undone = 0 "
                                   "ORDER BY id DESC LIMIT 1", (annotator,)).fetchone()
-            self.db.execute("INSERT INTO undos VALUES (?, ?, ?)",
-                            (nonce, row[0] if row else None, time.time()))
+            self.db.execute("INSERT INTO undos (nonce, vote_id, created, annotator) VALUES (?, ?, ?, ?)",
+                            (nonce, row[0] if row else None, time.time(), annotator))
             if row is None:
                 return None
             self.db.execute("UPDATE votes SET undone = 1 WHERE id = ?", (row[0],))

@@ -18,12 +18,18 @@
       method: "POST", body: data, credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (r) {
-      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      // 409: this page's nonce was used for another request; the reply says where to see what is stored.
+      if (!r.ok && r.status !== 409) { throw new Error("HTTP " + r.status); }
       return r.json();
     });
   }
 
   function after(res) {
+    if (!res.ok) {
+      if (status && vote) { status.textContent = vote.dataset.error; }
+      window.location.assign(res.next + window.location.search);
+      return;
+    }
     if (progress && progress.dataset.format) {
       progress.textContent = progress.dataset.format
         .replace("{answered}", res.answered).replace("{total}", res.total);
