@@ -4,7 +4,8 @@
 re-asked (bounded) and, failing that, recorded as an error with its raw text. ``logprobs`` judges
 are asked the same way, with the endpoint's likeliest tokens at each position: the verdict's
 probabilities are read where the reply starts (:func:`harness.judges.verdict.soft_verdict`), the
-hard verdict from its text as before. ``likelihood``
+hard verdict from its text as before; replies whose log-probabilities are no numbers in (-inf, 0]
+keep that text verdict without probabilities, counted in one note. ``likelihood``
 judges (small local models) pick the most likely label, so they always give a valid one.
 ``reference`` judges call no model: :mod:`harness.judges.reference` compares each answer with the
 question's reference answer.
@@ -168,10 +169,16 @@ def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings
                         backend.verdicts([(a.answers, a.reference) for a in asks], progress)]
     base = _base(settings, prompt, method)
     if method == "likelihood":
-        return method, _by_likelihood(asks, backend, prompt, base, cache, progress)
-    verdicts = _by_generation(asks, backend, prompt, settings, base, cache, progress)
-    unread = sum(v.meaning is not None and v.soft is None for v in verdicts)
-    if method == "logprobs" and unread:
+        verdicts, malformed = _by_likelihood(asks, backend, prompt, base, cache, progress)
+    else:
+        verdicts, malformed = _by_generation(asks, backend, prompt, settings, base, cache, progress)
+    if malformed:
+        counted = ("verdicts are errors" if method == "likelihood"
+                   else "verdicts count by their text alone")
+        say_once(f"judge {settings.spec}, prompt {prompt.name}: {len(malformed)} of {len(verdicts)} "
+                 f"replies had malformed log-probabilities ({malformed[0]}); their {counted}")
+    unread = sum(v.meaning is not None and v.soft is None for v in verdicts) - len(malformed)
+    if method == "logprobs" and unread > 0:
         say_once(f"judge {settings.spec}, prompt {prompt.name}: {unread} of {len(verdicts)} verdicts "
                   "have no probabilities (the endpoint returned no log-probabilities, or the reply "
                   "did not start with a label); they count by their text alone")
@@ -213,41 +220,54 @@ def planned_requests(asks: Sequence[Ask], settings: JudgeSettings, prompt: Judge
 
 
 def _by_likelihood(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt, base: dict[str, Any],
-                   cache: CallCache, progress: Callable[[int], None]) -> list[Verdict]:
-    """Contextually calibrated label likelihoods (Zhao et al., 2021, "Calibrate Before Use").
+                   cache: CallCache, progress: Callable[[int], None]) -> tuple[list[Verdict], list[str]]:
+    """Contextually calibrated label likelihoods (Zhao et al., 2021, "Calibrate Before Use"), and
+    what was wrong with each score that was no log-probability.
 
     A small model's raw label probabilities mostly reflect the labels themselves (SmolLM2-135M
     says "better" whatever the answers). Subtracting each label's log-probability under the same
-    prompt with the answers left empty keeps only what the answers changed.
+    prompt with the answers left empty keeps only what the answers changed. A score that is no
+    number in (-inf, 0] (NaN from overflowing logits) leaves no label to pick: an error verdict.
     """
     assert isinstance(backend, LabelScorer)
     labels = list(prompt.labels)
 
-    def scores(messages: list[Message], slot: str) -> list[float]:
+    def scores(messages: list[Message], slot: str) -> list[float | None]:
         return calls.label_logprobs(backend, _request(base, messages, slot, labels), labels, cache=cache,
                                     kind="judge", spec=base["judge"])
 
-    neutral: dict[Hashable, list[float]] = {}
+    neutral: dict[Hashable, list[float | None]] = {}
     out: list[Verdict] = []
+    malformed: list[str] = []
     for ask in asks:
         if ask.neutral_key not in neutral:
             neutral[ask.neutral_key] = scores(ask.neutral_messages, "content-free")
         raw, free = scores(ask.messages, ask.slot), neutral[ask.neutral_key]
-        shifted = [r - n for r, n in zip(raw, free)]
+        known = [(r, n) for r, n in zip(raw, free) if r is not None and n is not None]
+        if len(known) < len(labels):
+            bad = next((lab for lab, r, n in zip(labels, raw, free) if r is None or n is None),
+                       labels[len(known)])  # or a backend that scored fewer labels than asked
+            problem = f"label {bad!r}: the model's score is not a number in (-inf, 0]"
+            malformed.append(problem)
+            out.append(Verdict(None, f"[likelihood: {problem}]", 1))
+            progress(1)
+            continue
+        shifted = [r - n for r, n in known]
         best = max(range(len(labels)), key=lambda i: shifted[i])
         detail = "; ".join(f"{lab}: {r:.3f} - {n:.3f} = {d:+.3f}"
-                           for lab, r, n, d in zip(labels, raw, free, shifted))
+                           for lab, (r, n), d in zip(labels, known, shifted))
         out.append(Verdict(
             prompt.labels[labels[best]],
             f"{labels[best]}\n[calibrated likelihood: logprob - content-free logprob] {detail}", 1))
         progress(1)
-    return out
+    return out, malformed
 
 
 def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
                    settings: JudgeSettings, base: dict[str, Any], cache: CallCache,
-                   progress: Callable[[int], None]) -> list[Verdict]:
-    """Verdicts read from the judge's replies, each re-asked (bounded) until it holds a label.
+                   progress: Callable[[int], None]) -> tuple[list[Verdict], list[str]]:
+    """Verdicts read from the judge's replies, each re-asked (bounded) until it holds a label, and
+    why each verdict's log-probabilities were malformed (:attr:`calls.Reply.top_problem`).
 
     A reasoning judge's trace is kept in the raw reply but never parsed: a label it weighed while
     thinking is not its verdict. A reply with no answer at all (cut off while reasoning at the
@@ -257,6 +277,7 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
     replies: list[list[str]] = [[] for _ in asks]
     meanings: list[Any] = [None] * len(asks)
     softs: list[Mapping[Any, float] | None] = [None] * len(asks)
+    problems: list[str] = [""] * len(asks)
     pending = {i: ask.messages for i, ask in enumerate(asks)}
     read = parse_structured if "response_format" in base else parse_verdict
     for attempt in range(1, settings.max_attempts + 1):
@@ -270,6 +291,7 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
             if meaning is not None:
                 meanings[i] = meaning
                 softs[i] = soft_verdict(reply.top, prompt.labels) if reply.top else None
+                problems[i] = reply.top_problem
                 progress(1)
             elif reply.failure:
                 failed.add(i)
@@ -285,7 +307,8 @@ def _by_generation(asks: Sequence[Ask], backend: Backend, prompt: JudgePrompt,
         if not pending:
             break
     sep = "\n\n--- re-asked ---\n\n"
-    return [Verdict(m, sep.join(r), len(r), p) for m, r, p in zip(meanings, replies, softs)]
+    return ([Verdict(m, sep.join(r), len(r), p) for m, r, p in zip(meanings, replies, softs)],
+            [p for p in problems if p])
 
 
 def _shown(reply: calls.Reply) -> str:

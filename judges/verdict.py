@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from harness.core.types import TokenAlternatives
+from harness.models.calls import logprob_problem
 
 T = TypeVar("T")
 
@@ -90,7 +91,9 @@ def soft_verdict(top: Sequence[TokenAlternatives], labels: Mapping[str, T]) -> d
     conditioned on those words, so its probabilities are not read (None; a prompt asking for a
     one-token verdict avoids that). Each likeliest token at the position whose
     :func:`token_key` is a label's key adds its probability to that label's meaning; the sums are
-    renormalised to 1, so a meaning outside the returned alternatives gets 0.
+    renormalised to 1, so a meaning outside the returned alternatives gets 0. An alternative there
+    whose log-probability is no number in (-inf, 0] (800, Infinity, NaN) makes the position
+    unreadable (None): its probabilities would not add up to anything.
 
     >>> import math
     >>> top = [("[[", (("[[", -0.01),)), ("A", (("A", math.log(0.6)), ("B", math.log(0.3)),
@@ -100,12 +103,16 @@ def soft_verdict(top: Sequence[TokenAlternatives], labels: Mapping[str, T]) -> d
     {'better': 0.6316, 'worse': 0.3684, 'equal': 0.0}
     >>> soft_verdict([("A", (("A", -0.1), ("1", -2.0)))], {"1": "better", "2": "worse"}) is None
     True
+    >>> soft_verdict([("1", (("1", 800.0), ("2", -1.0)))], {"1": "better", "2": "worse"}) is None
+    True
     """
     keys: dict[str, T] = {token_key(label): meaning for label, meaning in labels.items()}
     for token, alternatives in top:
         if not token_key(token):
             continue
         if token_key(token) not in keys:
+            return None
+        if any(logprob_problem(logprob) for _, logprob in alternatives):
             return None
         mass = dict.fromkeys(labels.values(), 0.0)
         for alt, logprob in alternatives:

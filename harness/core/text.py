@@ -7,7 +7,9 @@ and keeps the text as readable as it can:
 - :func:`csv_cell` / :func:`csv_text`: CSV that a spreadsheet opens as data, not formulas
   (:func:`csv_value` undoes the neutralising on read, so names round-trip exactly);
 - :func:`md_cell`: one Markdown table cell, with no HTML and no line break;
-- :func:`terminal_text`: text for the terminal without control characters.
+- :func:`terminal_text`: text for the terminal without control characters;
+- :func:`valid_unicode`: text that can be written as UTF-8 at all (a model's reply may hold lone
+  surrogates, which JSON's ``\\ud800`` escape allows and no file or database can store).
 
 Not handled here: Markdown emphasis and links (``*x*``, ``[a](b)``) in names render as Markdown;
 a formula behind leading spaces or written with full-width signs (``＝``); Unicode bidirectional
@@ -32,6 +34,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 # Only an & that starts a character reference needs escaping; R&D stays readable.
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# Half of a UTF-16 surrogate pair: what a JSON "\ud800" escape gives, and UTF-8 cannot hold.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;"}
 
 
@@ -111,3 +115,18 @@ def terminal_text(text: str, *, keep_newlines: bool = True) -> str:
         return _CONTROL.sub(lambda m: m.group() if m.group() in "\n\t" else "",
                             _LINE_BREAK.sub("\n", text))
     return _CONTROL.sub("", _LINE_BREAK.sub(" ", text).replace("\t", " "))
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that it can be encoded as UTF-8.
+
+    A JSON string may escape half of a surrogate pair (``"\\ud800"``): valid JSON, read by Python
+    as a string that no UTF-8 writer accepts. A high and a low surrogate that stand together are
+    one character split in two, and are joined back; text without surrogates is returned as it is.
+
+    >>> valid_unicode("a\\ud800b"), valid_unicode("\\ud83d\\ude00!"), valid_unicode("plain")
+    ('a\ufffdb', '\U0001f600!', 'plain')
+    """
+    if not _SURROGATE.search(text):
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

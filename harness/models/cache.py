@@ -3,6 +3,12 @@
 Each finished call is committed as soon as it returns (WAL mode), keyed by a hash of everything
 that determines its result, so a re-run makes no repeated call and a killed run loses at most the
 calls in flight.
+
+What is stored is always storable: the calls layer (:mod:`harness.models.calls`) makes every reply
+valid Unicode and finite, and counts the replies it repaired (:attr:`CallCache.repaired`, said in
+one line per stage when the cache closes); as a backstop, a text this module is still handed with
+a lone surrogate is stored with JSON escapes, and a non-finite number as null, never refused: a
+reply that was paid for is kept.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import sqlite3
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -71,7 +79,38 @@ def cache_key(kind: str, request: dict[str, Any]) -> str:
     True
     """
     blob = json.dumps([kind, request], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (a name read from a non-UTF-8 argv) still gets its own key;
+    # every other text encodes exactly as before, so existing keys stay valid.
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def stored_json(value: Any, *, sort_keys: bool = False) -> str:
+    """``value`` as JSON text that SQLite (and any UTF-8 file) can hold: a string with a lone
+    surrogate is written with JSON escapes (read back exactly), and a NaN or infinite number as
+    null (strict JSON has none; harness's own readers refuse them).
+
+    >>> stored_json({"t": "a\\ud800", "x": [float("inf"), 1.5]})
+    '{"t": "a\\\\ud800", "x": [null, 1.5]}'
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=sort_keys)
+    except ValueError:
+        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, sort_keys=sort_keys)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(json.loads(text), allow_nan=False, sort_keys=sort_keys)
+    return text
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 class CallCache:
@@ -95,6 +134,9 @@ class CallCache:
         self.hits: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         """Requests that went to a model, by kind (``generate``, ``judge``)."""
+        self.repaired: Counter[str] = Counter()
+        """Of :attr:`calls`, the replies that held text that is not valid Unicode (lone
+        surrogates, replaced by U+FFFD before they were stored), by kind."""
 
     def get(self, kind: str, request: dict[str, Any]) -> Any | None:
         found = self.peek(kind, request)
@@ -120,8 +162,8 @@ class CallCache:
         ``name`` (the model or judge) and ``usage`` (its token counts) feed the usage report.
         """
         key = cache_key(kind, request)
-        req = json.dumps(request, sort_keys=True, ensure_ascii=False)
-        resp = json.dumps(response, ensure_ascii=False)
+        req = stored_json(request, sort_keys=True)
+        resp = stored_json(response)
         tokens = ((usage.prompt_tokens, usage.completion_tokens, usage.reasoning_tokens,
                    usage.cached_tokens, usage.budget_retries) if usage else (None, None, None, None, 0))
         with self._lock, self._errors():
@@ -167,6 +209,12 @@ class CallCache:
         with self._lock:
             if hasattr(self, "_db"):
                 self._db.close()
+            repaired, self.repaired = self.repaired, Counter()
+        # Said here, once per stage, whatever stopped it: the replies are stored either way.
+        for kind, n in sorted(repaired.items()):
+            replies = "reply" if n == 1 else "replies"
+            print(f"note: {kind}: {n} {replies} held characters that are not valid Unicode; replaced "
+                  "by U+FFFD (stored so: a re-run does not ask again)", file=sys.stderr)
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:

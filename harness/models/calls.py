@@ -7,16 +7,24 @@ Generation, judging, the bias probes and ``harness prompts test`` all call throu
 which is why a re-run makes no call twice and an interrupted run loses only the calls in flight:
 each reply is committed the moment it arrives.
 
+Every reply is made storable before it is committed: a lone surrogate (half of a UTF-16 pair,
+valid in JSON as ``"\\ud800"``, not encodable as UTF-8) becomes U+FFFD, counted per stage in the
+cache (:attr:`CallCache.repaired`), and log-probabilities that are not numbers in (-inf, 0]
+(``800``, ``Infinity``, NaN, a string) are not kept: the reply keeps its text and says why
+(:attr:`Reply.top_problem`), so no file ever holds a non-finite number and a re-run pays nothing.
+
 Not handled here: what a reply means (verdict parsing and re-asking are ``harness.judges``),
 progress display, and endpoint limits and retries (``harness.models.endpoints`` and the backends).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.core.text import valid_unicode
 from harness.core.types import Completion, DecodingParams, TokenAlternatives
 from harness.models import endpoints, reasoning
 from harness.models.backends import Backend, LabelScorer, completions
@@ -40,6 +48,9 @@ class Reply:
     """Why there is no answer at all (cut off while reasoning at the largest budget); "" else."""
     top: tuple[TokenAlternatives, ...] | None = None
     """The first positions' likeliest tokens (calls asked with ``top_logprobs``), when returned."""
+    top_problem: str = ""
+    """Why the endpoint's log-probabilities were not kept (a value that is no log-probability);
+    "" when they were, or none were returned."""
 
     @property
     def only_trace(self) -> bool:
@@ -93,26 +104,89 @@ def as_reply(response: Any, tags: Sequence[reasoning.Tags] | None = None) -> Rep
     if isinstance(response, str):
         response = {"text": response}
     raw = str(response.get("text") or "")
-    top = response.get("top")
-    tokens = None if top is None else tuple(
-        (str(token), tuple((str(alt), float(lp)) for alt, lp in alts)) for token, alts in top)
+    # Checked again on the way out: a cache written before the check may hold 800 or Infinity.
+    tokens, problem = checked_top(response.get("top"))
+    problem = str(response.get("top_problem") or problem)
     if response.get("failure"):
-        return Reply("", str(response.get("reasoning") or ""), raw, str(response["failure"]), tokens)
+        return Reply("", str(response.get("reasoning") or ""), raw, str(response["failure"]), tokens,
+                     problem)
     parts = reasoning.split(raw, response.get("reasoning"), tags)
-    return Reply(parts.answer, parts.reasoning, raw, "", tokens)
+    return Reply(parts.answer, parts.reasoning, raw, "", tokens, problem)
+
+
+def logprob_problem(value: object) -> str:
+    """Why ``value`` is not a natural log-probability, a real number in (-inf, 0]; "" when it is.
+
+    >>> logprob_problem(-0.25), logprob_problem(0)
+    ('', '')
+    >>> logprob_problem(800), logprob_problem(float("nan")), logprob_problem("-1")
+    ('800 is above 0', 'nan is not a number', "'-1' is not a number")
+    >>> logprob_problem(float("-inf")), logprob_problem(-10 ** 400)[-21:]
+    ('-inf is not finite', 'too large for a float')
+    """
+    shown = repr(value)[:40]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{shown} is not a number"
+    try:
+        number = float(value)
+    except OverflowError:
+        return f"{shown}... is too large for a float"
+    if math.isnan(number):
+        return f"{shown} is not a number"
+    if math.isinf(number):
+        return f"{shown} is not finite"
+    return f"{shown} is above 0" if number > 0 else ""
+
+
+def checked_top(top: Any) -> tuple[tuple[TokenAlternatives, ...] | None, str]:
+    """The likeliest tokens of a reply, as a backend or the cache holds them, with their texts made
+    encodable; or None and why they cannot be used: any log-probability that is no number in
+    (-inf, 0] makes the whole reply's unusable (its verdict is then read from the text alone).
+
+    >>> checked_top([["A", [["A", -0.1], ["B", -2]]]])
+    ((('A', (('A', -0.1), ('B', -2.0))),), '')
+    >>> checked_top([["A", [["A", 800.0]]]])
+    (None, "position 1, token 'A': log-probability 800.0 is above 0")
+    >>> checked_top(None)
+    (None, '')
+    """
+    if top is None:
+        return None, ""
+    try:
+        positions = [(valid_unicode(str(token)), [(valid_unicode(str(alt)), lp) for alt, lp in alts])
+                     for token, alts in top]
+    except (TypeError, ValueError):
+        return None, "log-probabilities not in OpenAI's shape (tokens with their alternatives)"
+    for at, (_, alts) in enumerate(positions, 1):
+        for alt, lp in alts:
+            problem = logprob_problem(lp)
+            if problem:
+                return None, f"position {at}, token {alt!r}: log-probability {problem}"
+    return tuple((token, tuple((alt, float(lp)) for alt, lp in alts)) for token, alts in positions), ""
 
 
 def _response(done: Completion, top_logprobs: int) -> Any:
     """What the cache keeps of a completion: the text alone when that is all there is, so a plain
     reply is stored as it always was."""
-    response: dict[str, Any] = {"text": done.text}
+    response: dict[str, Any] = {"text": valid_unicode(done.text)}
     if top_logprobs:
-        response["top"] = None if done.top is None else [[t, [list(a) for a in alts]] for t, alts in done.top]
+        top, problem = checked_top(done.top)
+        response["top"] = None if top is None else [[t, [list(a) for a in alts]] for t, alts in top]
+        if problem:
+            response["top_problem"] = problem
     if done.reasoning:
-        response["reasoning"] = done.reasoning
+        response["reasoning"] = valid_unicode(done.reasoning)
     if done.failure:
-        response.update(failure=done.failure, budget=done.budget)
-    return done.text if list(response) == ["text"] else response
+        response.update(failure=valid_unicode(done.failure), budget=done.budget)
+    return response["text"] if list(response) == ["text"] else response
+
+
+def _repaired(done: Completion) -> bool:
+    """Whether any text of the reply that is kept held characters that are not valid Unicode."""
+    texts = [done.text, done.reasoning or ""]
+    for token, alts in done.top or ():
+        texts += [str(token), *(str(alt) for alt, _ in alts)]
+    return any(valid_unicode(t) != t for t in texts)
 
 
 def _replies(backend: Backend, requests: Sequence[Request], params: DecodingParams, *,
@@ -144,21 +218,25 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
             i = misses[j]
             response = _response(done, top_logprobs)
             _commit(cache, kind, requests[i], response, name or backend.spec, backend.spec, done)
+            if _repaired(done):
+                cache.repaired[kind] += 1
             yield i, response
     finally:
         replies.close()
 
 
 def label_logprobs(backend: LabelScorer, request: Request, labels: Sequence[str], *, cache: CallCache,
-                   kind: str, spec: str) -> list[float]:
+                   kind: str, spec: str) -> list[float | None]:
     """The log-probability of each label as the whole reply to ``request["messages"]``, cached
-    (booked to ``spec``, the scoring model's spec, in the usage report)."""
+    (booked to ``spec``, the scoring model's spec, in the usage report); None for a score that is
+    no number in (-inf, 0] (a model whose half-precision logits overflowed gives NaN), stored as
+    null so that the cache holds no NaN."""
     hit = cache.get(kind, dict(request))
-    if hit is not None:
-        return list(hit)
-    scores = backend.label_logprobs(list(request["messages"]), list(labels))
-    _commit(cache, kind, request, scores, spec, spec, None)
-    return scores
+    if hit is None:
+        hit = [None if logprob_problem(s) else float(s)
+               for s in backend.label_logprobs(list(request["messages"]), list(labels))]
+        _commit(cache, kind, request, hit, spec, spec, None)
+    return [None if logprob_problem(s) else float(s) for s in hit]
 
 
 def _commit(cache: CallCache, kind: str, request: Request, response: Any, name: str, spec: str,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import math
 import queue
 import threading
 import time
@@ -428,16 +429,37 @@ def _adaptation(param: str, shape: Shape) -> str:
 
 def _top_tokens(choice: Any) -> tuple[TokenAlternatives, ...] | None:
     """The first positions' likeliest tokens of a chat choice; None when the endpoint sent none
-    (it ignores ``logprobs``) or sent them malformed."""
-    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    (it ignores ``logprobs``) or sent them in another shape.
+
+    Each log-probability is kept as sent (a value that is no number becomes NaN), not judged here:
+    :func:`harness.models.calls.checked_top` refuses every value outside (-inf, 0] and counts the
+    reply, whose verdict is then read from its text alone. (The official client has already made
+    floats of numeric strings and booleans; an entry it could not type, such as one holding an
+    integer too large for a float, it leaves a plain dict, read here all the same.)"""
+    content = _get(_get(choice, "logprobs"), "content")
     if not content:
         return None
     try:
-        return tuple((str(pos.token), tuple((str(alt.token), float(alt.logprob))
-                                            for alt in (pos.top_logprobs or ())))
+        return tuple((str(_get(pos, "token")), tuple((str(_get(alt, "token")), _logprob(_get(alt, "logprob")))
+                                                     for alt in (_get(pos, "top_logprobs") or ())))
                      for pos in content[:TOP_POSITIONS])
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+def _logprob(value: Any) -> float:
+    """A log-probability as a float: NaN for a value that is no number (a string, null, an integer
+    too large for a float), which the calls layer then finds, as it finds 800 or Infinity.
+
+    >>> _logprob(-0.5), _logprob(800), _logprob("-0.5"), _logprob(10 ** 400)
+    (-0.5, 800.0, nan, nan)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def _report(finished: queue.SimpleQueue[tuple[int, Future[Completion]]], i: int,
