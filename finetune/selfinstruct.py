@@ -40,6 +40,9 @@ _BLOCK = re.compile(
     rf"^\s*\1\s*[.、]\s*{_FIELD['output']}\s*[:：](?P<output>.*)\Z",
     re.DOTALL | re.MULTILINE)
 _SEPARATOR = re.compile(r"^\s*###\s*$", re.MULTILINE)
+# C0 controls but tab and line feed, DEL and C1: NUL ends a C string and ESC or CSI (U+009B) start
+# terminal escape sequences; no training record needs one.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ def parse_blocks(reply: str) -> list[tuple[str, Record | None]]:
 def read_seed_rows(rows: Sequence[tuple[str, object]], *, need_output: bool = True) -> list[Record]:
     """Alpaca rows (``instruction``, optional ``input``, ``output``) as records; ``where`` names each
     row in errors. Chat records (``messages``) give their first user turn and the reply to it.
-    Without ``need_output`` (instructions for a teacher to answer), ``output`` may be absent."""
+    Without ``need_output`` (instructions for a teacher to answer), ``output`` may be absent. A
+    control character (:data:`CONTROL`; CRLF is read as a line feed) in a field is an error."""
     out = []
     for where, row in rows:
         if not isinstance(row, Mapping):
@@ -149,7 +153,8 @@ def read_seed_rows(rows: Sequence[tuple[str, object]], *, need_output: bool = Tr
             reply = next((m.get("content") for m in turns if m.get("role") == "assistant"), None)
             if not isinstance(user, str) or not isinstance(reply, str):
                 raise HarnessError(f"{where}: field 'messages' needs a user turn and an assistant reply")
-            out.append(Record(user.strip(), "", reply.strip()))
+            out.append(Record(_no_control(user, where, "messages").strip(), "",
+                              _no_control(reply, where, "messages").strip()))
             continue
         fields = {}
         for key in ("instruction", "input", "output"):
@@ -158,6 +163,26 @@ def read_seed_rows(rows: Sequence[tuple[str, object]], *, need_output: bool = Tr
             if not isinstance(value, str) or (not optional and not value.strip()):
                 raise HarnessError(f"{where}: field {key!r} must be " +
                                    ("text" if optional else "non-empty text"))
-            fields[key] = value.strip()
+            fields[key] = _no_control(value, where, key).strip()
         out.append(Record(**fields))
     return out
+
+
+def line_feeds(text: str) -> str:
+    r"""``text`` with Windows line ends (CRLF) as line feeds, so they are not control characters.
+
+    >>> line_feeds("a\r\nb\rc")
+    'a\nb\rc'
+    """
+    return text.replace("\r\n", "\n")
+
+
+def _no_control(text: str, where: str, key: str) -> str:
+    """``text`` (CRLF read as LF), or an error naming its first control character: a seed is shown to
+    the teacher and an instruction sent to a model, and neither should carry NUL or an escape sequence."""
+    text = line_feeds(text)
+    found = CONTROL.search(text)
+    if found is not None:
+        raise HarnessError(f"{where}: field {key!r} holds the control character U+{ord(found.group()):04X} "
+                           f"at character {found.start() + 1}; remove it (tab and line feed are fine)")
+    return text

@@ -4,12 +4,14 @@ Each round asks the teacher a few times (:data:`SynthSettings.calls_per_round`, 
 each time with the self-instruct prompt showing a seeded sample of examples (the seed records,
 plus a few already kept), and reads the numbered blocks of every reply in request order. A block
 is kept only if it passes every filter, in this order, and each rejection is counted by its
-reason (:class:`Reject`): malformed; instruction too short or too long; a word a text model
+reason (:class:`Reject`): malformed; a control character (C0 but tab and line feed, DEL, C1: NUL,
+ESC, a terminal escape sequence) in any field; instruction too short or too long; a word a text model
 cannot serve (image, file, draw...); output empty or too long; overlapping a test question (the
 fine-tune's n-gram guard, :class:`harness.finetune.contamination.Guard`); a near-duplicate of
 anything kept so far or of a seed record (ROUGE-L F >= 0.7, Self-Instruct's rule, exact and
 indexed: :class:`harness.stats.dedup.NearDuplicateIndex`). Rounds go on until ``n`` records are
-kept or ``max_calls`` teacher calls were made.
+kept or ``max_calls`` teacher calls were made. Windows line ends (CRLF) in a reply are read as line
+feeds first, so only a stray control character rejects a block.
 
 Distillation (``answers_from``): the instructions (generated, or given) are answered by another
 model, whose reply replaces the output before the output filters; an instruction whose answer
@@ -34,7 +36,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.types import DecodingParams
 from harness.finetune.contamination import Guard
-from harness.finetune.selfinstruct import Record, SynthPrompt, parse_blocks
+from harness.finetune.selfinstruct import CONTROL, Record, SynthPrompt, line_feeds, parse_blocks
 from harness.models import calls
 from harness.models.backends import load_backend
 from harness.models.cache import CallCache
@@ -52,6 +54,7 @@ class Reject(enum.Enum):
     """Why a block was not kept (the summary counts each)."""
 
     MALFORMED = "malformed block"
+    CONTROL_CHARACTER = "control character"
     INSTRUCTION_SHORT = "instruction too short"
     INSTRUCTION_LONG = "instruction too long"
     BLOCKED_WORD = "asks for what a text model cannot serve"
@@ -190,6 +193,8 @@ class _Filters:
             self.index.add(rouge_tokens(s.instruction))
 
     def instruction(self, r: Record) -> Reject | None:
+        if CONTROL.search(r.instruction) or CONTROL.search(r.input):
+            return Reject.CONTROL_CHARACTER
         size = len(rouge_tokens(r.instruction))
         if size < self.limits.instruction_min:
             return Reject.INSTRUCTION_SHORT
@@ -201,6 +206,8 @@ class _Filters:
         return None
 
     def output(self, r: Record) -> Reject | None:
+        if CONTROL.search(r.output):
+            return Reject.CONTROL_CHARACTER
         size = len(rouge_tokens(r.output))
         if not r.output.strip() or size == 0:
             return Reject.OUTPUT_EMPTY
@@ -258,7 +265,7 @@ def synthesize(*, settings: SynthSettings, prompt: SynthPrompt, seeds: Sequence[
             got = [""] * len(pending)
             for j, reply in calls.generate(answers, requests, settings.answer_decoding, cache=cache,
                                            kind=ANSWER_KIND, batch_size=len(requests)):
-                got[j] = reply.text  # the answer without any reasoning before it
+                got[j] = line_feeds(reply.text)  # the answer without any reasoning before it
             answer_calls += len(requests)
             pending = [Record(r.instruction, r.input, text.strip()) for r, text in zip(pending, got)]
             for r in pending:
@@ -300,7 +307,7 @@ def synthesize(*, settings: SynthSettings, prompt: SynthPrompt, seeds: Sequence[
         replies = [""] * k
         for j, got in calls.generate(teacher, requests, settings.decoding, cache=cache, kind=TEACHER_KIND,
                                      batch_size=k):
-            replies[j] = got.text
+            replies[j] = line_feeds(got.text)
         teacher_calls += k
         rounds += 1
         pending = []

@@ -49,7 +49,6 @@ from harness.stats.bradley_terry import RatingResult
 from harness.stats.health import Health
 from harness.stats.ratings import baseline_scores, head_to_head, pair_records, rate_battles
 from harness.stats.significance import pair_tests
-from harness.tasks import answered_tasks
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -122,7 +121,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    task_list = answered_tasks(args.run_dir, args.tasks_dir)
+    task_list = pipeline.run_tasks(args.run_dir, args.tasks_dir)  # questions.jsonl, else the task files
     judges, api = judge_settings(args), api_from_args(args, _run_api(args.run_dir))
     if args.dry_run:
         lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices), api)
@@ -140,7 +139,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
 def cmd_bias(args: argparse.Namespace) -> int:
     args.judge = [args.judge]
     settings = judge_settings(args)[0]
-    task_list = answered_tasks(args.run, args.tasks_dir)
+    task_list = pipeline.run_tasks(args.run, args.tasks_dir)
     result = bias(args.run, settings, task_list, args.probes,
                   args.prompts_dir, args.perturber, args.model, args.seed,
                   api_from_args(args, _run_api(args.run)))

@@ -57,11 +57,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "synth", help="self-instruct / distilled training data for harness finetune",
         description="Generate training records with a teacher model and the self-instruct prompt (the "
-        "assignment's Appendix B), keeping only blocks that pass every filter: well-formed, instruction "
-        "and output lengths, no request a text model cannot serve (image, file, draw...), no overlap "
-        "with a test question, and no near-duplicate (ROUGE-L F >= 0.7 against everything kept and the "
-        "seeds). Writes Alpaca JSONL that harness finetune --data reads, a summary beside it, and a "
-        "cache of every call (a killed run started again repeats no finished call).",
+        "assignment's Appendix B), keeping only blocks that pass every filter: well-formed, no control "
+        "character (NUL, ESC...; tab and line feed are fine), instruction and output lengths, no "
+        "request a text model cannot serve (image, file, draw...), no overlap with a test question "
+        "(its text, its input, or both), and no near-duplicate (ROUGE-L F >= 0.7 against everything "
+        "kept and the seeds). Writes Alpaca JSONL that harness finetune --data reads, a summary "
+        "beside it, and a cache of every call (a killed run started again repeats no finished call).",
         epilog="example: harness synth --task en_law --teacher openai:gpt-4o-mini --n 500 --out law.jsonl")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--task", metavar="ID", help="seed examples: the task's built-in training set")
