@@ -85,3 +85,22 @@ def test_mistakes_are_one_line(judged: tuple[Path, str], capsys: pytest.CaptureF
     assert main(["compare-judges", str(run), *judges]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("harness: error:") and message in err and "\n" not in err
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("seed: -5", "field 'seed': -5 is out of range; seed must be in [0, 4294967295]"),
+    ("seed: true", "field 'seed' must be a whole number, got True"),
+])
+def test_a_hand_edited_config_seed_is_one_line(judged: tuple[Path, str], capsys: pytest.CaptureFixture[str],
+                                               config: str, message: str) -> None:
+    """The comparison's bootstrap takes the run's seed: checked as `--seed` is, not passed to numpy
+    (a traceback) nor quietly replaced by 0."""
+    run, url = judged
+    path = run / "config.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.startswith("seed:"))
+    lines[line - 1] = config
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["compare-judges", str(run), "--judge", f"openai:same@{url}", "--judge", f"openai:other@{url}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"harness: error: {path}:{line}: {message}"

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.app.args import config_from_args
-from harness.app.cli import build_parser
+from harness.app.cli import build_parser, main
 from harness.app.config import RunConfig, load_config
 from harness.core.types import DecodingParams
 
@@ -54,3 +56,29 @@ def test_a_judge_panel_from_the_command_line_and_yaml(tmp_path: Path) -> None:
     path.write_text("judge:\n  - embedded\n  - {spec: 'openai:y', prompt: single_1to10}\n", encoding="utf-8")
     judges = load_config(path).judges
     assert [(j.spec, j.prompt) for j in judges] == [("embedded", "assignment_en"), ("openai:y", "single_1to10")]
+
+
+def test_a_duplicate_key_in_a_config_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PyYAML keeps the last of two keys; the user may have read the first."""
+    path = tmp_path / "exp.yaml"
+    path.write_text("seed: 1\nmodels:\n  - {name: a, spec: embedded}\nseed: 2\n", encoding="utf-8")
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"harness: error: {path}:4: duplicate key 'seed' (a key may appear once in a mapping)\n"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("seed", -5), ("bootstrap", -1), ("elo_rounds", -3), ("limit", 0),
+                                            ("batch_size", 0), ("seed", 2**40), ("elo_rounds", 2.5)])
+def test_a_run_config_and_a_config_file_are_checked_alike(tmp_path: Path, key: str, value: object) -> None:
+    """One range per setting: a --config file and a run's config.yaml give the same complaint."""
+    from harness.core import rundir
+    from harness.core.errors import HarnessError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"name: r\n{key}: {value}\n", encoding="utf-8")
+    with pytest.raises(HarnessError) as flag_file:
+        load_config(path)
+    with pytest.raises(HarnessError) as run_file:
+        rundir.read_config(tmp_path)
+    assert str(run_file.value) == str(flag_file.value).replace(f"{path}:", f"{path}:2:")

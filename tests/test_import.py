@@ -367,3 +367,36 @@ def test_alpaca_eval_figures_are_get_winrates(tmp_path: Path, capsys: pytest.Cap
             assert got[m][key] == pytest.approx(value, abs=1e-9), (m, key)
     assert got["mine"]["n_draws"] == 2 and got["mine"]["n_total"] == 44
     assert got["gpt4"]["win_rate"] is None  # the baseline has no head-to-head with itself
+
+
+@pytest.mark.parametrize("turn", [3_000_000, 10**30, 0, 1.5, "2", None])
+def test_a_fastchat_turn_no_conversation_has_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         turn: object) -> None:
+    """Turn 3,000,000 was imported, and `harness report` then took 71 s, 6.3 GB and wrote 1 GB."""
+    rows = [{"question_id": q, "model_1": "a", "model_2": "b", "g1_winner": "model_1", "g2_winner": "model_1",
+             "judge": ["gpt-4", "pair-v2"], "turn": t} for q, t in ((81, 1), (82, turn))]
+    src = _jsonl(tmp_path / "mt_bench" / "model_judgment" / "gpt-4_pair.jsonl", rows)
+    if turn is None:  # a null turn is a single-turn question's judgment (harness's own rows say so)
+        assert _imp("judgments", str(src), "--run", str(tmp_path / "run"), "--format", "fastchat") == 0
+        return
+    assert _imp("judgments", str(src), "--run", str(tmp_path / "run"), "--format", "fastchat") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"harness: error: {src}:2: field 'turn': expected a turn number from 1 to 100, "
+                   f"got {turn!r}"), err
+    assert not (tmp_path / "run" / rundir.JUDGMENTS).exists()
+
+
+def test_a_fastchat_turn_past_the_questions_turns_is_one_line(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    questions = _jsonl(tmp_path / "question.jsonl", [{"question_id": 81, "category": "writing", "turns": ["a", "b"]}])
+    run = tmp_path / "run"
+    assert _imp("questions", str(questions), "--run", str(run), "--task", "mt_bench") == 0
+    rows = [{"question_id": 81, "model_1": "a", "model_2": "b", "g1_winner": "model_1", "g2_winner": "model_1",
+             "judge": ["gpt-4", "pair-v2"], "turn": t} for t in (2, 3)]
+    src = _jsonl(tmp_path / "mt_bench" / "model_judgment" / "gpt-4_pair.jsonl", rows)
+    capsys.readouterr()
+    assert _imp("judgments", str(src), "--run", str(run), "--format", "fastchat") == 2
+    assert capsys.readouterr().err.strip() == (
+        f"harness: error: {src}:2: field 'turn': 3 is past the last turn of question 'mt_bench'/'81', which "
+        "has 2 turns in questions.jsonl; nothing was imported")
+    assert sorted(p.name for p in run.iterdir()) == sorted([rundir.FORMAT, rundir.QUESTIONS])

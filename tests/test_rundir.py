@@ -140,3 +140,55 @@ def test_a_browser_vote_replaces_the_same_persons_imported_label(tmp_path: Path)
     # unsigned label and other people's labels stay.
     assert got == {("ann1", "q1", "y", "model_b"), ("ann1", "q2", "x", "tie"), ("", "q1", "x", "model_a"),
                    ("ann2", "q1", "y", "model_b")}
+
+
+# --- issue 29: turns and config numbers checked where the run files are read ----------------
+
+MULTI = Task("en_x", "en", "law", "", (Question("q1", "Why?", "c", "", turns=("And then?",)),))
+
+
+@pytest.mark.parametrize("name", [rundir.JUDGMENTS, rundir.BATTLES, rundir.JUDGE_BATTLES, rundir.GRADES])
+def test_a_turn_past_the_questions_turns_is_an_error_naming_the_line(tmp_path: Path, name: str) -> None:
+    rundir.write_questions(tmp_path, [MULTI])
+    row = {rundir.JUDGMENTS: JUDGMENT.to_row(), rundir.GRADES: Grade(
+        "en_x", "q1", "a", 7.0, "j", "generate", "p", "h", "7").to_row()}.get(name, BATTLE.to_row())
+    read = {rundir.JUDGMENTS: rundir.read_judgments, rundir.BATTLES: rundir.read_battles,
+            rundir.JUDGE_BATTLES: rundir.read_judge_battles, rundir.GRADES: rundir.read_grades}[name]
+    (tmp_path / name).write_text(json.dumps({**row, "turn": 2}) + "\n" + json.dumps({**row, "turn": 3}) + "\n")
+    with pytest.raises(HarnessError) as err:
+        read(tmp_path)
+    assert str(err.value) == (f"{tmp_path / name}:2: field 'turn': 3 is past the last turn of question "
+                              "'en_x'/'q1', which has 2 turns in questions.jsonl")
+
+
+@pytest.mark.parametrize("turn", [10**30, 3_000_000, 0, -1, 1.5, "2", True])
+def test_a_turn_no_question_has_is_refused_without_the_questions(tmp_path: Path, turn: object) -> None:
+    """A run without questions.jsonl cannot say how many turns a question has; the records' own
+    ceiling still refuses what no conversation has (and a turn that is not a whole number)."""
+    (tmp_path / rundir.JUDGMENTS).write_text(json.dumps({**JUDGMENT.to_row(), "turn": turn}) + "\n")
+    with pytest.raises(HarnessError, match=r"judgments\.jsonl:1: field 'turn': expected a turn number from "
+                                           r"1 to 100, got "):
+        rundir.read_judgments(tmp_path)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("name: r\nseed: -5\n", "config.yaml:2: field 'seed': -5 is out of range; seed must be in [0, 4294967295]"),
+    ("bootstrap: -1\n", "config.yaml:1: field 'bootstrap': -1 is out of range; bootstrap must be at least 0"),
+    ("elo_rounds: -3\n", "config.yaml:1: field 'elo_rounds': -3 is out of range; elo_rounds must be at least 1"),
+    ("seed: 1.5\n", "config.yaml:1: field 'seed' must be a whole number, got 1.5"),
+    ("seed: .nan\n", "config.yaml:1: field 'seed': nan is not a finite number"),
+    ("seed: 1\nelo_rounds: 5\nseed: 2\n", "config.yaml:3: duplicate key 'seed'"),
+])
+def test_read_config_checks_the_numbers_as_the_flags_do(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / rundir.CONFIG).write_text(text)
+    with pytest.raises(HarnessError) as err:
+        rundir.read_config(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / rundir.CONFIG}:") and message in str(err.value)
+
+
+def test_a_written_config_reads_back(tmp_path: Path) -> None:
+    from harness.app.config import RunConfig
+
+    rundir.write_config(tmp_path, RunConfig(seed=7, bootstrap=0, elo_rounds=3).to_row())
+    config = rundir.read_config(tmp_path)
+    assert config is not None and (config["seed"], config["bootstrap"], config["elo_rounds"]) == (7, 0, 3)

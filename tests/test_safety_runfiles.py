@@ -348,3 +348,75 @@ def test_one_annotator_labelling_a_comparison_twice_names_both_lines(
                       "en_law,q01,base,chatgpt,model_a\nen_law,q01,base,chatgpt,model_b\n", encoding="utf-8")
     assert main(["human", "import", str(labels), "--run", str(run)]) == 0
     assert len(rundir.read_human(run)) == 2
+
+
+# --- issue 29: turns, config numbers and duplicate YAML keys ---------------------------------
+
+def _run_bytes(run: Path) -> dict[str, bytes]:
+    return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", [rundir.JUDGMENTS, rundir.BATTLES])
+@pytest.mark.parametrize("turn", [3_000_000, 10**30])
+def test_a_hand_edited_turn_no_question_has_stops_report_in_one_line(run: Path, capsys: pytest.CaptureFixture[str],
+                                                                     name: str, turn: int) -> None:
+    """Once took 71 s, 6.3 GB and a 1 GB report (``10**30``: never finished)."""
+    rows = _lines(run / name)
+    _write_lines(run / name, [*rows[:-1], {**rows[-1], "turn": turn}])
+    before = _run_bytes(run)
+    assert main(["report", str(run), "--format", "md"]) == 2
+    assert _error(capsys) == (f"harness: error: {run / name}:{len(rows)}: field 'turn': expected a turn number "
+                              f"from 1 to 100, got {turn}")
+    assert _run_bytes(run) == before
+
+
+def test_a_turn_past_a_known_questions_turns_stops_report(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With questions.jsonl, the question's own count is the limit: turn 2 of a one-turn question."""
+    from harness.tasks import load_tasks
+
+    rundir.write_questions(run, load_tasks(sorted({j.task for j in rundir.read_judgments(run)})))
+    rows = _lines(run / rundir.JUDGMENTS)
+    _write_lines(run / rundir.JUDGMENTS, [{**rows[0], "turn": 2}, *rows[1:]])
+    assert main(["report", str(run), "--format", "md"]) == 2
+    assert _error(capsys) == (f"harness: error: {run / rundir.JUDGMENTS}:1: field 'turn': 2 is past the last "
+                              f"turn of question {rows[0]['task']!r}/{rows[0]['question_id']!r}, which has 1 "
+                              "turn in questions.jsonl")
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("seed: -5\n", "config.yaml:1: field 'seed': -5 is out of range"),
+    ("bootstrap: -1\n", "config.yaml:1: field 'bootstrap': -1 is out of range"),
+    ("name: x\nelo_rounds: -3\n", "config.yaml:2: field 'elo_rounds': -3 is out of range"),
+    ("seed: 0\nseed: 1\n", "config.yaml:2: duplicate key 'seed'"),
+])
+def test_a_hand_edited_config_number_stops_report(run: Path, capsys: pytest.CaptureFixture[str], config: str,
+                                                  message: str) -> None:
+    """The report re-rates turns from config.yaml's rounds and seed: `elo_rounds: -3` gave an Elo
+    outside its own interval, `seed: -5` a traceback."""
+    (run / rundir.CONFIG).write_text(config, encoding="utf-8")
+    before = _run_bytes(run)
+    assert main(["report", str(run), "--format", "md"]) == 2
+    assert message in _error(capsys)
+    assert _run_bytes(run) == before
+
+
+def test_a_duplicate_key_in_a_task_file_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("language: en\ndomain: law\nquestions:\n  - id: q01\n    question: Why?\n"
+                    "    question: Why not?\n", encoding="utf-8")
+    assert main(["tasks", "validate", str(path)]) == 2
+    assert _error(capsys) == f"harness: error: {path}:6: duplicate key 'question' (a key may appear once in a mapping)"
+
+
+def test_a_duplicate_key_in_a_prompt_file_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = Path("judges/prompts/assignment_en.yaml").read_text(encoding="utf-8")
+    (tmp_path / "twice.yaml").write_text(text + "\nlanguage: zh\n", encoding="utf-8")
+    assert main(["prompts", "show", "twice", "--prompts-dir", str(tmp_path)]) == 2
+    err = _error(capsys)
+    assert f"{tmp_path / 'twice.yaml'}:" in err and "duplicate key 'language'" in err
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merged.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  x: 5\n", encoding="utf-8")
+    assert files.read_yaml(path)["use"] == {"x": 5, "y": 2}

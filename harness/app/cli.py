@@ -7,6 +7,9 @@ so ``harness --help`` and cached re-runs start instantly.
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import select
 import sqlite3
 import sys
 import traceback
@@ -214,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(sub.add_parser("generate", help="only write answers.jsonl"), judge=False)
     j = sub.add_parser("judge", help="judge an existing run directory's answers.jsonl")
     j.add_argument("run_dir", type=Path)
-    j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    j.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="folders of task files besides the built-in ones; needed only for a run without "
+                   "questions.jsonl")
     j.add_argument("--no-progress", action="store_true")
     _add_judge_options(j)
     _add_api_options(j)
@@ -312,9 +317,18 @@ def main(argv: list[str] | None = None) -> int:
     only a bug in harness shows a traceback, with a line asking for a report, and exit 1."""
     args = build_parser().parse_args(argv)
     try:
-        return commands.dispatch(args)
+        code = commands.dispatch(args)
+        sys.stdout.flush()  # here, so a reader gone away is met inside this handler, not at exit
+        return code
     except HarnessError as exc:
         return _fail(str(exc))
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _fail(describe_os_error(exc))
+        # The reader went away (`harness human export | head -1`): what it wanted, it has. Point
+        # stdout at /dev/null so the interpreter's last flush does not fail again on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         return _fail(describe_os_error(exc))
     except sqlite3.Error as exc:  # the cache wraps its own; this is any other database a command opened
@@ -329,6 +343,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{text}harness: internal error: this is a bug in harness, not in your input; please "
               "report it to harness's issue tracker with the traceback above", file=sys.stderr)
         return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has closed it."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 def _fail(message: str) -> int:

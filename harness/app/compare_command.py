@@ -51,9 +51,9 @@ def load(run_dir: Path, old: str, new: str) -> JudgeComparison:
                                "--judge OLD NEW)")
         battles[spec] = combine([j for j in judgments if j.judge == spec]) + \
             battles_from_grades([g for g in grades if g.judge == spec], models)
-    seed = (rundir.read_config(run_dir) or {}).get("seed", 0)
+    seed = (rundir.read_config(run_dir) or {}).get("seed")  # checked there: a whole number in range
     found = compare_judges(battles[old], battles[new], models, old_name=old, new_name=new,
-                           seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else 0)
+                           seed=0 if seed is None else seed)
     if not found.n:
         raise HarnessError(f"{run_dir}: judges {old!r} and {new!r} share no decided comparison")
     return found

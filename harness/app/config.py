@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.files import check_fields, read_yaml
 from harness.core.numbers import SEED_MAX, Bounds, check_number
@@ -34,14 +35,8 @@ def default_models() -> tuple[ModelConfig, ...]:
     )
 
 
-RUN_BOUNDS: Mapping[str, Bounds] = {
-    "limit": Bounds(int, low=1),
-    "batch_size": Bounds(int, low=1),
-    # 0 rounds would leave every Elo at its initial value, outside its own bootstrap interval.
-    "elo_rounds": Bounds(int, low=1),
-    "bootstrap": Bounds(int, low=0),  # 0: no intervals (each is the point itself)
-    "seed": Bounds(int, low=0, high=SEED_MAX),  # numpy refuses negative seeds
-}
+# One table for the flags, --config files and a run's config.yaml (which core reads and checks).
+RUN_BOUNDS: Mapping[str, Bounds] = rundir.RUN_BOUNDS
 DECODING_BOUNDS: Mapping[str, Bounds] = {
     "max_new_tokens": Bounds(int, low=1),
     "temperature": Bounds(float, low=0),

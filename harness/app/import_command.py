@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.app import pipeline
-from harness.app.labels import merge_labels
+from harness.app.labels import labels_merged
 from harness.core import interop, judge_sets, rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.interop import Row, TaskQuestion
@@ -109,32 +109,59 @@ def _questions_file(args: argparse.Namespace) -> interop.Read[Any]:
 
 
 def _merge(args: argparse.Namespace, rows: Sequence[Row[Any]]) -> int:
+    """All or nothing: every new file's content is worked out and checked against the run (and the
+    config the re-rating reads) before the first write, and a failure after it (the re-rating, a
+    full disk) puts every file back (``rundir.all_or_nothing``)."""
     run_dir: Path = args.run
     questions = [r for r in rows if isinstance(r.record, TaskQuestion)]
     answers = [r for r in rows if isinstance(r.record, Answer)]
     judgments = [_placed(r, args.task) for r in rows if isinstance(r.record, Judgment)]
     labels = [r.record for r in rows if isinstance(r.record, HumanLabel)]
+    settings = _rating_settings(run_dir) if judgments else {}
+    held_tasks = rundir.read_questions(run_dir)
+    writes: list[Callable[[], object]] = []
     said = []
+    tasks: Sequence[Task] | None = held_tasks
     if questions:
-        said.append(_questions(run_dir, questions))
+        tasks, line = _questions(run_dir, questions, held_tasks)
+        if tasks is not held_tasks:
+            writes.append(lambda: rundir.write_questions(run_dir, tasks or []))
+        said.append(line)
+    turns = rundir.question_turns(tasks)
+    if tasks is not held_tasks:
+        _check_held_turns(run_dir, questions, turns)
     if answers or judgments:  # a run's report reads answers.jsonl; judgments alone leave it empty
-        line = _answers(run_dir, answers)
+        merged_answers, line = _answers(run_dir, answers)
+        if merged_answers is not None:
+            writes.append(lambda: rundir.write_answers(run_dir, merged_answers))
         if answers:
             said.append(line)
+    all_judgments: list[Judgment] = []
     if judgments:
-        said.append(_judgments(run_dir, judgments))
+        all_judgments, changed, line = _judgments(run_dir, judgments, turns)
+        if changed:
+            writes.append(lambda: rundir.write_judgments(run_dir, all_judgments))
+        said.append(line)
+        rundir.read_grades(run_dir)  # the re-rating reads them: a bad line is refused before writing
     if labels:
-        said.append(merge_labels(run_dir, labels, source=str(args.file)))
+        merged_labels, line = labels_merged(run_dir, labels, source=str(args.file))
+        writes.append(lambda: rundir.write_human(run_dir, merged_labels))
+        said.append(line)
+    with rundir.all_or_nothing(run_dir):
+        for write in writes:
+            write()
+        if judgments:
+            # The merged judgments are what judgments.jsonl now holds: rated as they are, not read
+            # back (reading a million judgments again was a third of an import's time).
+            judged = dict.fromkeys(m for j in all_judgments for m in (j.model_a, j.model_b))
+            models = list(dict.fromkeys([*(a.model for a in rundir.read_answers(run_dir)), *judged]))
+            rated = pipeline.rate(run_dir, models=models, bootstrap=settings.get("bootstrap", 1000),
+                                  elo_rounds=settings.get("elo_rounds", 100), seed=settings.get("seed", 0),
+                                  judgments=all_judgments)
+            said.append(f"rated {len(rated.battles)} battles of {len(models)} models into "
+                        f"{run_dir / rundir.LEADERBOARD_CSV}; `harness report {run_dir}` writes the report")
     for line in said:
         print(terminal_text(line, keep_newlines=False))
-    if judgments:
-        judged = [m for j in rundir.read_judgments(run_dir) for m in (j.model_a, j.model_b)]
-        models = list(dict.fromkeys([*(a.model for a in rundir.read_answers(run_dir)), *judged]))
-        settings = _rating_settings(run_dir)
-        rated = pipeline.rate(run_dir, models=models, bootstrap=settings.get("bootstrap", 1000),
-                              elo_rounds=settings.get("elo_rounds", 100), seed=settings.get("seed", 0))
-        print(f"rated {len(rated.battles)} battles of {len(models)} models into "
-              f"{run_dir / rundir.LEADERBOARD_CSV}; `harness report {run_dir}` writes the report")
     return 0
 
 
@@ -180,51 +207,76 @@ def _show(key: Hashable) -> str:
     return "(" + ", ".join(repr(p) if len(repr(p)) <= 60 else repr(p)[:57] + "..." for p in parts) + ")"
 
 
-def _questions(run_dir: Path, rows: Sequence[Row[TaskQuestion]]) -> str:
-    held = [TaskQuestion(t.id, q, t.language, t.domain) for t in rundir.read_questions(run_dir) or ()
-            for q in t.questions]
+def _questions(run_dir: Path, rows: Sequence[Row[TaskQuestion]], held_tasks: Sequence[Task] | None
+               ) -> tuple[Sequence[Task] | None, str]:
+    """The run's tasks with the new questions added (``held_tasks`` itself when none is new), and
+    the line to print."""
+    held = [TaskQuestion(t.id, q, t.language, t.domain) for t in held_tasks or () for q in t.questions]
     merged, added = _merged(rows, held, lambda tq: (tq.task, tq.question.id),
                             lambda x, y: x.question.all_turns == y.question.all_turns,
                             "question (task, id)", run_dir / rundir.QUESTIONS)
+    tasks: Sequence[Task] | None = held_tasks
     if added:
-        tasks: dict[str, tuple[str, str, list[Question]]] = {}
+        grouped: dict[str, tuple[str, str, list[Question]]] = {}
         for tq in merged:
-            tasks.setdefault(tq.task, (tq.language, tq.domain, []))[2].append(tq.question)
-        rundir.write_questions(run_dir, [Task(t, lang, dom, "", tuple(qs))
-                                         for t, (lang, dom, qs) in tasks.items()])
+            grouped.setdefault(tq.task, (tq.language, tq.domain, []))[2].append(tq.question)
+        tasks = [Task(t, lang, dom, "", tuple(qs)) for t, (lang, dom, qs) in grouped.items()]
     path = run_dir / rundir.QUESTIONS
-    return f"imported {added} new questions ({len(rows) - added} already there) into {path}"
+    return tasks, f"imported {added} new questions ({len(rows) - added} already there) into {path}"
 
 
-def _answers(run_dir: Path, rows: Sequence[Row[Answer]]) -> str:
+def _check_held_turns(run_dir: Path, rows: Sequence[Row[TaskQuestion]],
+                      turns: dict[tuple[str, str], int]) -> None:
+    """A new question must have every turn the run already judged of it (judgments imported before
+    their questions), or the run's files would no longer read."""
+    where = {(r.record.task, r.record.question.id): r.where for r in rows}
+    for name, held in ((rundir.JUDGMENTS, rundir.read_judgments(run_dir)),
+                       (rundir.GRADES, rundir.read_grades(run_dir))):
+        for record in held:
+            try:
+                rundir.check_turn(record, turns)
+            except ValueError:
+                key = (record.task, record.question_id)
+                raise HarnessError(f"{where.get(key, run_dir / rundir.QUESTIONS)}: question "
+                                   f"{_show(key)} has {turns[key]} turns, but {run_dir / name} judges "
+                                   f"its turn {record.turn}; nothing was imported") from None
+
+
+def _answers(run_dir: Path, rows: Sequence[Row[Answer]]) -> tuple[list[Answer] | None, str]:
+    """The run's answers with the new ones added (None: nothing to write), and the line to print."""
     path = run_dir / rundir.ANSWERS
     held = rundir.read_answers(run_dir) if path.is_file() else []
     merged, added = _merged(rows, held, lambda a: (a.model, a.task, a.question_id),
                             lambda x, y: x.all_turns == y.all_turns, "answer (model, task, question_id)",
                             path)
-    if added or not path.is_file():
-        rundir.write_answers(run_dir, merged)
-    return f"imported {added} new answers ({len(rows) - added} already there) into {path}"
+    line = f"imported {added} new answers ({len(rows) - added} already there) into {path}"
+    return (merged if added or not path.is_file() else None), line
 
 
-def _judgments(run_dir: Path, rows: Sequence[Row[Judgment]]) -> str:
+def _judgments(run_dir: Path, rows: Sequence[Row[Judgment]], turns: dict[tuple[str, str], int]
+               ) -> tuple[list[Judgment], bool, str]:
+    """The run's judgments with the new ones added, whether that is more than the run held, and the
+    line to print; a turn the question does not have is an error naming the row."""
     path = run_dir / rundir.JUDGMENTS
     held = rundir.read_judgments(run_dir)
-    rows = _single_turns(run_dir, rows)
+    rows = _single_turns(rows, turns)
+    for row in rows:
+        try:
+            rundir.check_turn(row.record, turns)
+        except ValueError as exc:
+            raise HarnessError(f"{row.where}: {exc}; nothing was imported") from None
     merged, added = _merged(rows, held, rundir.judgment_key, lambda x, y: x == y,
                             rundir.JUDGMENT_KEY, path)
     _check_orders(rows, merged)
-    if added:
-        rundir.write_judgments(run_dir, merged)
-    return f"imported {added} new judgments ({len(rows) - added} already there) into {path}"
+    line = f"imported {added} new judgments ({len(rows) - added} already there) into {path}"
+    return merged, bool(added), line
 
 
-def _single_turns(run_dir: Path, rows: Sequence[Row[Judgment]]) -> list[Row[Judgment]]:
+def _single_turns(rows: Sequence[Row[Judgment]], turns: dict[tuple[str, str], int]) -> list[Row[Judgment]]:
     """FastChat numbers every judgment's turn, 1 for a single-turn question; harness judges that
     question as a whole (turn None), so turn 1 becomes None unless the question has later turns
     (in the run's ``questions.jsonl``, or judged at a later turn in the same file)."""
-    multi = {(t.id, q.id) for t in rundir.read_questions(run_dir) or () for q in t.questions
-             if q.is_multi_turn}
+    multi = {key for key, count in turns.items() if count > 1}
     multi |= {(r.record.task, r.record.question_id) for r in rows if (r.record.turn or 0) > 1}
     return [replace(r, record=replace(r.record, turn=None))
             if r.record.turn == 1 and (r.record.task, r.record.question_id) not in multi else r

@@ -26,8 +26,7 @@ def read_labels(path: Path, answers: Sequence[Answer],
 
     ``judged``: (task, question_id, model) the run has judgments for but no answer text (imported
     judgments), so that people's labels can be compared with them too."""
-    if not path.is_file():
-        raise HarnessError(f"{path}: no such file")
+    files.check_regular(path, expected="a label file")
     known = {(a.task, a.question_id, a.model) for a in answers} | set(judged)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
@@ -59,6 +58,15 @@ def merge_labels(run_dir: Path, labels: Sequence[HumanLabel], *, source: str) ->
     """Add ``labels`` to the run's imported labels (another annotator's file, say); importing a
     file twice adds nothing the second time, and a person's other verdict on a comparison they
     already labelled is one error with nothing written. Returns the line to print."""
+    merged, line = labels_merged(run_dir, labels, source=source)
+    rundir.write_human(run_dir, merged)
+    return line
+
+
+def labels_merged(run_dir: Path, labels: Sequence[HumanLabel], *, source: str
+                  ) -> tuple[list[HumanLabel], str]:
+    """What :func:`merge_labels` would write, and its line, without writing: an import that brings
+    questions and answers too checks all of it before it writes any file."""
     existing = rundir.read_human_file(run_dir)  # not the served votes: they stay in votes.sqlite
     seen = set(existing)
     new = list(dict.fromkeys(h for h in labels if h not in seen))
@@ -69,9 +77,8 @@ def merge_labels(run_dir: Path, labels: Sequence[HumanLabel], *, source: str) ->
             raise HarnessError(f"{source}: {h.annotator!r} labelled {h.task}/{h.question_id} "
                                f"({h.model_a} vs {h.model_b}) {h.winner}, but {run_dir / rundir.HUMAN} "
                                f"already holds their label {before.winner}; nothing was imported")
-    rundir.write_human(run_dir, existing + new)
-    return (f"imported {len(new)} new human labels ({len(labels) - len(new)} already there) into "
-            f"{run_dir / rundir.HUMAN}; it holds {len(existing) + len(new)}")
+    return existing + new, (f"imported {len(new)} new human labels ({len(labels) - len(new)} already "
+                            f"there) into {run_dir / rundir.HUMAN}; it holds {len(existing) + len(new)}")
 
 
 def _label(row: Mapping[str, Any], known: set[tuple[str, str, str]]) -> HumanLabel:

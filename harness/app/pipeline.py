@@ -124,6 +124,34 @@ def select_tasks(config: RunConfig) -> list[Task]:
     return loaded
 
 
+def run_tasks(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> list[Task]:
+    """The questions ``answers.jsonl`` answers, as ``harness judge`` and ``harness bias`` judge them.
+
+    From the run's own ``questions.jsonl`` when it holds every answered question (as the report and
+    the voting pages read them), so a run made from imported or custom task files needs no
+    ``--tasks-dir``; otherwise from the task files (:func:`harness.tasks.answered_tasks`: a run made
+    before ``questions.jsonl`` existed, or answers added by hand for questions it lacks).
+    """
+    held = rundir.read_questions(run_dir)
+    if held is None:
+        return task_plugins.answered_tasks(run_dir, tasks_dirs)
+    answers = rundir.read_answers(run_dir)
+    answered = {(a.task, a.question_id) for a in answers}
+    known = {(t.id, q.id) for t in held for q in t.questions}
+    stray = next((a for a in answers if (a.task, a.question_id) not in known), None)
+    if stray is None:
+        out = [dataclasses.replace(t, questions=tuple(q for q in t.questions if (t.id, q.id) in answered))
+               for t in held]
+        return [t for t in out if t.questions]
+    try:
+        return task_plugins.answered_tasks(run_dir, tasks_dirs)
+    except HarnessError as exc:  # one line saying both where the question was looked for
+        raise HarnessError(f"{run_dir / rundir.ANSWERS}: model {stray.model!r} answered question "
+                           f"{stray.question_id!r} of task {stray.task!r}, which "
+                           f"{run_dir / rundir.QUESTIONS} does not hold, and the task files failed too: "
+                           f"{exc}") from None
+
+
 def check(config: RunConfig, *, judging: bool = True) -> None:
     """Fail fast, before any model is loaded, on unknown names and malformed specs; with
     ``judging`` (a run, which judges what it generates) also on the prompts for multi-turn questions."""
@@ -239,16 +267,18 @@ def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Ta
 
 def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int = 1000,
          elo_rounds: int = 100, seed: int = 0, judges: Sequence[str] | None = None,
-         prior_sd: float | None = None) -> Rated:
+         prior_sd: float | None = None, judgments: Sequence[Judgment] | None = None) -> Rated:
     """Stages 3-4: battles from ``judgments.jsonl`` (both orders combined) and ``grades.jsonl``, the
     panel's majority when there are several judges, then ratings; writes ``battles.jsonl``,
     ``battles_by_judge.jsonl`` (panels), ``leaderboard.csv`` and, for multi-turn questions,
     ``leaderboard_by_turn.csv`` (overall counts each judged turn as a battle: ``OVERALL_TURNS``).
 
     ``judges`` orders the panel (default: as the files list them); ``models`` defaults to every
-    model in ``answers.jsonl``.
+    model in ``answers.jsonl``. ``judgments``: what ``judgments.jsonl`` holds, when the caller has
+    them already (an import that just wrote them), so they are not read again.
     """
-    judgments = rundir.read_judgments(run_dir)
+    if judgments is None:
+        judgments = rundir.read_judgments(run_dir)
     grades = rundir.read_grades(run_dir)
     if models is None:
         models = list(dict.fromkeys(a.model for a in rundir.read_answers(run_dir)))

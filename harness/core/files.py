@@ -12,6 +12,8 @@ import io
 import json
 import os
 import re
+import stat
+import sys
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +22,8 @@ from typing import Any, TypeVar
 import yaml
 
 from harness.core.errors import HarnessError
-from harness.core.text import csv_text
+from harness.core.notes import say_once
+from harness.core.text import csv_text, valid_unicode
 
 T = TypeVar("T")
 
@@ -48,8 +51,11 @@ def atomic_write(path: Path, text: str) -> None:
 # The characters str.splitlines() (and many other tools) break lines at that json.dumps leaves raw
 # inside strings with ensure_ascii=False (it escapes the control characters itself): written
 # escaped, a JSON line stays one line for any reader, and reads back as the same text.
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-_BREAK = re.compile("[" + "".join(_LINE_BREAKS) + "]")
+# The C1 controls (U+0080-U+009F, U+0085 among them) are escaped too: U+009B starts a terminal
+# escape sequence on some terminals, and `cat`ing a run file should not run one.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029",
+                **{chr(c): f"\\u{c:04x}" for c in range(0x80, 0xA0)}}
+_BREAK = re.compile("[\u2028\u2029\x80-\x9f]")
 
 
 def json_line(row: Any) -> str:
@@ -59,7 +65,9 @@ def json_line(row: Any) -> str:
     >>> json_line({"a": "x\u2028y", "b": "é"})
     '{"a": "x\\u2028y", "b": "é"}'
     """
-    return _BREAK.sub(lambda m: _LINE_BREAKS[m.group()], json.dumps(row, ensure_ascii=False))
+    # allow_nan=False: NaN and Infinity are not JSON; a run file never holds them (every reader,
+    # harness's own included, would refuse the file afterwards).
+    return _BREAK.sub(lambda m: _LINE_BREAKS[m.group()], json.dumps(row, ensure_ascii=False, allow_nan=False))
 
 
 def text_lines(text: str) -> list[str]:
@@ -90,11 +98,12 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
     lines = text_lines(read_text(path, expected="a JSONL file"))
     out: list[T] = []
     seen: dict[Hashable, int] = {}
+    replaced = [0]
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         with row_errors(f"{path}:{lineno}"):
-            row = parse_json(line)
+            row = parse_json(line, replaced=replaced)
             if not isinstance(row, dict):
                 raise ValueError("expected a JSON object")
             record = parse(row)
@@ -105,6 +114,7 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
                                    "has the same")
             seen[k] = lineno
         out.append(record)
+    _say_replaced(path, replaced[0])
     return out
 
 
@@ -127,13 +137,61 @@ class NestedTooDeeply(ValueError):
         self.line = line
 
 
-def parse_json(text: str) -> Any:
-    """``json.loads``, but nesting too deep for Python's recursion limit is a ValueError
-    (:class:`NestedTooDeeply`) rather than a RecursionError and its thousands of traceback lines."""
+class NumberTooLong(ValueError):
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``)."""
+
+    def __init__(self, line: int = 1) -> None:
+        super().__init__(f"a number of more than {sys.get_int_max_str_digits()} digits")
+        self.line = line
+
+
+# JSON may spell half of a UTF-16 surrogate pair on its own ("\ud800"): valid JSON, but no UTF-8
+# file can hold the character it decodes to, so every later write of that text would fail.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _replace_surrogates(value: Any, count: list[int]) -> Any:
+    if isinstance(value, str):
+        text = valid_unicode(value)
+        count[0] += text.count("\ufffd") - value.count("\ufffd")
+        return text
+    if isinstance(value, list):
+        return [_replace_surrogates(v, count) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k, count): _replace_surrogates(v, count) for k, v in value.items()}
+    return value
+
+
+def parse_json(text: str, *, replaced: list[int] | None = None) -> Any:
+    """``json.loads``, made safe for any input: nesting too deep for Python's recursion limit is a
+    ValueError (:class:`NestedTooDeeply`) rather than a RecursionError and its thousands of
+    traceback lines; an integer too long to convert is a :class:`NumberTooLong` naming its line;
+    lone surrogates in strings become U+FFFD, so the text can be written to a file again (their
+    number is added to ``replaced[0]`` when given)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         raise NestedTooDeeply(_deepest_line(text)) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:
+        # Python refuses to convert integers of over 4300 digits (a guard against quadratic time).
+        if "digits" not in str(exc):
+            raise
+        long = re.search(r"\d{" + str(sys.get_int_max_str_digits() + 1) + "}", text)
+        raise NumberTooLong(text.count("\n", 0, long.start()) + 1 if long else 1) from None
+    if _SURROGATE_ESCAPE.search(text):
+        count = [0]
+        value = _replace_surrogates(value, count)
+        if replaced is not None:
+            replaced[0] += count[0]
+    return value
+
+
+def _say_replaced(path: Path, count: int) -> None:
+    if count:
+        say_once(f"{path}: {count} lone surrogate character{'s' if count != 1 else ''} (half of a "
+                 "UTF-16 pair, which no UTF-8 file can hold) replaced by U+FFFD")
 
 
 def read_text(path: Path, *, expected: str = "a text file", newline: str | None = None) -> str:
@@ -142,7 +200,8 @@ def read_text(path: Path, *, expected: str = "a text file", newline: str | None 
     :func:`open` (``""`` keeps line endings as they are, which the csv module needs)."""
     try:
         # utf-8-sig: a file saved by a Windows editor starts with a byte-order mark.
-        with path.open(encoding="utf-8-sig", newline=newline) as f:
+        with open_regular(path, expected=expected) as raw, \
+                io.TextIOWrapper(raw, encoding="utf-8-sig", newline=newline) as f:
             return f.read()
     except FileNotFoundError:
         raise HarnessError(f"{path}: no such file") from None
@@ -155,17 +214,58 @@ def read_text(path: Path, *, expected: str = "a text file", newline: str | None 
         raise HarnessError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
 
 
+def check_regular(path: Path, *, expected: str = "a file") -> None:
+    """An error naming ``path`` unless it is a regular file (or a link to one): missing, a folder, a
+    FIFO (which would block the first read for ever), a socket or a device."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise HarnessError(f"{path}: is a directory, expected {expected}")
+    if not stat.S_ISREG(mode):
+        raise HarnessError(f"{path}: is {_kind(mode)}, not a regular file; expected {expected}")
+
+
+def _kind(mode: int) -> str:
+    return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, *, expected: str = "a file") -> Iterator[io.BufferedReader]:
+    """``path`` opened for reading in binary, refused unless it is a regular file (or a link to
+    one): a FIFO would block the read forever, a device or socket is nobody's data file. The check is
+    on the opened descriptor (opening does not block: O_NONBLOCK), so a swap between check and read
+    changes nothing."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise HarnessError(f"{path}: is {_kind(mode)}, not a regular file; expected {expected}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        raw = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with raw:
+        yield raw  # type: ignore[misc]
+
+
 def json_rows(path: Path, *, expected: str = "a JSONL file or a JSON list"
               ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Every object of a JSON-lines file, or of a ``.json`` file holding one list, as
     ``(where, place, row)``: ``FILE:LINE`` and ``line N``, or ``FILE: item N`` and ``item N``. A line
     or item that is not a JSON object, invalid JSON or nesting too deep is one error naming it."""
     text = read_text(path, expected=expected)
+    replaced = [0]
     if path.suffix.lower() == ".json":
         try:
-            data = parse_json(text)
-        except NestedTooDeeply as exc:
-            raise HarnessError(f"{path}:{exc.line}: nested too deeply") from None
+            data = parse_json(text, replaced=replaced)
+        except (NestedTooDeeply, NumberTooLong) as exc:
+            raise HarnessError(f"{path}:{exc.line}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise HarnessError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
         if not isinstance(data, list):
@@ -174,15 +274,17 @@ def json_rows(path: Path, *, expected: str = "a JSONL file or a JSON list"
             if not isinstance(item, dict):
                 raise HarnessError(f"{path}: item {index}: expected a JSON object, got {_json_kind(item)}")
             yield f"{path}: item {index}", f"item {index}", item
+        _say_replaced(path, replaced[0])
         return
     for lineno, line in enumerate(text_lines(text), 1):
         if not line.strip():
             continue
         with row_errors(f"{path}:{lineno}"):
-            row = parse_json(line)
+            row = parse_json(line, replaced=replaced)
             if not isinstance(row, dict):
                 raise ValueError(f"expected a JSON object, got {_json_kind(row)}")
         yield f"{path}:{lineno}", f"line {lineno}", row
+    _say_replaced(path, replaced[0])
 
 
 def _json_kind(value: Any) -> str:
@@ -273,19 +375,69 @@ def read_csv_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     return header, rows
 
 
+class _DuplicateKey(Exception):
+    """A mapping that names one key twice; ``line`` is the second one's (1-based)."""
+
+    def __init__(self, line: int, key: Any) -> None:
+        super().__init__(line, key)
+        self.line, self.key = line, key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML keeps the last silently, so
+    `seed: 1` above a forgotten `seed: -5` would run with the one the user did not read. Keys
+    brought in by a merge (``<<: *base``) may still be overridden, as YAML means them to be."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise _DuplicateKey(key_node.start_mark.line + 1, key)
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the constructor below says so
+                    pass
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # over 4,300 digits: Python refuses the conversion
+            raise NumberTooLong(node.start_mark.line + 1) from None
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+
+
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file; any problem is one line naming the file (and the line, if known)."""
+    """Parse a YAML file; any problem is one line naming the file (and the line, if known). A key
+    given twice in one mapping is such a problem."""
     text = read_text(path, expected="a YAML file")
     try:
         # The pure-Python SafeLoader (what yaml.safe_load uses) composes nested nodes recursively,
         # so a few thousand nested brackets raise RecursionError; the loader's reader position
         # then says on which line the nesting got too deep.
-        loader = yaml.SafeLoader(text)
+        loader = _UniqueKeyLoader(text)
         try:
-            return loader.get_single_data()
+            data = loader.get_single_data()
+            # A double-quoted "\ud800" is half of a UTF-16 pair, which no UTF-8 file can hold.
+            if _SURROGATE_ESCAPE.search(text):
+                count = [0]
+                data = _replace_surrogates(data, count)
+                _say_replaced(path, count[0])
+            return data
+        except NumberTooLong as exc:
+            raise HarnessError(f"{path}:{exc.line}: {exc}") from None
         except RecursionError:
             lineno = loader.get_mark().line + 1
             raise HarnessError(f"{path}:{lineno}: nested too deeply") from None
+        except _DuplicateKey as exc:
+            raise HarnessError(f"{path}:{exc.line}: duplicate key {_short(exc.key)} (a key may appear "
+                               "once in a mapping)") from None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:

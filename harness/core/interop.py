@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from harness.core.errors import HarnessError
-from harness.core.files import json_rows, read_csv_table, row_errors
-from harness.core.types import Answer, Battle, Judgment, JudgmentWinner, Question
+from harness.core.files import check_regular, json_rows, read_csv_table, row_errors
+from harness.core.types import Answer, Battle, Judgment, JudgmentWinner, Question, turn_number
 
 T = TypeVar("T")
 
@@ -97,8 +97,7 @@ def files_of(path: Path) -> list[Path]:
         if not found:
             raise HarnessError(f"{path}: no .jsonl or .json files in this folder")
         return found
-    if not path.is_file():
-        raise HarnessError(f"{path}: no such file")
+    check_regular(path, expected="a .jsonl or .json file")
     return [path]
 
 
@@ -290,9 +289,8 @@ def fastchat_judgment(row: Mapping[str, Any], task: str) -> list[Judgment] | Non
         name, prompt = judge[0], f"fastchat:{judge[1]}" if len(judge) > 1 else "fastchat"
     else:
         name, prompt = _str(row, "judge"), "fastchat"
-    turn = row.get("turn", 1)
-    if not isinstance(turn, int) or isinstance(turn, bool) or turn < 1:
-        raise ValueError(f"field 'turn': expected a positive whole number, got {_short(turn)}")
+    # The ceiling here; the question's own count of turns where the run knows it (the importer).
+    turn = turn_number(row.get("turn", 1))
     w1, w2 = _pick(row, "g1_winner", _FASTCHAT_WINNERS), _pick(row, "g2_winner", _FASTCHAT_WINNERS)
     if a == b:
         return None

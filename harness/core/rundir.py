@@ -14,11 +14,14 @@ names live here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -35,6 +38,7 @@ from harness.core.files import (
     write_csv,
     write_jsonl,
 )
+from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.text import csv_value
 from harness.core.types import (
     Answer,
@@ -49,6 +53,8 @@ from harness.core.types import (
     Task,
     UsageLine,
 )
+
+R = TypeVar("R", Judgment, Battle, Grade)
 
 FORMAT_VERSION = 1
 """Bump when a file changes meaning or layout; readers refuse versions newer than this."""
@@ -148,6 +154,47 @@ def _write_text(run_dir: Path, name: str, text: str) -> Path:
     return run_dir / name
 
 
+# --- all or nothing -------------------------------------------------------------------------
+
+_MERGED = (FORMAT, QUESTIONS, ANSWERS, JUDGMENTS, GRADES, BATTLES, JUDGE_BATTLES, LEADERBOARD_CSV,
+           TURN_LEADERBOARD_CSV, HUMAN)
+"""The files a merge into a run (``harness import``) writes, the rating after it included."""
+
+
+@contextlib.contextmanager
+def all_or_nothing(run_dir: Path) -> Iterator[None]:
+    """Put every file of :data:`_MERGED` back as it was (byte for byte, or absent) if the block
+    fails, so that a refused import has changed nothing.
+
+    Callers still check everything before they write: this covers what fails after the first
+    write (the re-rating, a full disk, Ctrl-C), which checking cannot foresee."""
+    before = {name: ((run_dir / name).read_bytes(), (run_dir / name).stat().st_mode)
+              if (run_dir / name).is_file() else None for name in _MERGED}
+    try:
+        yield
+    except BaseException:
+        for name, held in before.items():
+            path = run_dir / name
+            if held is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != held[0]:
+                _put_bytes(path, *held)
+        raise
+
+
+def _put_bytes(path: Path, data: bytes, mode: int) -> None:
+    """``data`` as ``path``'s content, replaced in one step (readers see the old file or this)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, mode & 0o7777)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 # --- config.yaml ----------------------------------------------------------------------------
 
 def write_config(run_dir: Path, row: Mapping[str, Any]) -> Path:
@@ -155,15 +202,46 @@ def write_config(run_dir: Path, row: Mapping[str, Any]) -> Path:
     return _write_text(run_dir, CONFIG, yaml.safe_dump(dict(row), allow_unicode=True, sort_keys=False))
 
 
+RUN_BOUNDS: Mapping[str, Bounds] = {
+    "limit": Bounds(int, low=1),
+    "batch_size": Bounds(int, low=1),
+    # 0 rounds would leave every Elo at its initial value, outside its own bootstrap interval.
+    "elo_rounds": Bounds(int, low=1),
+    "bootstrap": Bounds(int, low=0),  # 0: no intervals (each is the point itself)
+    "seed": Bounds(int, low=0, high=SEED_MAX),  # numpy refuses negative seeds
+}
+"""The run-wide numbers of a config (``harness.app.config`` checks its flags and ``--config`` files
+with these; :func:`read_config` checks a run's ``config.yaml`` with them, however it was edited)."""
+
+
 def read_config(run_dir: Path) -> dict[str, Any] | None:
-    """The run's configuration as written, or None when the run has none (answers made elsewhere)."""
+    """The run's configuration as written, or None when the run has none (answers made elsewhere).
+
+    Every run-wide number (:data:`RUN_BOUNDS`) is checked here, so each command that re-rates or
+    re-seeds from ``config.yaml`` (import, compare-judges, recheck, report) refuses a hand-edited
+    ``seed: -5`` in one line naming the file, line and field, before it writes anything. The other
+    sections (models, judges, api) are checked by whoever reads them (``harness.app.config``)."""
     path = _checked(run_dir, CONFIG)
     if not path.is_file():
         return None
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise HarnessError(f"{path}: expected a mapping")
+    for key, bounds in RUN_BOUNDS.items():
+        if data.get(key) is not None:
+            data[key] = check_number(data[key], bounds=bounds, field=key,
+                                     where=f"{path}:{_key_line(path, key)}: field {key!r}")
     return data
+
+
+def _key_line(path: Path, key: str) -> int:
+    """The line of a top-level key of a YAML file that :func:`read_yaml` has read (1 if not found)."""
+    node = yaml.compose(path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return int(k.start_mark.line) + 1
+    return 1
 
 
 # --- questions.jsonl ------------------------------------------------------------------------
@@ -267,9 +345,12 @@ def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
 
 
 def read_judgments(run_dir: Path) -> list[Judgment]:
-    """Every pairwise judgment (none for runs judged only by grading prompts)."""
+    """Every pairwise judgment (none for runs judged only by grading prompts); a turn past its
+    question's turns is an error naming the line (:func:`check_turn`)."""
     path = _checked(run_dir, JUDGMENTS)
-    return read_jsonl(path, Judgment.from_row, key=judgment_key, what=JUDGMENT_KEY) if path.is_file() else []
+    if not path.is_file():
+        return []
+    return read_jsonl(path, _turn_checked(run_dir, Judgment.from_row), key=judgment_key, what=JUDGMENT_KEY)
 
 
 def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
@@ -278,7 +359,7 @@ def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
 
 def read_grades(run_dir: Path) -> list[Grade]:
     path = _checked(run_dir, GRADES)
-    return read_jsonl(path, Grade.from_row, key=_grade_key,
+    return read_jsonl(path, _turn_checked(run_dir, Grade.from_row), key=_grade_key,
                       what="grade (judge, task, question_id, turn, model)") if path.is_file() else []
 
 
@@ -288,7 +369,8 @@ def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
 
 
 def read_battles(run_dir: Path) -> list[Battle]:
-    return read_jsonl(_checked(run_dir, BATTLES), Battle.from_row, key=_battle_key, what=_BATTLE)
+    return read_jsonl(_checked(run_dir, BATTLES), _turn_checked(run_dir, Battle.from_row), key=_battle_key,
+                      what=_BATTLE)
 
 
 def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]]) -> Path:
@@ -299,7 +381,62 @@ def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]])
 def read_judge_battles(run_dir: Path) -> list[Battle] | None:
     """Each judge's own battles, or None when the run had one judge."""
     path = _checked(run_dir, JUDGE_BATTLES)
-    return read_jsonl(path, Battle.from_row, key=_battle_key, what=_BATTLE) if path.is_file() else None
+    if not path.is_file():
+        return None
+    return read_jsonl(path, _turn_checked(run_dir, Battle.from_row), key=_battle_key, what=_BATTLE)
+
+
+class Turned(Protocol):
+    """A record of one judged turn of one question (judgments, battles, grades)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def question_id(self) -> str: ...
+    @property
+    def turn(self) -> int | None: ...
+
+
+def question_turns(tasks: Iterable[Task] | None) -> dict[tuple[str, str], int]:
+    """How many turns each question has, by (task, question id); empty when the run does not know
+    its questions (``questions.jsonl`` absent)."""
+    return {(t.id, q.id): len(q.all_turns) for t in tasks or () for q in t.questions}
+
+
+def check_turn(record: Turned, turns: Mapping[tuple[str, str], int]) -> None:
+    """ValueError when ``record`` judges a turn its question does not have (``turns``: from
+    :func:`question_turns`). A question the run does not know has only the records' own ceiling
+    (``harness.core.types.MAX_TURN``): without it, one hand-edited turn of millions makes every
+    screen that shows the conversation up to the judged turn build millions of rows.
+
+    >>> b = Battle("x", "y", "tie", "t", "q1", turn=3)
+    >>> check_turn(b, {("t", "q1"): 2})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: field 'turn': 3 is past the last turn of question 't'/'q1', which has 2 turns in ...
+    >>> check_turn(b, {})
+    """
+    count = turns.get((record.task, record.question_id))
+    if record.turn is not None and count is not None and record.turn > count:
+        raise ValueError(f"field 'turn': {record.turn} is past the last turn of question "
+                         f"{_short(record.task)}/{_short(record.question_id)}, which has {count} "
+                         f"turn{'s' if count != 1 else ''} in {QUESTIONS}")
+
+
+def _turn_checked(run_dir: Path, parse: Callable[[dict[str, Any]], R]) -> Callable[[dict[str, Any]], R]:
+    """``parse`` followed by :func:`check_turn` against the run's questions."""
+    turns = question_turns(read_questions(run_dir))
+
+    def checked(row: dict[str, Any]) -> R:
+        record = parse(row)
+        check_turn(record, turns)
+        return record
+    return checked
+
+
+def _short(value: str, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _csv_rows(path: Path, columns: Sequence[str], unique: Sequence[str]) -> list[tuple[int, dict[str, str]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,10 +63,28 @@ def _maybe_text(value: Any, key: str) -> str | None:
     return None if value is None else _text(value, key)
 
 
-def _turn(value: Any, key: str) -> int | None:
+MAX_TURN = 100
+"""The highest turn number a record may name. Multi-turn benchmarks have a handful (MT-Bench 2);
+without a ceiling, a hand-edited or imported ``turn: 3000000`` of a question the run does not know
+makes every screen that shows the conversation up to that turn build millions of rows. A run that
+knows the question checks the turn against its own count (``harness.core.rundir``)."""
+
+
+def turn_number(value: Any, key: str = "turn") -> int | None:
+    """A judged turn (1 is the first) as a record holds it, or None (a single-turn question).
+
+    >>> turn_number(2), turn_number(None)
+    (2, None)
+    >>> turn_number(10**30)
+    Traceback (most recent call last):
+    ...
+    ValueError: field 'turn': expected a turn number from 1 to 100, got 1000000000000000000000000000000
+    """
     if value is None:
         return None
-    return _count(value, key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TURN:
+        raise ValueError(f"field {key!r}: expected a turn number from 1 to {MAX_TURN}, got {_show(value)}")
+    return value
 
 
 def _soft(value: Any, key: str) -> tuple[float, float, float] | None:
@@ -92,7 +111,7 @@ def _choice(allowed: tuple[str, ...]) -> Callable[[Any, str], str]:
 
 # A field's annotation (a string under ``from __future__ import annotations``) picks its check.
 _CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "str": _text, "int": _count, "float | None": _score, "int | None": _turn, "str | None": _maybe_text,
+    "str": _text, "int": _count, "float | None": _score, "int | None": turn_number, "str | None": _maybe_text,
     "tuple[float, float, float] | None": _soft,
     "Order": _choice(get_args(Order)), "JudgmentWinner": _choice(get_args(JudgmentWinner)),
     "Winner": _choice(get_args(Winner)), "HumanWinner": _choice(get_args(HumanWinner)),
@@ -108,7 +127,9 @@ class RowRecord:
     rows are what they were before multi-turn questions, and text verdicts before soft ones."""
 
     def to_row(self) -> dict[str, Any]:
-        row = dataclasses.asdict(self)  # type: ignore[call-overload]
+        # Field by field, not dataclasses.asdict: the fields are flat (text, numbers, a tuple of
+        # floats), and asdict's recursive deep copy was most of writing a million judgments.
+        row = {name: getattr(self, name) for name, _, _ in _layout(type(self))}
         for key in OPTIONAL_FIELDS:
             if row.get(key, 0) is None:
                 del row[key]
@@ -119,12 +140,19 @@ class RowRecord:
         """The record of one row: every field type-checked (ValueError naming it); a field with a
         default may be absent (rows written before it existed); other fields are ignored."""
         values = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in row:
-                values[f.name] = _CHECKS[str(f.type)](row[f.name], f.name)
-            elif f.default is dataclasses.MISSING:
-                raise KeyError(f.name)
+        for name, check, required in _layout(cls):
+            if name in row:
+                values[name] = check(row[name], name)
+            elif required:
+                raise KeyError(name)
         return cls(**values)
+
+
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[str, Callable[[Any, str], Any], bool], ...]:
+    """A row record's fields once: name, check, and whether a row must have it (no default)."""
+    return tuple((f.name, _CHECKS[str(f.type)], f.default is dataclasses.MISSING)
+                 for f in dataclasses.fields(cls))
 
 
 @dataclass(frozen=True)
@@ -438,7 +466,7 @@ class Battle(RowRecord):
             qid = str(qid)
         return cls(model_a=row["model_a"], model_b=row["model_b"], winner=winner,  # type: ignore[arg-type]
                    task=_text(row.get("task", ""), "task"), question_id=_text(qid, "question_id"),
-                   judge=_text(row.get("judge", ""), "judge"), turn=_turn(row.get("turn"), "turn"),
+                   judge=_text(row.get("judge", ""), "judge"), turn=turn_number(row.get("turn")),
                    soft=_soft(row.get("soft"), "soft"), source=_maybe_text(row.get("source"), "source"))
 
 
