@@ -18,9 +18,12 @@ import contextlib
 import copy
 import csv
 import io
+import itertools
 import json
 import os
+import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,9 +53,11 @@ ODD_TEXT = st.sampled_from([
     "{{ ''.__class__.__mro__ }}", "{% include 'x' %}", "模型A", "\ufeffmodel_a", "model_a", "model_b", "tie",
     "tie (bothbad)", "error", "bogus", "embedded", "openai:m@http://127.0.0.1:abc/v1", "openai:m@http://[::1",
     "nope:x", "hf:", "reference:chrf", "reference:bleu", "1e308", "nan", "-1", "0", "12345",
+    # Characters str.splitlines breaks at (JSON may hold them raw), and the markers below.
+    "x\u2028y", "\u2029", "a\x85b", "\x1c\x1d", "__SURROGATE__", "__HUGE__", "__BIGFLOAT__",
 ])
 ODD_NUMBER = st.sampled_from([0, -1, -5, 1, 2, 10**12, 2**63, 1e308, -1e308, float("nan"), float("inf"),
-                              float("-inf"), 0.5, -0.0, 1.5, True, False])
+                              float("-inf"), 0.5, -0.0, 1.5, True, False, "__HUGE__", "__BIGFLOAT__"])
 SCALAR = st.one_of(ODD_TEXT, ODD_NUMBER, st.none(), st.text(max_size=20), st.integers(-10**6, 10**6),
                    st.floats(allow_nan=True, allow_infinity=True))
 VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3),
@@ -63,6 +68,12 @@ VALUE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=3)
 DEEP = ("__DEEP_50__", "__DEEP_2000__")
 """Placeholders the writers below expand into brackets nested that deep (hypothesis could not even
 print a value nested 2,000 deep when it reports an example)."""
+MARKERS = {
+    "__HUGE__": "7" * 5000,  # an integer Python will not convert (over 4,300 digits)
+    "__BIGFLOAT__": "1e400",  # a float that parses as infinity
+    "__SURROGATE__": '"a\\ud800b"',  # half of a UTF-16 pair: valid JSON and YAML, not encodable as UTF-8
+}
+"""Placeholders for what json.dumps and yaml.safe_dump will not write themselves."""
 
 
 def _expand_deep(text: str) -> str:
@@ -70,6 +81,8 @@ def _expand_deep(text: str) -> str:
         depth = int(marker.strip("_").split("_")[1])
         nested = "[" * depth + "]" * depth
         text = text.replace(f'"{marker}"', nested).replace(f"'{marker}'", nested).replace(marker, nested)
+    for marker, value in MARKERS.items():
+        text = text.replace(f'"{marker}"', value).replace(f"'{marker}'", value).replace(marker, value)
     return text
 
 
@@ -188,8 +201,9 @@ def check(argv: list[str], capsys: pytest.CaptureFixture[str], root: Path, *,
     out, err = capsys.readouterr()
     assert "Traceback" not in err, f"{argv}\n{err}"
     assert code in (0, 2), f"exit {code} for {argv}\n{err}"
-    if code == 2:
-        assert err.startswith("harness: error: ") and err.count("\n") == 1, f"{argv}\n{err}"
+    if code == 2:  # one error line; notes (said once, on what was read) may come before it
+        said = [line for line in err.splitlines() if not line.startswith("note: ")]
+        assert len(said) == 1 and said[0].startswith("harness: error: "), f"{argv}\n{err}"
     new_outside = {p.name for p in parent.iterdir()} - outside
     assert not [n for n in new_outside if not n.startswith("harness-fuzz-")], new_outside
     after = _tree(root)
@@ -409,3 +423,120 @@ def test_fuzz_imports(which: tuple[str, str], data: st.DataObject, capsys: pytes
         path.write_text(data.draw(raw_damage(_jsonl(rows))), encoding="utf-8", errors="surrogatepass")
         check(["import", kind, str(path), "--run", str(root / "run"), "--format", fmt], capsys, root,
               outputs=lambda n: n.startswith("run/"))
+
+
+# --- what sits at a path argument -------------------------------------------------------------------
+
+PATH_COMMANDS: dict[str, tuple[list[str], str, str]] = {
+    # name: (argv with {path} and {run}, the file's name, a valid content for it)
+    "tasks validate": (["tasks", "validate", "{path}"], "task.yaml", _yaml(VALID_TASK)),
+    "tasks list": (["tasks", "list", "--tasks-dir", "{dir}"], "task.yaml", _yaml(VALID_TASK)),
+    "import questions": (["import", "questions", "{path}", "--run", "{run}"], "questions.jsonl",
+                         _jsonl(QUESTION_FILES["generic.jsonl"])),
+    "import answers": (["import", "answers", "{path}", "--run", "{run}"], "answers.jsonl",
+                       _jsonl(IMPORTS[("answers", "generic")])),
+    "import judgments": (["import", "judgments", "{path}", "--run", "{run}"], "judgments.jsonl",
+                         _jsonl(IMPORTS[("judgments", "generic")])),
+    "rate": (["rate", "{path}", "--bootstrap", "10"], "battles.jsonl", _jsonl(VALID_BATTLES)),
+    "human import": (["human", "import", "{path}", "--run", "{judged}"], "labels.jsonl", _jsonl(VALID_LABELS)),
+    "run --config": (["run", "{path}", "--dry-run"], "run.yaml", _yaml(VALID_CONFIG)),
+    "synth --seed-file": (["synth", "--seed-file", "{path}", "--out", "{run}/synth.jsonl", "--dry-run"],
+                          "seeds.jsonl", _jsonl([{"instruction": "Define tort.", "input": "", "output": "A wrong."}])),
+    "synth --instructions": (["synth", "--instructions", "{path}", "--answers-from", "embedded", "--out",
+                              "{run}/synth.jsonl", "--dry-run"], "instructions.jsonl",
+                             _jsonl([{"instruction": "Define tort."}])),
+    "prompts show": (["prompts", "show", "fuzzed", "--prompts-dir", "{dir}"], "fuzzed.yaml", _yaml(VALID_PROMPT)),
+    "human serve --guide": (["human", "serve", "--run", "{judged}", "--guide", "{path}", "--port", "1"],
+                            "guide.md", ""),  # only what must be refused: a valid guide would start serving
+}
+HOSTILE_PATHS = ("fifo", "dangling link", "link loop", "link to a folder", "folder", "/dev/zero", "link to valid")
+
+
+@FUZZ
+@given(name=st.sampled_from(sorted(PATH_COMMANDS)), kind=st.sampled_from(HOSTILE_PATHS))
+def test_fuzz_path_arguments(name: str, kind: str, judged: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A FIFO (opened, it blocks for ever), a link to nothing, to itself, to a folder, a device that
+    never ends, or a link to a good file, at every path a command reads. A hang fails the example
+    (SIGALRM), instead of hanging the suite."""
+    argv, file_name, valid = PATH_COMMANDS[name]
+    if kind == "link to valid" and not valid:
+        kind = "fifo"
+    with _sandbox() as root:
+        run = _copy_run(judged, root)
+        folder = root / "in"
+        folder.mkdir()
+        path = folder / file_name
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "dangling link":
+            path.symlink_to(root / "nothing-here")
+        elif kind == "link loop":
+            path.symlink_to(path)
+        elif kind == "link to a folder":
+            path.symlink_to(root)
+        elif kind == "folder":
+            path.mkdir()
+        elif kind == "/dev/zero":
+            path.symlink_to("/dev/zero")
+        else:
+            (root / file_name).write_text(valid, encoding="utf-8")
+            path.symlink_to(root / file_name)
+        args = [a.format(path=path, dir=folder, run=root / "out", judged=run) for a in argv]
+        old = signal.signal(signal.SIGALRM, _hang)
+        signal.alarm(120)
+        try:
+            code = check(args, capsys, root, outputs=lambda n: n.startswith(("out/", "run/")))
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+        if kind != "link to valid":
+            assert code == 2, f"{args}: a {kind} was accepted"
+
+
+def _hang(signum: int, frame: object) -> None:
+    raise AssertionError("the command hung (2 minutes) reading what sits at its path argument")
+
+
+# --- what an endpoint sends back ---------------------------------------------------------------------
+
+REPLY_TEXT = st.one_of(st.sampled_from(["1", "2", "3", "[[A]]", "", "1 \ud800", "\udfff", "x\u2028y",
+                                        "\u2029", "a\x85b", "\x00\x1b[31m"]), st.text(max_size=12))
+LOGPROB = st.one_of(ODD_NUMBER.filter(lambda v: not isinstance(v, str)), st.floats(allow_nan=True),
+                    st.sampled_from(["high", None, [], {}, -(10 ** 400), 10 ** 400]))
+
+
+@FUZZ
+@given(answers=st.lists(REPLY_TEXT, min_size=1, max_size=4), verdicts=st.lists(REPLY_TEXT, min_size=1, max_size=4),
+       logprobs=st.lists(LOGPROB, min_size=1, max_size=4))
+def test_fuzz_replies(answers: list[str], verdicts: list[str], logprobs: list[Any],
+                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model answers and judge verdicts holding lone surrogates, line separators and control
+    characters, and log-probabilities out of range, non-finite or not numbers at all, from a real
+    HTTP endpoint: the run ends 0 (or 2 with one line), and no run file holds NaN, Infinity or a
+    character UTF-8 cannot encode."""
+    from test_hostile_replies import HostileServer, strict_rows
+
+    count = itertools.count()
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        k = next(count)
+        if body["model"] != "judge":
+            return {"message": {"role": "assistant", "content": answers[k % len(answers)]}}
+        bad = logprobs[k % len(logprobs)]
+        alts = [{"token": "1", "logprob": bad, "bytes": None}, {"token": "2", "logprob": -1.0, "bytes": None}]
+        return {"message": {"role": "assistant", "content": verdicts[k % len(verdicts)]},
+                "logprobs": {"content": [{"token": "1", "logprob": bad, "bytes": None, "top_logprobs": alts}]}}
+
+    with _sandbox() as root, HostileServer(reply) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fuzz")
+        url = server.url
+        argv = ["run", "--tasks", "en_law", "--limit", "2", "--out", str(root / "run"), "--no-progress",
+                "--models", f"a=openai:a@{url}", f"b=openai:b@{url}", "--judge", f"openai:judge@{url}",
+                "--prompt", "verdict_token_en", "--judge-method", "logprobs", "--report", "md"]
+        check(argv, capsys, root, outputs=lambda n: n.startswith("run/"))
+        for path in (root / "run").rglob("*"):
+            if path.suffix == ".jsonl":
+                strict_rows(path)
+            if path.suffix in (".jsonl", ".json", ".csv", ".md"):
+                text = path.read_text(encoding="utf-8")
+                assert not re.search(r"\bNaN\b|\bInfinity\b|[\ud800-\udfff]", text), path
