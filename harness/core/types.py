@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -148,11 +147,18 @@ class RowRecord:
         return cls(**values)
 
 
-@functools.cache
-def _layout(cls: type) -> tuple[tuple[str, Callable[[Any, str], Any], bool], ...]:
-    """A row record's fields once: name, check, and whether a row must have it (no default)."""
-    return tuple((f.name, _CHECKS[str(f.type)], f.default is dataclasses.MISSING)
-                 for f in dataclasses.fields(cls))
+_Layout = tuple[tuple[str, Callable[[Any, str], Any], bool], ...]
+_LAYOUTS: dict[type, _Layout] = {}
+
+
+def _layout(cls: type) -> _Layout:
+    """A row record's fields, worked out once per class: name, check, and whether a row must have
+    it (no default)."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple((f.name, _CHECKS[str(f.type)], f.default is dataclasses.MISSING)
+                                       for f in dataclasses.fields(cls))
+    return layout
 
 
 @dataclass(frozen=True)
