@@ -118,8 +118,11 @@ def _read(path: Path, parse: Callable[[Mapping[str, Any]], Sequence[T] | None]) 
     skipped = 0
     for file in files_of(path):
         for where, row in rows_of(file):
-            with row_errors(where):
+            try:  # not row_errors per row: see files.json_rows
                 records = parse(row)
+            except (KeyError, ValueError, TypeError, RecursionError):
+                with row_errors(where):
+                    raise
             if records is None:
                 skipped += 1
             else:
@@ -131,6 +134,9 @@ def _read(path: Path, parse: Callable[[Mapping[str, Any]], Sequence[T] | None]) 
 
 def _str(row: Mapping[str, Any], key: str, default: str | None = None) -> str:
     """A non-empty text field; FastChat's numeric ids are kept as text."""
+    value = row.get(key)
+    if value.__class__ is str and value:  # the usual case, first: a million rows pass here six times
+        return value
     if key not in row or row[key] is None or row[key] == "":
         if default is not None:
             return default

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -128,7 +129,8 @@ class RowRecord:
     def to_row(self) -> dict[str, Any]:
         # Field by field, not dataclasses.asdict: the fields are flat (text, numbers, a tuple of
         # floats), and asdict's recursive deep copy was most of writing a million judgments.
-        row = {name: getattr(self, name) for name, _, _ in _layout(type(self))}
+        names, values = _fields_of(type(self))
+        row = dict(zip(names, values(self)))
         for key in OPTIONAL_FIELDS:
             if row.get(key, 0) is None:
                 del row[key]
@@ -149,6 +151,7 @@ class RowRecord:
 
 _Layout = tuple[tuple[str, Callable[[Any, str], Any], bool], ...]
 _LAYOUTS: dict[type, _Layout] = {}
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
 def _layout(cls: type) -> _Layout:
@@ -159,6 +162,16 @@ def _layout(cls: type) -> _Layout:
         layout = _LAYOUTS[cls] = tuple((f.name, _CHECKS[str(f.type)], f.default is dataclasses.MISSING)
                                        for f in dataclasses.fields(cls))
     return layout
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """A row record's field names, and a getter of all their values at once (in C:
+    operator.attrgetter), worked out once per class."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        names = tuple(name for name, _, _ in _layout(cls))
+        found = _FIELDS[cls] = (names, operator.attrgetter(*names))
+    return found
 
 
 @dataclass(frozen=True)
