@@ -513,11 +513,10 @@ def _fields(body: bytes, content_type: str) -> dict[str, str] | str:
             fields: dict[str, str] = raw
         else:
             fields = dict(parse_qsl(text, keep_blank_values=True))
-        for key, value in fields.items():  # a lone surrogate (JSON "\ud800") cannot be stored
-            key.encode("utf-8")
-            value.encode("utf-8")
     except (UnicodeError, ValueError):  # NestedTooDeeply is a ValueError too
         return "unreadable request"
+    # Every field can be stored: the body decoded as UTF-8, and parse_json makes a JSON "\ud800"
+    # (half of a UTF-16 pair) U+FFFD.
     return fields
 
 

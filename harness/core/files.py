@@ -125,10 +125,10 @@ def read_jsonl(path: Path, parse: Callable[[dict[str, Any]], T],
 
 def _show_key(key: Hashable) -> str:
     parts = key if isinstance(key, tuple) else (key,)
-    return "(" + ", ".join(_short(p) for p in parts) + ")"
+    return "(" + ", ".join(short_repr(p) for p in parts) + ")"
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
     """``repr`` cut to ``limit`` characters: one error line stays one line for any input."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -153,6 +153,15 @@ class NumberTooLong(ValueError):
 # JSON may spell half of a UTF-16 surrogate pair on its own ("\ud800"): valid JSON, but no UTF-8
 # file can hold the character it decodes to, so every later write of that text would fail.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _repaired(value: Any, text: str) -> tuple[Any, int]:
+    """``value`` (parsed from ``text``) with its lone surrogates replaced by U+FFFD, and how many;
+    the walk only when ``text`` spells one."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return value, 0
+    count = [0]
+    return _replace_surrogates(value, count), count[0]
 
 
 def _replace_surrogates(value: Any, count: list[int]) -> Any:
@@ -185,11 +194,9 @@ def parse_json(text: str, *, replaced: list[int] | None = None) -> Any:
             raise
         long = re.search(r"\d{" + str(sys.get_int_max_str_digits() + 1) + "}", text)
         raise NumberTooLong(text.count("\n", 0, long.start()) + 1 if long else 1) from None
-    if _SURROGATE_ESCAPE.search(text):
-        count = [0]
-        value = _replace_surrogates(value, count)
-        if replaced is not None:
-            replaced[0] += count[0]
+    value, count = _repaired(value, text)
+    if replaced is not None:
+        replaced[0] += count
     return value
 
 
@@ -210,8 +217,6 @@ def read_text(path: Path, *, expected: str = "a text file", newline: str | None 
             return f.read()
     except FileNotFoundError:
         raise HarnessError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise HarnessError(f"{path}: is a directory, expected {expected}") from None
     except UnicodeDecodeError as exc:
         data = path.read_bytes()
         start = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
@@ -226,14 +231,15 @@ def check_regular(path: Path, *, expected: str = "a file") -> None:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise HarnessError(f"{path}: no such file") from None
+    _require_regular(path, mode, expected)
+
+
+def _require_regular(path: Path, mode: int, expected: str) -> None:
     if stat.S_ISDIR(mode):
         raise HarnessError(f"{path}: is a directory, expected {expected}")
     if not stat.S_ISREG(mode):
-        raise HarnessError(f"{path}: is {_kind(mode)}, not a regular file; expected {expected}")
-
-
-def _kind(mode: int) -> str:
-    return "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise HarnessError(f"{path}: is {kind}, not a regular file; expected {expected}")
 
 
 @contextlib.contextmanager
@@ -244,11 +250,7 @@ def open_regular(path: Path, *, expected: str = "a file") -> Iterator[io.Buffere
     changes nothing."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if not stat.S_ISREG(mode):
-            raise HarnessError(f"{path}: is {_kind(mode)}, not a regular file; expected {expected}")
+        _require_regular(path, os.fstat(fd).st_mode, expected)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         raw = os.fdopen(fd, "rb")
@@ -434,12 +436,9 @@ def read_yaml(path: Path) -> Any:
         # then says on which line the nesting got too deep.
         loader = _UniqueKeyLoader(text)
         try:
-            data = loader.get_single_data()
             # A double-quoted "\ud800" is half of a UTF-16 pair, which no UTF-8 file can hold.
-            if _SURROGATE_ESCAPE.search(text):
-                count = [0]
-                data = _replace_surrogates(data, count)
-                _say_replaced(path, count[0])
+            data, count = _repaired(loader.get_single_data(), text)
+            _say_replaced(path, count)
             return data
         except NumberTooLong as exc:
             raise HarnessError(f"{path}:{exc.line}: {exc}") from None
@@ -447,7 +446,7 @@ def read_yaml(path: Path) -> Any:
             lineno = loader.get_mark().line + 1
             raise HarnessError(f"{path}:{lineno}: nested too deeply") from None
         except _DuplicateKey as exc:
-            raise HarnessError(f"{path}:{exc.line}: duplicate key {_short(exc.key)} (a key may appear "
+            raise HarnessError(f"{path}:{exc.line}: duplicate key {short_repr(exc.key)} (a key may appear "
                                "once in a mapping)") from None
         finally:
             loader.dispose()

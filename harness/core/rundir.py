@@ -35,6 +35,7 @@ from harness.core.files import (
     read_jsonl,
     read_yaml,
     row_errors,
+    short_repr,
     write_csv,
     write_jsonl,
 )
@@ -229,8 +230,12 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
         raise HarnessError(f"{path}: expected a mapping")
     for key, bounds in RUN_BOUNDS.items():
         if data.get(key) is not None:
-            data[key] = check_number(data[key], bounds=bounds, field=key,
-                                     where=f"{path}:{_key_line(path, key)}: field {key!r}")
+            try:
+                data[key] = check_number(data[key], bounds=bounds, field=key, where=f"{path}: field {key!r}")
+            except HarnessError:  # the same refusal again, naming the key's line (found only now)
+                check_number(data[key], bounds=bounds, field=key,
+                             where=f"{path}:{_key_line(path, key)}: field {key!r}")
+                raise
     return data
 
 
@@ -419,8 +424,8 @@ def check_turn(record: Turned, turns: Mapping[tuple[str, str], int]) -> None:
     count = turns.get((record.task, record.question_id))
     if record.turn is not None and count is not None and record.turn > count:
         raise ValueError(f"field 'turn': {record.turn} is past the last turn of question "
-                         f"{_short(record.task)}/{_short(record.question_id)}, which has {count} "
-                         f"turn{'s' if count != 1 else ''} in {QUESTIONS}")
+                         f"{short_repr(record.task, 60)}/{short_repr(record.question_id, 60)}, which "
+                         f"has {count} turn{'s' if count != 1 else ''} in {QUESTIONS}")
 
 
 def _turn_checked(run_dir: Path, parse: Callable[[dict[str, Any]], R]) -> Callable[[dict[str, Any]], R]:
@@ -432,11 +437,6 @@ def _turn_checked(run_dir: Path, parse: Callable[[dict[str, Any]], R]) -> Callab
         check_turn(record, turns)
         return record
     return checked
-
-
-def _short(value: str, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _csv_rows(path: Path, columns: Sequence[str], unique: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
