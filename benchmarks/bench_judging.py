@@ -25,7 +25,7 @@ from pathlib import Path
 from latency_server import raw_client_rate, serve
 
 from harness.core.types import Answer, Question, Task
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import BuiltJudge, JudgeSettings
 from harness.judges.pairwise import judge_jobs, make_jobs
 from harness.judges.prompts import load_prompt
 from harness.models import endpoints
@@ -51,11 +51,11 @@ def harness_rate(url: str, concurrency: int, calls: int) -> tuple[float, int]:
     api = ApiConfig(default=EndpointSettings(concurrency=concurrency, timeout=60))
     with tempfile.TemporaryDirectory() as tmp, endpoints.session(api), \
             CallCache(Path(tmp) / "cache.sqlite") as cache:
-        backend = load_backend(settings.spec)
+        judge = BuiltJudge(settings, load_backend(settings.spec), prompt)
         # Connect and build the client first: a long run pays for that once, not per call.
-        judge_jobs(warmup, backend, prompt, settings, cache)
+        judge_jobs(judge, warmup, cache=cache)
         start = time.perf_counter()
-        judgments = judge_jobs(jobs, backend, prompt, settings, cache)
+        judgments = judge_jobs(judge, jobs, cache=cache)
         elapsed = time.perf_counter() - start
         assert cache.calls["judge"] == len(jobs) + len(warmup), cache.calls
     return len(jobs) / elapsed, sum(j.winner != "error" for j in judgments)

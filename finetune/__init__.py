@@ -7,5 +7,5 @@ the adapter folder. ``selfinstruct`` and ``synth`` make training data with a tea
 
 The commands' options are ``harness.app.finetune_command`` and ``harness.app.synth_command``, and
 the loss plot is the report's (``harness.reports.plots``). Imports core, models, stats and tasks;
-not judges or reports (its siblings), nor the app.
+not judges (its sibling), nor the read model, reports, web or app above it.
 """

@@ -9,7 +9,8 @@ keep that text verdict without probabilities, counted in one note. ``likelihood`
 judges (small local models) pick the most likely label, so they always give a valid one.
 ``reference`` judges call no model: :mod:`harness.judges.reference` compares each answer with the
 question's reference answer.
-Used by pairwise judging and by single-answer grading alike.
+Used by pairwise judging and by single-answer grading alike, each given the judge built once
+(:class:`BuiltJudge`: settings, backend, prompt, turns prompt) and the call site's cache.
 """
 
 from __future__ import annotations
@@ -106,6 +107,36 @@ Judge = Backend | ReferenceJudge
 """A judge model's backend, or a reference judge (no model)."""
 
 
+@dataclass(frozen=True)
+class BuiltJudge:
+    """A judge made once and passed whole to every judging function (the way alpaca_eval's
+    ``PairwiseAnnotator`` is built, then called): its settings, its backend, its prompt and the turns
+    prompt for multi-turn questions. The next judge option is one more field here, not one more
+    parameter in every signature. :func:`harness.judges.built.build_judges` makes it from settings
+    and prompt folders.
+
+    The call cache and the progress callback are not in it: they belong to one call site, not to
+    the judge. A cache is an open file with the lifetime of a ``with`` block, and one judge is asked
+    through different ones (a run's cache, a recheck's own per seed); a progress bar is sized to the
+    one call it counts.
+    """
+
+    settings: JudgeSettings
+    """How to judge (spec, prompt name, method, decoding, turns)."""
+    backend: Judge
+    """:func:`load_judge` of ``settings.spec``."""
+    prompt: JudgePrompt
+    """The judge prompt (single-turn questions, and all questions when it is a turns prompt)."""
+    turn_prompt: JudgePrompt | None = None
+    """The turns prompt for multi-turn questions
+    (:func:`harness.judges.conversation.turn_prompt_for`); None when none is needed."""
+
+    @property
+    def spec(self) -> str:
+        """The judge's spec, as its verdicts are recorded."""
+        return self.settings.spec
+
+
 def load_judge(spec: str) -> Judge:
     """The judge a spec names: ``reference[:METRIC]``, else a model backend spec."""
     return create_reference(spec) if is_reference(spec) else load_backend(spec)
@@ -159,10 +190,13 @@ def resolve_method(settings: JudgeSettings, backend: Judge) -> str:
     return settings.method
 
 
-def ask_judge(asks: Sequence[Ask], backend: Judge, prompt: JudgePrompt, settings: JudgeSettings,
-              cache: CallCache, progress: Callable[[int], None] = lambda n: None
+def ask_judge(judge: BuiltJudge, asks: Sequence[Ask], *, cache: CallCache,
+              prompt: JudgePrompt | None = None, progress: Callable[[int], None] = lambda n: None
               ) -> tuple[str, list[Verdict]]:
-    """The method used and one verdict per ask, reading from and writing to ``cache``."""
+    """The method used and one verdict per ask, reading from and writing to ``cache``. ``prompt``:
+    the one the asks were rendered with (``judge.prompt`` if None, or ``judge.turn_prompt``)."""
+    backend, settings = judge.backend, judge.settings
+    prompt = judge.prompt if prompt is None else prompt
     method = resolve_method(settings, backend)
     if isinstance(backend, ReferenceJudge):
         return method, [Verdict(*v) for v in

@@ -15,9 +15,7 @@ from pathlib import Path
 from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.types import Task
-from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import load_judge
-from harness.judges.conversation import turn_prompt_for
+from harness.judges.built import build_judge
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.perturb import ALL_PROBES, CONTEXT_PROBE
 from harness.judges.probes import (
@@ -33,11 +31,15 @@ from harness.stats.battles import combine
 from harness.stats.bias import BiasResult, summarise
 
 
-def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
+def bias(run_dir: Path, settings: JudgeSettings, *, tasks: Sequence[Task],
          probes: Sequence[str] = ALL_PROBES, prompts_dirs: Sequence[Path] = (),
          perturber: str | None = None, model: str | None = None,
          seed: int = 0, api: endpoints.ApiConfig | None = None) -> BiasResult:
-    """Every check for one judge on ``run_dir``; writes the probe files and ``bias.csv``."""
+    """Every check for one judge on ``run_dir``; writes the probe files and ``bias.csv``.
+
+    The judge is built here (:func:`harness.judges.built.build_judge`), once the run directory is
+    locked and its answers are read, so a run that cannot be probed fails before any prompt is loaded.
+    """
     with runlock.hold(run_dir, command="bias"):
         unknown = sorted(set(probes) - set(ALL_PROBES))
         if unknown:
@@ -49,28 +51,27 @@ def bias(run_dir: Path, settings: JudgeSettings, task_list: Sequence[Task],
         if model is not None and model not in models:
             raise HarnessError(f"--model {model!r}: not in {run_dir / rundir.ANSWERS} "
                                f"(models: {', '.join(models)})")
-        prompt = prompt_plugins.load_prompt(settings.prompt, prompts_dirs)
-        turn_prompt = turn_prompt_for(settings, prompt, task_list, prompts_dirs)
-        backend = load_judge(settings.spec)
+        judge = build_judge(settings, prompts_dirs=prompts_dirs, tasks=tasks)
+        prompt, turn_prompt = judge.prompt, judge.turn_prompt
         labels = rundir.read_human(run_dir)
         with endpoints.session(api), CallCache(run_dir / rundir.CACHE) as cache:
-            judgments = judge_jobs(make_jobs(task_list, models, answers, settings.turns), backend, prompt,
-                                   settings, cache, turn_prompt=turn_prompt)
-            chosen = choose_answers(task_list, answers, model)
+            jobs = make_jobs(tasks, models, answers, turns=settings.turns)
+            judgments = judge_jobs(judge, jobs, cache=cache)
+            chosen = choose_answers(tasks, answers, model)
             perturbations = rule_perturbations(
-                chosen, task_list, probes, seed, prompt.labels if prompt.pairwise else None,
-                turn_prompt.labels if turn_prompt is not None and turn_prompt.pairwise else None)
+                chosen, tasks, probes, seed=seed, labels=prompt.labels if prompt.pairwise else None,
+                turn_labels=turn_prompt.labels if turn_prompt is not None and turn_prompt.pairwise else None)
             if perturber:
-                perturbations += llm_perturbations(chosen, task_list, probes, perturber, cache)
+                perturbations += llm_perturbations(chosen, tasks, probes, spec=perturber, cache=cache)
             if CONTEXT_PROBE in probes:
-                altered, unasked = context_perturbations(chosen, task_list, cache, perturber)
+                altered, unasked = context_perturbations(chosen, tasks, cache=cache, perturber=perturber)
                 perturbations += altered
                 if unasked:
                     print(f"note: {CONTEXT_PROBE}: {unasked} multi-turn answers have no model spec in "
                           f"{run_dir / rundir.ANSWERS} (imported?); give --perturber SPEC to probe them",
                           file=sys.stderr)
-            rows, probe_results = run_probes(perturbations, task_list, backend, prompt, settings, cache,
-                                             turn_prompt=turn_prompt, answers=answers)
+            rows, probe_results = run_probes(judge, perturbations, tasks=tasks, cache=cache,
+                                             answers=answers)
         result = summarise(judgments, answers, {settings.spec: combine(judgments)}, labels, probe_results,
                             len(perturbations))
         rundir.write_perturbations(run_dir, perturbations)

@@ -16,7 +16,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.files import read_jsonl, read_yaml
 from harness.core.types import HumanLabel, Judgment
-from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, BuiltJudge, ask_judge
 from harness.judges.pairwise import winner_for
 from harness.judges.prompts import JudgePrompt
 from harness.models.cache import CallCache
@@ -74,14 +74,16 @@ class CalibrationResult:
         return self.consistent / self.pairs if self.pairs else float("nan")
 
 
-def calibrate(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cache: CallCache,
-              items: Sequence[Item] | None = None) -> list[CalibrationResult]:
-    """Judge every calibration item (both orders, or each answer alone) and score the judge.
+def calibrate(judge: BuiltJudge, *, cache: CallCache, items: Sequence[Item] | None = None
+              ) -> list[CalibrationResult]:
+    """Judge every calibration item (both orders, or each answer alone) with ``judge.prompt`` and
+    score the judge (the built-in set when ``items`` is None).
 
     Pairwise: a verdict is correct when it names the better answer, or ``equal`` on an equal
     item. Single grading: an item is correct when the better answer gets the higher grade, or
     grades within one point of each other on an equal item.
     """
+    prompt = judge.prompt
     items = list(items or load_items())
     asks = []
     for it in items:
@@ -95,7 +97,7 @@ def calibrate(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cach
             for answer in (it.first, it.second):
                 asks.append(Ask(prompt.render(it.question, reference=it.reference, answer=answer),
                                 "single", it.id, neutral, (answer,), it.reference))
-    _, verdicts = ask_judge(asks, backend, prompt, settings, cache)
+    _, verdicts = ask_judge(judge, asks, cache=cache)
     meanings = [v.meaning for v in verdicts]
     rows = []
     kinds = list(dict.fromkeys(it.kind for it in items if it.kind))
@@ -196,11 +198,11 @@ def gold_asks(prompt: JudgePrompt, items: Sequence[GoldItem]) -> list[Ask]:
     return asks
 
 
-def judge_gold(prompt: JudgePrompt, backend: Judge, settings: JudgeSettings, cache: CallCache,
-               items: Sequence[GoldItem]) -> list[tuple[str, str]]:
+def judge_gold(judge: BuiltJudge, items: Sequence[GoldItem], *, cache: CallCache) -> list[tuple[str, str]]:
     """The judge's winner for each pair in each order (``model_a`` = answer_1, ``error`` when no
-    label could be read), as ``(ab, ba)``; every call goes through the cache."""
-    _, verdicts = ask_judge(gold_asks(prompt, items), backend, prompt, settings, cache)
+    label could be read), as ``(ab, ba)``, asked with ``judge.prompt``; every call goes through
+    the cache."""
+    _, verdicts = ask_judge(judge, gold_asks(judge.prompt, items), cache=cache)
     winners = [winner_for(v.meaning, order) if v.meaning is not None else "error"  # type: ignore[arg-type]
                for v, order in zip(verdicts, ["ab", "ba"] * len(items))]
     return [(winners[2 * k], winners[2 * k + 1]) for k in range(len(items))]

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, JudgmentWinner, Order, Task
-from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge, recorded_prompt
+from harness.judges.asking import Ask, BuiltJudge, JudgeSettings, ask_judge, recorded_prompt
 from harness.judges.conversation import answer_turns, judged_turns, pair_turn_ask
 from harness.judges.prompts import JudgePrompt
 from harness.models.cache import CallCache
 
-__all__ = ["JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pair_asks"]
+__all__ = ["BuiltJudge", "JudgeSettings", "Job", "make_jobs", "winner_for", "judge_jobs", "pair_asks"]
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,20 @@ def soft_for(soft: Mapping[str, float], order: Order) -> tuple[float, float, flo
     return (first, soft.get("equal", 0.0), second)
 
 
-def judge_jobs(jobs: Sequence[Job], backend: Judge, prompt: JudgePrompt,
-               settings: JudgeSettings, cache: CallCache,
-               progress: Callable[[int], None] = lambda n: None,
-               turn_prompt: JudgePrompt | None = None) -> list[Judgment]:
+def judge_jobs(judge: BuiltJudge, jobs: Sequence[Job], *, cache: CallCache,
+               progress: Callable[[int], None] = lambda n: None) -> list[Judgment]:
     """Judge every job, reading from and writing to ``cache``; results in job order. Jobs on a
-    turn of a multi-turn question are judged with ``turn_prompt`` (a turns prompt; see
-    :func:`harness.judges.conversation.load_turn_prompt`), unless ``prompt`` is one itself."""
+    turn of a multi-turn question are judged with ``judge.turn_prompt`` (a turns prompt; see
+    :func:`harness.judges.conversation.load_turn_prompt`), unless ``judge.prompt`` is one itself."""
+    prompt, settings = judge.prompt, judge.settings
     if not prompt.pairwise:
         raise HarnessError(f"judge prompt {prompt.name!r} grades single answers; it cannot compare pairs")
     out: list[Judgment | None] = [None] * len(jobs)
-    for used, wanted in prompt_groups(jobs, prompt, turn_prompt):
+    for used, wanted in prompt_groups(jobs, prompt, judge.turn_prompt):
         mine = [jobs[i] for i in wanted]
-        method, verdicts = ask_judge(pair_asks(used, mine), backend, used, settings, cache, progress)
-        name, digest = recorded_prompt(backend, used)
+        method, verdicts = ask_judge(judge, pair_asks(used, mine), cache=cache, prompt=used,
+                                     progress=progress)
+        name, digest = recorded_prompt(judge.backend, used)
         for i, j, (meaning, raw, attempts, soft) in zip(wanted, mine, verdicts):
             out[i] = Judgment(task=j.task.id, question_id=j.task.questions[j.question_index].id,
                               model_a=j.model_a, model_b=j.model_b, order=j.order,

@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, BiasCheck, CheckKind, DecodingParams, Perturbation, Question, Task
-from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, BuiltJudge, ask_judge
 from harness.judges.conversation import answer_turns, pair_turn_ask
 from harness.judges.perturb import ALL_PROBES, CONTEXT_PROBE, PROBES, perturb
 from harness.judges.prompts import JudgePrompt
@@ -72,7 +72,7 @@ def choose_answers(tasks: Sequence[Task], answers: Sequence[Answer],
     return [a for a in answers if a.model == model and (a.task, a.question_id) in wanted and a.answer.strip()]
 
 
-def rule_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
+def rule_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str], *,
                        seed: int = 0, labels: Mapping[str, Any] | None = None,
                        turn_labels: Mapping[str, Any] | None = None) -> list[Perturbation]:
     """Every probe on every chosen answer where its rule applies; ``labels`` are the judge prompt's
@@ -102,7 +102,7 @@ def _last_turn(answer: Answer, task: Task) -> tuple[str, str, int | None]:
     return turns[-1], q.all_turns[-1], len(turns)
 
 
-def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str],
+def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: Sequence[str], *,
                       spec: str, cache: CallCache) -> list[Perturbation]:
     """The same alterations written by a model (``--perturber SPEC``), through the cache."""
     backend = load_backend(spec)
@@ -124,7 +124,7 @@ def llm_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], probes: S
             if text and text.strip() != original.strip()]
 
 
-def context_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], cache: CallCache,
+def context_perturbations(chosen: Sequence[Answer], tasks: Sequence[Task], *, cache: CallCache,
                           perturber: str | None = None) -> tuple[list[Perturbation], int]:
     """For each chosen answer to a multi-turn question, its last turn answered as if asked alone:
     by ``perturber`` if given, else by the model that wrote it (its spec and decoding in
@@ -199,20 +199,20 @@ def _turn_probe_asks(p: Perturbation, q: Question, qi: int, prompt: JudgePrompt,
             pair_turn_ask(prompt, q, (p.task, qi), "ba", altered, kept)]
 
 
-def run_probes(perturbations: Sequence[Perturbation], tasks: Sequence[Task], backend: Judge,
-               prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
-               progress: Callable[[int], None] = lambda n: None, *,
-               turn_prompt: JudgePrompt | None = None, answers: Sequence[Answer] = ()
-               ) -> tuple[list[dict], list[BiasCheck]]:
+def run_probes(judge: BuiltJudge, perturbations: Sequence[Perturbation], *, tasks: Sequence[Task],
+               cache: CallCache, answers: Sequence[Answer] = (),
+               progress: Callable[[int], None] = lambda n: None) -> tuple[list[dict], list[BiasCheck]]:
     """Judge every perturbation in both orders; the verdict rows and one check per probe.
-    Perturbations of a turn are judged with ``turn_prompt`` (``prompt`` when it shows conversations)."""
+    Perturbations of a turn are judged with ``judge.turn_prompt`` (``judge.prompt`` when it shows
+    conversations), with the conversation's earlier answers from ``answers``."""
+    settings, prompt = judge.settings, judge.prompt
     verdicts: list[tuple[str, Any, str, int]] = [("", None, "", 0)] * (2 * len(perturbations))
-    for used, turned in ((prompt, False), (turn_prompt or prompt, True)):
+    for used, turned in ((prompt, False), (judge.turn_prompt or prompt, True)):
         wanted = [i for i, p in enumerate(perturbations) if (p.turn is not None) == turned]
         if not wanted:
             continue
         asks = probe_asks([perturbations[i] for i in wanted], tasks, used, answers)
-        method, found = ask_judge(asks, backend, used, settings, cache, progress)
+        method, found = ask_judge(judge, asks, cache=cache, prompt=used, progress=progress)
         for k, verdict in enumerate(found):
             verdicts[2 * wanted[k // 2] + k % 2] = (method, verdict.meaning, verdict.raw, verdict.attempts)
     rows = []

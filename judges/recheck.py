@@ -20,9 +20,8 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, Task
-from harness.judges.asking import JudgeSettings, load_judge
+from harness.judges.asking import BuiltJudge
 from harness.judges.pairwise import Job, comparison_jobs, judge_jobs
-from harness.judges.prompts import JudgePrompt
 from harness.judges.reference import is_reference
 from harness.models.cache import CallCache
 from harness.stats.panel import cohen_kappa
@@ -97,18 +96,18 @@ def _job(j: Judgment, tasks: dict[str, Task], answers: dict[tuple[str, str, str]
     return ab if j.order == "ab" else ba
 
 
-def recheck(judgments: Sequence[Judgment], tasks: Sequence[Task], answers: Sequence[Answer],
-            settings: JudgeSettings, prompt: JudgePrompt, turn_prompt: JudgePrompt | None,
-            cache: CallCache, *, fraction: float, seed: int) -> RecheckResult:
-    """Re-ask a seeded ``fraction`` of ``settings.spec``'s judgments through ``cache`` (the
-    recheck's own, not the run's) and compare the new verdicts with the stored ones."""
-    refuse_reference(settings.spec)
-    backend = load_judge(settings.spec)
-    chosen = [j for j in sample(judgments, settings.spec, fraction, seed) if j.order in ("ab", "ba")]
+def recheck(judge: BuiltJudge, judgments: Sequence[Judgment], *, tasks: Sequence[Task],
+            answers: Sequence[Answer], cache: CallCache, fraction: float, seed: int) -> RecheckResult:
+    """Re-ask a seeded ``fraction`` of ``judge``'s judgments through ``cache`` (the recheck's own,
+    not the run's) and compare the new verdicts with the stored ones. ``judge``'s prompt and turns
+    prompt must be the ones the run recorded (same name and hash)."""
+    spec = judge.spec
+    refuse_reference(spec)
+    chosen = [j for j in sample(judgments, spec, fraction, seed) if j.order in ("ab", "ba")]
     if not chosen:
-        raise HarnessError(f"judge {settings.spec!r}: its verdicts were imported without an order; "
+        raise HarnessError(f"judge {spec!r}: its verdicts were imported without an order; "
                            "they cannot be asked again as they were")
-    known = {p.name: p for p in (prompt, turn_prompt) if p is not None}
+    known = {p.name: p for p in (judge.prompt, judge.turn_prompt) if p is not None}
     for j in chosen:
         used = known.get(j.prompt)
         if used is None or used.hash != j.prompt_hash:
@@ -117,8 +116,7 @@ def recheck(judgments: Sequence[Judgment], tasks: Sequence[Task], answers: Seque
                                "with the run's prompt (--prompt, --turn-prompt, --prompts-dir)")
     by_task = {t.id: t for t in tasks}
     by_answer = {(a.model, a.task, a.question_id): a for a in answers}
-    new = judge_jobs([_job(j, by_task, by_answer) for j in chosen], backend, prompt, settings, cache,
-                     turn_prompt=turn_prompt)
+    new = judge_jobs(judge, [_job(j, by_task, by_answer) for j in chosen], cache=cache)
     pairs = [(old.winner, fresh.winner) for old, fresh in zip(chosen, new)]
     flips = sum(x != y for x, y in pairs)
     lower, upper = wilson_interval(flips, len(pairs))
@@ -130,5 +128,5 @@ def recheck(judgments: Sequence[Judgment], tasks: Sequence[Task], answers: Seque
         if old.turn is not None:
             row["turn"] = old.turn
         rows.append(row)
-    return RecheckResult(settings.spec, seed, fraction, len(pairs), flips, lower, upper, cohen_kappa(pairs),
+    return RecheckResult(spec, seed, fraction, len(pairs), flips, lower, upper, cohen_kappa(pairs),
                          tuple(rows))

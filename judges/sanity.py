@@ -26,13 +26,14 @@ from pathlib import Path
 
 from harness import tasks as task_plugins
 from harness.core.files import read_yaml, row_errors
+from harness.core.text import HAN, has_chinese
 from harness.core.types import Question, Task
 from harness.judges.calibration import Item
 from harness.models.generate import user_text
 
 SANITY_FILE = Path(__file__).with_name("sanity.yaml")
 KINDS = ("gibberish", "truncated", "off_topic", "wrong_language", "repeated_question")
-CJK = re.compile(r"[\u3400-\u9fff]")
+HAN_CHAR = re.compile(f"[{HAN}]")
 
 
 def load_sanity_items(path: Path = SANITY_FILE, seed: int = 0) -> list[Item]:
@@ -65,8 +66,8 @@ def gibberish(text: str, rng: random.Random) -> str:
     >>> g != "Diversification spreads money across many assets." and abs(len(g) - 50) < 15
     True
     """
-    if CJK.search(text):
-        chars = [c for c in text if CJK.match(c)]
+    if has_chinese(text):
+        chars = [c for c in text if HAN_CHAR.match(c)]
         latin = ["Reduc", "WARR", "antech", "ferred", "Mach", "ulat", "CHIA", "pose"]
         out: list[str] = []
         while len(out) < len(text) * 0.8:

@@ -10,29 +10,29 @@ from collections.abc import Callable, Sequence
 
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Grade, Task
-from harness.judges.asking import Ask, Judge, JudgeSettings, ask_judge
+from harness.judges.asking import Ask, BuiltJudge, ask_judge
 from harness.judges.conversation import answer_turns, conversation, judged_turns
 from harness.judges.prompts import JudgePrompt
 from harness.models.cache import CallCache
 
 
-def grade_answers(tasks: Sequence[Task], models: Sequence[str], answers: Sequence[Answer],
-                  backend: Judge, prompt: JudgePrompt, settings: JudgeSettings, cache: CallCache,
-                  progress: Callable[[int], None] = lambda n: None, turns: str = "each",
-                  turn_prompt: JudgePrompt | None = None) -> list[Grade]:
-    """One grade per model and question (and judged turn): the single-turn questions' first, then
-    the multi-turn questions' (each in task, question, turn, model order), these graded with
-    ``turn_prompt`` (a turns prompt; ``prompt`` if None)."""
+def grade_answers(judge: BuiltJudge, *, tasks: Sequence[Task], models: Sequence[str],
+                  answers: Sequence[Answer], cache: CallCache,
+                  progress: Callable[[int], None] = lambda n: None) -> list[Grade]:
+    """One grade per model and question (and judged turn, ``judge.settings.turns``): the
+    single-turn questions' first, then the multi-turn questions' (each in task, question, turn,
+    model order), these graded with ``judge.turn_prompt`` (a turns prompt; ``judge.prompt`` if None)."""
+    prompt, turns = judge.prompt, judge.settings.turns
+    turn_prompt = judge.turn_prompt or prompt
     keys, asks = grade_asks(tasks, models, answers, prompt, turns=turns, single_turn=True)
-    turn_keys, turn_asks = grade_asks(tasks, models, answers, turn_prompt or prompt, turns=turns,
-                                      single_turn=False)
+    turn_keys, turn_asks = grade_asks(tasks, models, answers, turn_prompt, turns=turns, single_turn=False)
     out: list[Grade] = []
-    for used, these, those in ((prompt, keys, asks), (turn_prompt or prompt, turn_keys, turn_asks)):
+    for used, these, those in ((prompt, keys, asks), (turn_prompt, turn_keys, turn_asks)):
         if not those:
             continue
-        method, verdicts = ask_judge(those, backend, used, settings, cache, progress)
+        method, verdicts = ask_judge(judge, those, cache=cache, prompt=used, progress=progress)
         out += [Grade(task=t, question_id=q, model=m, score=None if s is None else float(s),
-                      judge=settings.spec, method=method, prompt=used.name, prompt_hash=used.hash,
+                      judge=judge.spec, method=method, prompt=used.name, prompt_hash=used.hash,
                       raw=raw, attempts=attempts, turn=turn)
                 for (t, q, turn, m), (s, raw, attempts, _) in zip(these, verdicts)]
     return out

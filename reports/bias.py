@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 
 from harness.core.types import BiasCheck
+from harness.reports.numbers import interval, percent, signed
 
 
 def bias_share(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x:.0%}"
+    """A bias share: a whole percentage (``54%``)."""
+    return percent(x, decimals=0, sign=True)
 
 
 def bias_value(c: BiasCheck) -> str:
     if not c.kind.is_share:
-        return "n/a" if math.isnan(c.value) else f"{c.value:+.2f}"
+        return signed(c.value)
     return bias_share(c.value)
 
 
@@ -21,5 +23,5 @@ def bias_interval(c: BiasCheck) -> str:
     if math.isnan(c.lower):
         return "n/a"
     if not c.kind.is_share:
-        return f"[{c.lower:+.2f}, {c.upper:+.2f}]"
-    return f"[{bias_share(c.lower)}, {bias_share(c.upper)}]"
+        return interval(signed(c.lower), signed(c.upper))
+    return interval(bias_share(c.lower), bias_share(c.upper))

@@ -9,19 +9,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.analysis.figures import Figures, load_figures
 from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.files import atomic_write
-from harness.reports import data as report_data
 from harness.reports import plots
 from harness.reports.html import render_html
 from harness.reports.latex import write_latex
 from harness.reports.markdown import render_markdown_report, render_summary
-from harness.reports.pairs import case_studies, judged_pairs
 from harness.reports.report_json import render_json
+from harness.reports.sections import in_order
 from harness.reports.stamp import fingerprint as stamp_of
 from harness.reports.stamp import record, unchanged
-from harness.reports.tables import all_tables, every_table
+from harness.reports.tables import every_table
 
 REPORT_FORMATS = ("html", "latex", "md")
 
@@ -63,8 +63,8 @@ class Summary:
 
     markdown: str
     """``leaderboard.md`` as written."""
-    data: report_data.ReportData
-    """Everything the summary and the report show (bias figures included), read once."""
+    data: Figures
+    """Everything the summary and the report show (bias figures included), computed once."""
     report: ReportFiles | None
     """The report folder's files; None when no format was asked for."""
 
@@ -80,7 +80,7 @@ def publish(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, tasks_dir
             ) -> Summary:
     """Write ``leaderboard.md`` and the report folder from the run's files, reading them (and
     computing the bias figures) once for both."""
-    data = report_data.load(run_dir, tasks_dirs)
+    data = load_figures(run_dir, tasks_dirs)
     markdown = render_summary(data)
     rundir.write_leaderboard_md(run_dir, markdown)
     report = write_report(run_dir, formats=formats, tasks_dirs=tasks_dirs, data=data) if formats else None
@@ -89,7 +89,7 @@ def publish(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, tasks_dir
 
 def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out: Path | None = None,
                  cjk: bool = False, tasks_dirs: Sequence[Path] = (), pdf: bool = False,
-                 data: report_data.ReportData | None = None) -> ReportFiles:
+                 data: Figures | None = None) -> ReportFiles:
     """Write the chosen formats and ``report.json`` into ``out`` (default ``RUN_DIR/report``); only
     reads the run's files (or uses ``data`` already read from them).
 
@@ -108,36 +108,28 @@ def write_report(run_dir: Path, *, formats: Sequence[str] = REPORT_FORMATS, out:
         stamp = None if pdf else stamp_of(run_dir, f"{sorted(formats)} cjk={cjk} out={out.resolve()}")
         if unchanged(out, stamp, outputs):
             return planned
-        data = data if data is not None else report_data.load(run_dir, tasks_dirs)
+        data = data if data is not None else load_figures(run_dir, tasks_dirs)
         title = f"harness report: {run_dir.resolve().name}"
-        tables, everything = all_tables(data), every_table(data)
+        # every format shows every table, in the one section order
+        tables = in_order(every_table(data))
         pdf_file = None
         assert planned.json is not None
-        atomic_write(planned.json, render_json(data, title, everything))
+        atomic_write(planned.json, render_json(data, title, tables))
         if planned.markdown is not None:
-            atomic_write(planned.markdown, render_markdown_report(
-                title, [t for t in everything if t.turn is not None or t.key in (
-                    "leaderboard", "baseline", "soft", "style", "style_weights", "pairs", "tasks", "grades",
-                    "human",
-                    "human_annotators", "human_leaderboard", "usage")], data.health))
+            atomic_write(planned.markdown,
+                         render_markdown_report(title, tables, data.health, data.bias.warnings))
         if planned.html is not None or planned.latex is not None:
-            figures, pairs = plots.figures(data), judged_pairs(data)
+            figures = plots.figures(data)
             if planned.latex is not None:
                 for stem, fig in figures.items():
                     plots.save_pdf(fig, planned.latex.parent / "figures" / f"{stem}.pdf")
-                write_latex(planned.latex.parent, title, tables, list(figures), case_studies(pairs),
+                write_latex(planned.latex.parent, title, tables, list(figures), data.case_studies,
                             cjk or data.has_cjk(), [h.line() for h in data.health])
                 if pdf:
                     pdf_file = compile_pdf(planned.latex)
             if planned.html is not None:
-                by_key = {t.key: t for t in everything}
-                named = {k: by_key.get(k) for k in ("leaderboard", "baseline", "soft", "style",
-                                                    "style_weights", "pairs", "tasks", "grades", "judges",
-                                                    "bias", "finetune", "length_bins", "human",
-                                                    "human_annotators", "human_leaderboard", "usage")}
                 uris = {stem: plots.svg_uri(fig) for stem, fig in figures.items()}
-                atomic_write(planned.html, render_html(data, title, named, uris, pairs,
-                                                       [t for t in tables if t.turn is not None]))
+                atomic_write(planned.html, render_html(data, title, tables, uris, data.judged_pairs))
         record(out, stamp)
         return dataclasses.replace(planned, pdf=pdf_file)
 

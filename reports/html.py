@@ -13,12 +13,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.reports.data import ReportData
+from harness.analysis.figures import THRESHOLDS, Figures, JudgedPair
 from harness.reports.latex import FIGURES
-from harness.reports.pairs import JudgedPair
-from harness.reports.tables import TURNS_TITLE, Bold, Table
-from harness.stats.health import THRESHOLDS
-from harness.stats.ratings import OVERALL_TURNS
+from harness.reports.sections import heading, sectioned
+from harness.reports.tables import Bold, Table
 
 
 def _template_text(name: str) -> str:
@@ -29,19 +27,17 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
-def _view(t: Table | None) -> dict[str, object] | None:
-    if t is None:
-        return None
+def _view(t: Table) -> dict[str, object]:
     header, rows = t.with_notes
-    return {"key": t.key, "title": t.title, "caption": t.caption, "header": header,
+    return {"key": t.key, "title": t.title, "caption": t.caption, "header": header, "turn": t.turn,
             "align": t.align + "l" * len(t.notes[:1]),
             "rows": [[(c.text, True) if isinstance(c, Bold) else (c, False) for c in row] for row in rows]}
 
 
-def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None],
-                figures: Mapping[str, str], pairs: Sequence[JudgedPair], turns: Sequence[Table] = ()) -> str:
-    """``figures`` maps plot stems to data URIs; ``tables`` maps table keys to tables (or None);
-    ``turns`` are the per-turn leaderboards (none for a single-turn run)."""
+def render_html(data: Figures, title: str, tables: Sequence[Table], figures: Mapping[str, str],
+                pairs: Sequence[JudgedPair]) -> str:
+    """Every table in ``tables``, section by section (:data:`harness.reports.sections.SECTIONS`);
+    ``figures`` maps plot stems to data URIs."""
     import jinja2
     from markupsafe import Markup
 
@@ -51,9 +47,12 @@ def render_html(data: ReportData, title: str, tables: Mapping[str, Table | None]
     return env.get_template("report.html.j2").render(
         title=title, lang="zh" if data.has_cjk() else "en", run_dir=str(data.run_dir),
         task_ids=[t.id for t in data.tasks], judges=data.judges,
-        tables={k: _view(t) for k, t in tables.items()}, figures=figures, captions=FIGURES,
-        turns=[_view(t) for t in turns], turns_title=TURNS_TITLE, turns_note=OVERALL_TURNS,
-        warnings=data.bias.warnings, missing_adapters=data.missing_adapters, pairs=pairs,
+        sections=[{"key": s.key, "title": heading(s, mine), "intro": s.intro, "warnings": s.warnings,
+                   "tables": [_view(t) for t in mine], "figures": plots}
+                  for s, mine, plots in sectioned(tables, figures=list(figures),
+                                                  warnings=bool(data.bias.warnings))],
+        figures=figures, captions=FIGURES, warnings=data.bias.warnings,
+        missing_adapters=data.missing_adapters, pairs=pairs,
         health=[(h.health.name.lower(), h.line()) for h in data.health], health_note=THRESHOLDS,
         pair_tasks=list(dict.fromkeys(p.task for p in pairs)),
         pair_models=[m for m in data.models if any(m in (p.model_a, p.model_b) for p in pairs)],

@@ -12,11 +12,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.analysis.figures import THRESHOLDS, JudgedPair
 from harness.core.files import atomic_write
-from harness.reports.pairs import JudgedPair
-from harness.reports.tables import TURNS_TITLE, Bold, Cell, Table
-from harness.stats.health import THRESHOLDS
-from harness.stats.ratings import OVERALL_TURNS
+from harness.reports.sections import heading, sectioned
+from harness.reports.tables import Bold, Cell, Table
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
@@ -110,8 +109,9 @@ def _figure(stem: str) -> str:
 
 def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], cases: bool,
                   cjk: bool, health: Sequence[str] = ()) -> str:
-    """``report.tex``; ``health`` holds one line per judge (:mod:`harness.stats.health`), put first."""
-    keys = [t.key for t in tables]
+    """``report.tex``: every table of ``tables`` (each its own file, ``\\input`` here) and the
+    plots, section by section (:data:`harness.reports.sections.SECTIONS`); ``health`` holds one line
+    per judge (:mod:`harness.stats.health`), put first."""
     lines = [
         "% Written by harness. Compile with: xelatex report.tex  (or latexmk -xelatex report.tex)",
         r"\documentclass[11pt]{article}",
@@ -134,29 +134,12 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
         r"\maketitle",
         *([r"\section*{Judge health}", r"\begin{itemize}", *(rf"\item {escape(line)}" for line in health),
            r"\end{itemize}", rf"{{\small {escape(THRESHOLDS)}\par}}"] if health else []),
-        r"\section{Results}",
-        *(rf"\input{{{k}}}" for k in keys if k in ("leaderboard", "pairs", "tasks", "grades")),
-        *(_figure(s) for s in figures if s in ("ratings", "heatmap", "tasks")),
     ]
-    turns = [t.key for t in tables if t.turn is not None]
-    if turns:
-        lines += [rf"\section{{{TURNS_TITLE}}}", rf"{escape(OVERALL_TURNS)}\par",
-                  *(rf"\input{{{k}}}" for k in turns)]
-    if "soft" in keys:
-        lines += [r"\section{Probability-weighted ratings}", r"\input{soft}"]
-    if "style" in keys:
-        lines += [r"\section{Style control}", r"\input{style}", r"\input{style_weights}"]
-    if "bias" in keys or "judges" in keys:
-        lines += [r"\section{Judge reliability and bias checks}",
-                  *(rf"\input{{{k}}}" for k in ("judges", "bias") if k in keys)]
-    if "human" in keys or "human_annotators" in keys:
-        lines += [r"\section{Agreement with the human labels}",
-                  *(rf"\input{{{k}}}" for k in ("human", "human_annotators") if k in keys)]
-    if "human_leaderboard" in keys:
-        lines += [r"\section{Human leaderboard}", r"\input{human_leaderboard}"]
-    if "finetune" in keys or "loss" in figures:
-        lines += [r"\section{Fine-tuning}", *([r"\input{finetune}"] if "finetune" in keys else []),
-                  *([_figure("loss")] if "loss" in figures else [])]
+    for section, mine, plots in sectioned(tables, figures=figures):
+        lines += [rf"\section{{{escape(heading(section, mine))}}}", rf"\label{{sec:{section.key}}}"]
+        lines += [rf"{escape(section.intro)}\par"] if section.intro else []
+        lines += [rf"\input{{{t.key}}}" for t in mine]
+        lines += [_figure(s) for s in plots]
     if cases:
         lines += [r"\clearpage", r"\section{Case studies}", r"\input{cases}"]
     return "\n".join([*lines, r"\end{document}", ""])

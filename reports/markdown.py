@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.analysis.figures import OVERALL_TURNS, THRESHOLDS, BiasResult, Figures, JudgeHealth
 from harness.core.text import md_cell
-from harness.reports.data import ReportData
-from harness.reports.tables import TURNS_TITLE, Bold, Table, bias_section, summary_tables
-from harness.stats.bias import BiasResult
-from harness.stats.health import THRESHOLDS, JudgeHealth
-from harness.stats.ratings import OVERALL_TURNS
+from harness.reports.sections import TURNS_TITLE, heading, sectioned
+from harness.reports.tables import Bold, Table, bias_section, summary_tables
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -21,11 +19,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
     return out
 
 
+def _bolded(t: Table) -> tuple[tuple[str, ...], list[list[str]]]:
+    """Header and rows, notes included, the best cells in bold."""
+    header, cells = t.with_notes
+    return header, [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in cells]
+
+
 def render_table(t: Table, level: int = 2) -> list[str]:
     """A heading, the caption and the table (best cells in bold)."""
-    header, cells = t.with_notes
-    rows = [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in cells]
-    return [f"{'#' * level} {t.title}", "", t.caption, "", *markdown_table(header, rows)]
+    return [f"{'#' * level} {t.title}", "", t.caption, "", *markdown_table(*_bolded(t))]
 
 
 def warning_lines(warnings: Sequence[str]) -> list[str]:
@@ -54,8 +56,20 @@ def health_lines(health: Sequence[JudgeHealth]) -> list[str]:
     return ["**Judge health**", "", *(f"- {md_cell(h.line())}" for h in health), "", f"_{THRESHOLDS}_", ""]
 
 
-def render_markdown_report(title: str, tables: Sequence[Table], health: Sequence[JudgeHealth] = ()) -> str:
-    return "\n".join([f"# {title}", "", *health_lines(health), *render_tables(tables)])
+def render_markdown_report(title: str, tables: Sequence[Table], health: Sequence[JudgeHealth] = (),
+                           warnings: Sequence[str] = ()) -> str:
+    """``report.md``: every table, section by section (:data:`harness.reports.sections.SECTIONS`)."""
+    lines = [f"# {title}", "", *health_lines(health)]
+    for section, mine, _ in sectioned(tables, warnings=bool(warnings)):
+        lines += [f"## {heading(section, mine)}", ""]
+        lines += [section.intro, ""] if section.intro else []
+        lines += warning_lines(warnings) if section.warnings else []
+        for t in mine:
+            if t.title == heading(section, mine):  # the section is named after it: no second heading
+                lines += [t.caption, "", *markdown_table(*_bolded(t)), ""]
+            else:
+                lines += [*render_table(t, level=3), ""]
+    return "\n".join(lines)
 
 
 def bias_markdown(bias: BiasResult, *, warnings: bool = True) -> list[str]:
@@ -81,7 +95,7 @@ def _prompt_line(prompt: str, method: str) -> str:
     return f"{prompt} ({method})"
 
 
-def render_summary(data: ReportData) -> str:
+def render_summary(data: Figures) -> str:
     """``leaderboard.md``: what the run used, then the leaderboard and everything that qualifies it."""
     judges = list(data.by_judge)
     prompts = sorted({_prompt_line(j.prompt, j.method) for j in data.judgments}

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.analysis.figures import Figures, Finetune
 from harness.core import rundir
-from harness.reports.data import Finetune, ReportData
-from harness.reports.tables import records, task_records
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,7 +39,7 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def ratings(data: ReportData) -> Figure:
+def ratings(data: Figures) -> Figure:
     """BT rating per model with its 95% interval, best at the top."""
     rows = list(data.leaderboard)[::-1]
     fig = _figure(6.4, 0.9 + 0.42 * len(rows))
@@ -56,9 +55,9 @@ def ratings(data: ReportData) -> Figure:
     return fig
 
 
-def heatmap(data: ReportData) -> Figure:
+def heatmap(data: Figures) -> Figure:
     """Win rate of the row model against the column model (tie = half)."""
-    models, c = data.models, records(data.battles, data.models)
+    models, c = data.models, data.records()
     n = len(models)
     grid = [[c[(m, o)].win_rate if (m, o) in c else math.nan for o in models] for m in models]
     fig = _figure(1.6 + 0.9 * n, 1.2 + 0.7 * n)
@@ -75,10 +74,10 @@ def heatmap(data: ReportData) -> Figure:
     return fig
 
 
-def task_bars(data: ReportData) -> Figure:
+def task_bars(data: Figures) -> Figure:
     """Win / tie / lose shares of each model on each task, as stacked bars."""
     rows = [(f"{task} | {m}", [r.wins, r.ties, r.losses])
-            for task, by_model in task_records(data).items() for m, r in by_model.items()]
+            for task, by_model in data.task_records.items() for m, r in by_model.items()]
     rows.reverse()
     fig = _figure(7.0, 1.0 + 0.32 * len(rows))
     ax = fig.add_subplot()
@@ -113,7 +112,7 @@ def loss_curve(finetunes: Sequence[Finetune]) -> Figure:
     return fig
 
 
-def figures(data: ReportData) -> dict[str, Figure]:
+def figures(data: Figures) -> dict[str, Figure]:
     """Each plot the run's files support, by file stem."""
     out = {"ratings": ratings(data), "heatmap": heatmap(data)}
     if data.battles:

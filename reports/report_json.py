@@ -18,11 +18,9 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from harness.analysis.figures import OVERALL_TURNS, THRESHOLDS, Figures, LeaderRow
 from harness.core import rundir
-from harness.reports.data import LeaderRow, ReportData
 from harness.reports.tables import Bold, Table
-from harness.stats.health import THRESHOLDS
-from harness.stats.ratings import OVERALL_TURNS
 
 SCHEMA_VERSION = 1
 JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -40,7 +38,7 @@ def _records(board: Sequence[LeaderRow], mark: str) -> list[dict[str, str]]:
              for k, v in ((k, r[k]) for k in rundir.LEADERBOARD_HEADER)} for r in board]
 
 
-def render_json(data: ReportData, title: str, tables: Sequence[Table]) -> str:
+def render_json(data: Figures, title: str, tables: Sequence[Table]) -> str:
     # The CSV's numbers go in as JSON numbers spelled exactly as the CSV spells them: each is put
     # in as a marked string, then unquoted; a fresh random marker keeps run text from matching it.
     mark = f"num-{secrets.token_hex(8)}:"

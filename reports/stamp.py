@@ -10,10 +10,10 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.analysis.figures import CODE
+from harness.analysis.files import adapter_dirs
 from harness.core import rundir
 from harness.core.files import atomic_write
-from harness.reports.data import adapter_dirs
-from harness.stats import bias as bias_stats
 
 INPUTS = (rundir.FORMAT, rundir.LEADERBOARD_CSV, rundir.BATTLES, rundir.JUDGMENTS, rundir.ANSWERS,
           rundir.QUESTIONS, rundir.USAGE_CSV, rundir.BIAS_CSV, rundir.HUMAN, rundir.JUDGE_BATTLES,
@@ -32,8 +32,7 @@ def fingerprint(run_dir: Path, options: str) -> str | None:
     if not (run_dir / rundir.QUESTIONS).is_file() or not (run_dir / rundir.ANSWERS).is_file():
         return None
     here = Path(__file__).parent
-    # The report is drawn by this package from figures computed by stats, read through core.
-    sources = [Path(str(m.__file__)).parent for m in (rundir, bias_stats)] + [here]
+    sources = [*CODE, here]
     code = [p for folder in sources for p in sorted(folder.glob("*.py"))]
     code += sorted((here / "templates").iterdir())
     h = hashlib.sha256(f"{run_dir.resolve()}\n{options}\n".encode())

@@ -1,6 +1,11 @@
-"""The report's tables, built once from :class:`ReportData` and rendered by every format.
+"""The report's tables: the figures of :class:`~harness.analysis.figures.Figures` as cells, built
+once and rendered by every format.
 
-Building the cells in one place is what keeps the LaTeX, HTML and Markdown tables identical.
+Building the cells in one place is what keeps the LaTeX, HTML and Markdown tables identical. Only
+formatting happens here: every number comes computed from the read model, and is printed by the
+formatter of its kind (:mod:`harness.reports.numbers`). Longer than most modules (one builder for
+each of the report's twenty-odd tables, with its caption): split by section, the builders would
+each need the same few helpers and the captions' shared sentences from several places.
 Win rates are printed as percentages with two decimals: exactly the four-decimal share that
 ``leaderboard.csv`` holds, with the decimal point moved.
 """
@@ -8,25 +13,34 @@ Win rates are printed as percentages with two decimals: exactly the four-decimal
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
+from harness.analysis.figures import (
+    FEATURES,
+    MAJORITY_RULE,
+    STYLE_ROUNDS,
+    AgreementReport,
+    BiasResult,
+    Figures,
+    LeaderRow,
+    RatingResult,
+)
 from harness.core.methods import method_note
-from harness.core.types import Battle, PairRecord, UsageLine
+from harness.core.types import PairRecord, UsageLine
 from harness.reports.bias import bias_interval, bias_share, bias_value
-from harness.reports.data import STYLE_ROUNDS, LeaderRow, ReportData
-from harness.stats.agreement import MAJORITY_RULE, AgreementReport
-from harness.stats.battles import judge_stats
-from harness.stats.bias import BiasResult
-from harness.stats.bradley_terry import RatingResult, pair_counts, unbounded_note
-from harness.stats.grades import mean_scores
-from harness.stats.panel import agreements
-from harness.stats.ratings import by_turn, pair_records
-from harness.stats.significance import pair_tests
-from harness.stats.style import FEATURES
+from harness.reports.numbers import (
+    coefficient,
+    interval,
+    p_value,
+    percent,
+    rating,
+    share_of,
+    signed,
+    with_interval,
+)
 
 
 @dataclass(frozen=True)
@@ -67,38 +81,13 @@ class Table:
         return (*self.header, NOTES_HEADER), tuple((*row, note) for row, note in zip(self.rows, self.notes))
 
 
-def percent(share: str) -> str:
-    """A share as ``leaderboard.csv`` writes it, as a percentage with the same digits.
-
-    >>> percent("0.5417"), percent("1.0000"), percent("0.0000")
-    ('54.17', '100.00', '0.00')
-    """
-    return str((Decimal(share) * 100).quantize(Decimal("0.01")))
-
-
-def rate(x: float) -> str:
-    """A share computed here (not read from a file) in the leaderboard's format: percent, two decimals.
-
-    >>> rate(0.54166), rate(float("nan"))
-    ('54.17', 'n/a')
-    """
-    return "n/a" if math.isnan(x) else percent(f"{x:.4f}")
-
-
 def share(r: PairRecord) -> str:
     """The win rate as ``leaderboard.csv`` writes it (four decimals); empty when there were no battles."""
     return f"{r.win_rate:.4f}" if r.n else ""
 
 
-def records(battles: Sequence[Battle], models: Sequence[str]) -> dict[tuple[str, str], PairRecord]:
-    """Win/tie/lose of ``model`` against ``opponent``, keyed both ways round (pairs that met only)."""
-    return {(r.model, r.opponent): r for r in pair_records(battles, models)}
-
-
 LEADER_HEADER = ("Rank", "Model", "BT", "BT 95% CI", "Elo", "Elo 95% CI", "Win", "Tie", "Lose",
                  "Win rate (%)")
-TURNS_TITLE = "Per turn"
-"""The heading of the per-turn leaderboards' section (``OVERALL_TURNS`` is its text)."""
 
 
 def _leader_rows(board: Sequence[LeaderRow]) -> tuple[tuple[Cell, ...], ...]:
@@ -107,7 +96,7 @@ def _leader_rows(board: Sequence[LeaderRow]) -> tuple[tuple[Cell, ...], ...]:
                   percent(r["win_rate"])) for r in board)
 
 
-def leaderboard_table(data: ReportData) -> Table:
+def leaderboard_table(data: Figures) -> Table:
     rows = _leader_rows(data.leaderboard)
     return Table("leaderboard", "Leaderboard",
                  "Bradley-Terry (BT) and Elo ratings with 95% bootstrap confidence intervals; "
@@ -118,7 +107,7 @@ def leaderboard_table(data: ReportData) -> Table:
                  LEADER_HEADER, "clrcrcrrrr", rows)
 
 
-def turn_tables(data: ReportData) -> list[Table]:
+def turn_tables(data: Figures) -> list[Table]:
     """One leaderboard per judged turn of the multi-turn questions (none for a single-turn run)."""
     return [Table(f"turn{turn}", f"Leaderboard, turn {turn}",
                   f"Turn {turn} of the multi-turn questions alone: Bradley-Terry (BT) and Elo ratings with "
@@ -127,9 +116,9 @@ def turn_tables(data: ReportData) -> list[Table]:
             for turn, board in data.turns.items()]
 
 
-def baseline_table(data: ReportData) -> list[Table]:
+def baseline_table(data: Figures) -> list[Table]:
     """Each model against the run's baseline, as AlpacaEval reports it (none unless every battle
-    has the same model: :attr:`ReportData.baseline`)."""
+    has the same model: :attr:`~harness.analysis.figures.Figures.baseline`)."""
     figures = data.against_baseline
     if figures is None:
         return []
@@ -137,6 +126,7 @@ def baseline_table(data: ReportData) -> list[Table]:
     rows = []
     for h in sorted(h2h, key=lambda h: -h.win_rate):
         got = lc.rates.get(h.model)
+        # AlpacaEval's figures are percentages already (0-100), printed as it prints them
         se = "n/a" if math.isnan(h.standard_error) else f"{h.standard_error:.1f}"
         rows.append((h.model, f"{h.win_rate:.1f}", se, f"{h.discrete_win_rate:.1f}",
                      "n/a" if got is None else f"{got.win_rate:.1f}",
@@ -151,7 +141,7 @@ def baseline_table(data: ReportData) -> list[Table]:
                    "n"), "lrrrrrr", tuple(rows))]
 
 
-def soft_table(data: ReportData) -> list[Table]:
+def soft_table(data: Figures) -> list[Table]:
     """The probability-weighted leaderboard beside the text verdicts' (none without a ``logprobs``
     judge), with how often the two readings of a verdict disagree."""
     board = data.soft
@@ -169,12 +159,13 @@ def soft_table(data: ReportData) -> list[Table]:
         f"{fit.rounds} resamples of the {board.battles} battles"
         + (f" ({hard} without probabilities count by their winner)" if hard else "")
         + ". The text columns are the leaderboard's. The most likely outcome differs from the text "
-        f"verdict in {pct1(board.verdict_disagreement)} of {board.verdicts} "
-        f"verdicts, and from the battle's winner in {pct1(board.battle_disagreement)} "
+        f"verdict in {share_of(board.verdict_disagreement)} of {board.verdicts} "
+        f"verdicts, and from the battle's winner in {share_of(board.battle_disagreement)} "
         f"of {board.weighted} battles (a swap that flips the text verdict is a tie by text, a lean by "
         "probability).")
     rows = tuple((fit.models[i], *plain.get(fit.models[i], ("n/a", "n/a")), str(ranks[i]),
-                  f"{fit.ratings[i]:.1f}", f"[{fit.lower[i]:.1f}, {fit.upper[i]:.1f}]") for i in order)
+                  rating(fit.ratings[i]), interval(rating(fit.lower[i]), rating(fit.upper[i])))
+                 for i in order)
     return [Table("soft", "Probability-weighted ratings", caption,
                   ("Model", "Rank (text)", "BT (text)", "Rank (weighted)", "BT (weighted)", "95% CI"),
                   "lrrrrc", rows)]
@@ -188,7 +179,7 @@ STYLE_FEATURE_NOTES = {
 }
 
 
-def style_tables(data: ReportData) -> list[Table]:
+def style_tables(data: Figures) -> list[Table]:
     """The style-controlled ratings beside the plain ones, and the judge's weight on each style
     feature (none when the run has too few battles for the fit)."""
     fit = data.style
@@ -204,15 +195,15 @@ def style_tables(data: ReportData) -> list[Table]:
                     + (f" ({fit.left_out} battles without answer text left out)" if fit.left_out else "")
                     + ". The plain BT rating is the leaderboard's.",
                     ("Model", "Plain BT", "Style-controlled", "95% CI"), "lrrc",
-                    tuple((fit.models[i], plain.get(fit.models[i], "n/a"), f"{fit.ratings[i]:.1f}",
-                           f"[{fit.lower[i]:.1f}, {fit.upper[i]:.1f}]") for i in order))
+                    tuple((fit.models[i], plain.get(fit.models[i], "n/a"), rating(fit.ratings[i]),
+                           interval(rating(fit.lower[i]), rating(fit.upper[i]))) for i in order))
     weights = Table("style_weights", "Style weights",
                     "The judge's taste for each style feature: the change in log-odds of winning per "
                     "standard deviation of the normalised difference (a - b) / (a + b) between the two "
                     "answers; an interval above 0 means the judge rewards it, one covering 0 that the data "
                     "show no such taste.",
                     ("Feature", "Weight", "95% CI"), "lrc",
-                    tuple((f, f"{w:+.2f}", f"[{lo:+.2f}, {hi:+.2f}]") for f, w, lo, hi
+                    tuple((f, signed(w), interval(signed(lo), signed(hi))) for f, w, lo, hi
                           in zip(FEATURES, fit.weights, fit.weight_lower, fit.weight_upper)),
                     notes=tuple(STYLE_FEATURE_NOTES[f] for f in FEATURES))
     return [ratings, weights]
@@ -227,11 +218,11 @@ def _wtl(r: PairRecord | None) -> str:
     return "n/a" if r is None else f"{r.wins} / {r.ties} / {r.losses}"
 
 
-def pairs_table(data: ReportData) -> Table:
+def pairs_table(data: Figures) -> Table:
     """Seed 001's 'Phoenix vs. ChatGPT' table: each pair once, the better-ranked model first."""
-    c, models = records(data.battles, data.models), data.models
+    c, models = data.records(), data.models
     # a multi-turn run: each judged turn's win / tie / lose too, one column per turn
-    turns = {turn: records(bs, models) for turn, bs in by_turn(data.battles).items()}
+    turns = data.records_by_turn
     rows = []
     for i, m in enumerate(models):
         for o in models[i + 1:]:
@@ -250,29 +241,14 @@ def pairs_table(data: ReportData) -> Table:
                  "lrrrr" + "c" * len(turns), tuple(rows))
 
 
-def task_records(data: ReportData) -> dict[str, dict[str, PairRecord]]:
-    """Per task (in the run's task order), each model's battles against all the others."""
-    by_task: dict[str, list[Battle]] = defaultdict(list)
-    for b in data.battles:
-        by_task[b.task].append(b)
-    known = [t.id for t in data.tasks]
-    out: dict[str, dict[str, PairRecord]] = {}
-    for task in [t for t in known if t in by_task] + sorted(set(by_task) - set(known)):
-        mine = pair_records(by_task[task], data.models)
-        out[task] = {m: PairRecord(m, "all", *(sum(getattr(r, k) for r in mine if r.model == m)
-                                              for k in ("wins", "ties", "losses")))
-                     for m in data.models}
-    return out
-
-
 def _bold_best(column: Sequence[str]) -> list[Cell]:
     values = [Decimal(v) for v in column if v]
     best = max(values) if values else None
     return [Bold(percent(v)) if v and Decimal(v) == best else percent(v) if v else "n/a" for v in column]
 
 
-def tasks_table(data: ReportData) -> Table:
-    shares = task_records(data)
+def tasks_table(data: Figures) -> Table:
+    shares = data.task_records
     columns = [[share(shares[t][m]) for m in data.models] for t in shares]
     columns.append([r["win_rate"] for r in data.leaderboard])
     cells = [_bold_best(col) for col in columns]
@@ -300,7 +276,7 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def finetune_table(data: ReportData) -> Table:
+def finetune_table(data: Figures) -> Table:
     rows = []
     for f in data.finetunes:
         cfg: Mapping[str, Any] = f.manifest.get("config", {})
@@ -318,13 +294,9 @@ def finetune_table(data: ReportData) -> Table:
                  "llccrrrccc", tuple(rows))
 
 
-def reliability_table(data: ReportData) -> Table:
+def reliability_table(data: Figures) -> Table:
     """Judge errors (replies with no valid label: counted, never turned into ties) and swap consistency."""
-    stats = judge_stats(data.judgments)
-    methods: dict[str, list[str]] = defaultdict(list)
-    for j in data.judgments:
-        if j.method not in methods[j.judge]:
-            methods[j.judge].append(j.method)
+    stats, methods = data.judge_stats, data.judge_methods
     rows = tuple((s.judge, str(s.judgments), str(s.errors), str(s.pairs),
                   "n/a (one order)" if s.one_order else f"{bias_share(s.consistency)} ({s.consistent})",
                   f"{bias_share(s.first_slot_rate)} of {s.decisive}") for s in stats)
@@ -336,9 +308,9 @@ def reliability_table(data: ReportData) -> Table:
                  tuple(method_note(methods[s.judge]) for s in stats))
 
 
-def grades_table(data: ReportData) -> Table:
+def grades_table(data: Figures) -> Table:
     rows = tuple((m.model, f"{m.mean:.2f}", f"[{m.lower:.2f}, {m.upper:.2f}]", str(m.n), str(m.errors))
-                 for m in mean_scores(data.grades, data.models))
+                 for m in data.mean_grades)
     return Table("grades", "Single-answer grades",
                  "Mean grade per model with a t-based 95% interval; the battles compare grades question by "
                  "question.", ("Model", "Mean grade", "95% CI", "Graded", "Errors (no valid grade)"),
@@ -352,7 +324,7 @@ def _tokens(u: UsageLine) -> tuple[str, str]:
     return f"{u.prompt_tokens:,}{more}", f"{u.completion_tokens:,}{more}"
 
 
-def usage_table(data: ReportData) -> Table:
+def usage_table(data: Figures) -> Table:
     """Calls, tokens and cost per model and judge. Reasoning and cached prompt tokens get columns
     when any call had some; a model that decided its own sampling settings (its endpoint refuses
     them), or whose replies were asked again with a larger budget, says so beside its row."""
@@ -386,12 +358,13 @@ def _usage_note(u: UsageLine) -> str:
     return " ".join(said)
 
 
-def significance_table(data: ReportData) -> Table:
+def significance_table(data: Figures) -> Table:
     """Every ordered pair with its win rate interval and an exact sign test."""
     rows = tuple((t.model, t.opponent, str(t.wins), str(t.ties), str(t.losses),
-                  f"{rate(t.win_rate)} [{rate(t.ci_low)}, {rate(t.ci_high)}]", f"{t.p_value:.3g}",
+                  with_interval(percent(t.win_rate), percent(t.ci_low), percent(t.ci_high)),
+                  p_value(t.p_value),
                   "yes" if t.separable else "no: the data cannot separate them")
-                 for t in pair_tests(pair_records(data.battles, data.models)))
+                 for t in data.sign_tests)
     return Table("significance", "Sign tests per model pair",
                  "Win rate (%) counts a tie as half a win, with a Wilson 95% interval; p is an exact "
                  "two-sided sign test on wins vs losses, ties excluded.",
@@ -399,49 +372,26 @@ def significance_table(data: ReportData) -> Table:
                   "Separable?"), "llrrrcrl", rows)
 
 
-def panel_tables(data: ReportData) -> list[Table]:
+def panel_tables(data: Figures) -> list[Table]:
     """With several judges: each judge's own leaderboard, and how far the judges agree."""
     if not data.panel:
         return []
-    rows = tuple((judge, r.model, f"{r.bt:.1f}", f"[{r.bt_lower:.1f}, {r.bt_upper:.1f}]", str(r.wins),
-                  str(r.ties), str(r.losses), rate(r.win_rate))
+    rows = tuple((judge, r.model, rating(r.bt), interval(rating(r.bt_lower), rating(r.bt_upper)), str(r.wins),
+                  str(r.ties), str(r.losses), percent(r.win_rate))
                  for judge, ratings in data.panel.items() for r in ratings)
-    # Each judge's own ratings can be unbounded where the panel's are not (one judge's sweep).
-    unbounded = [f"{judge}: {note}" for judge in data.panel
-                 if (note := unbounded_note(pair_counts(data.by_judge.get(judge, ())), data.prior_sd)
-                     if data.by_judge.get(judge) else "")]
+    unbounded = data.panel_unbounded
     each = Table("panel", "Judge panel",
                  "The leaderboard uses the panel's majority verdict; here is each judge alone."
                  + "".join(f" {u}." for u in unbounded),
                  ("Judge", "Model", "BT", "BT 95% CI", "Win", "Tie", "Lose", "Win rate (%)"), "llrcrrrr",
                  rows)
     agree = tuple((a.judge_1, a.judge_2, str(a.n),
-                   with_interval(rate(a.rate), rate(a.rate_interval[0]), rate(a.rate_interval[1])),
-                   kappa_cell(a.kappa, a.kappa_lower, a.kappa_upper)) for a in agreements(data.by_judge))
+                   with_interval(percent(a.rate), percent(a.rate_interval[0]), percent(a.rate_interval[1])),
+                   kappa_cell(a.kappa, a.kappa_lower, a.kappa_upper)) for a in data.panel_agreements)
     return [each, Table("agreement", "Agreement between judges",
                         "How often two judges' battle outcomes match on the comparisons both decided. "
                         + INTERVALS_NOTE,
                         ("Judge", "Judge", "Battles", "Agreement (%)", "Cohen's kappa"), "llrrr", agree)]
-
-
-def all_tables(data: ReportData) -> list[Table]:
-    """The tables in report order; empty sections (no fine-tune, no bias figures) are left out."""
-    tables = [leaderboard_table(data), *baseline_table(data), *soft_table(data), *turn_tables(data),
-              *style_tables(data),
-              pairs_table(data),
-              tasks_table(data)]
-    if data.grades:
-        tables.append(grades_table(data))
-    if data.judgments:
-        tables.append(reliability_table(data))
-    if data.bias.checks:
-        tables.append(bias_table(data.bias))
-    tables += human_tables(data.bias.human)  # whenever human labels exist, whatever the judgments
-    if data.human_board is not None:
-        tables.append(human_leaderboard_table(data.human_board))
-    if data.finetunes:
-        tables.append(finetune_table(data))
-    return tables
 
 
 def length_bins_table(length_bins: Mapping[str, Sequence[tuple[str, int, float]]]) -> Table | None:
@@ -457,34 +407,13 @@ def length_bins_table(length_bins: Mapping[str, Sequence[tuple[str, int, float]]
                  ("Judge", *labels), "l" + "r" * len(labels), rows)
 
 
-def pct1(x: float | None) -> str:
-    """A rate of the agreement tables: a percentage with one decimal; n/a where it does not apply.
-
-    >>> pct1(0.97912), pct1(None), pct1(float("nan"))
-    ('97.9%', 'n/a', 'n/a')
-    """
-    return "n/a" if x is None or math.isnan(x) else f"{x:.1%}"
-
-
-def coefficient(x: float) -> str:
-    text = "n/a" if math.isnan(x) else f"{x:.2f}"
-    return "0.00" if text == "-0.00" else text  # a rounding error's sign says nothing
-
-
-def with_interval(text: str, lower: str, upper: str) -> str:
-    """A figure and its 95% interval in one cell; the figure alone where there is none.
-
-    >>> with_interval("0.62", "0.48", "0.75"), with_interval("n/a", "n/a", "n/a")
-    ('0.62 [0.48, 0.75]', 'n/a')
-    """
-    return text if lower == "n/a" else f"{text} [{lower}, {upper}]"
-
-
-def rate_cell(x: float, interval: tuple[float, float]) -> str:
-    return with_interval(pct1(x), pct1(interval[0]), pct1(interval[1]))
+def rate_cell(x: float, bounds: tuple[float, float]) -> str:
+    """An agreement rate with its interval: percentages with one decimal."""
+    return with_interval(*(share_of(v) for v in (x, *bounds)))
 
 
 def kappa_cell(kappa: float, lower: float, upper: float) -> str:
+    """A kappa with its interval."""
     return with_interval(coefficient(kappa), coefficient(lower), coefficient(upper))
 
 
@@ -518,11 +447,12 @@ def human_tables(human: AgreementReport | None) -> list[Table]:
         return []
     rows = tuple((r.judge, "majority vote" if r.majority else r.annotator or "(unsigned)", str(r.n),
                   rate_cell(r.agreement, r.agreement_interval),
-                  f"{pct1(r.agreement_without_ties)} (n={r.n_without_ties})",
+                  f"{share_of(r.agreement_without_ties)} (n={r.n_without_ties})",
                   kappa_cell(r.kappa, r.kappa_lower, r.kappa_upper), coefficient(r.macro_f1),
-                  pct1(r.accuracy_ab), pct1(r.accuracy_ba),
-                  pct1(r.accuracy_average), pct1(r.both_correct_rate), pct1(r.positional_agreement),
-                  str(r.errors), pct1(r.agreement_errors_as_wrong), pct1(r.accuracy_net))
+                  share_of(r.accuracy_ab), share_of(r.accuracy_ba),
+                  share_of(r.accuracy_average), share_of(r.both_correct_rate),
+                  share_of(r.positional_agreement),
+                  str(r.errors), share_of(r.agreement_errors_as_wrong), share_of(r.accuracy_net))
                  for r in human.judges)
     tables = [Table("human", "Agreement with the human labels", human_caption(human.rule.value),
                     ("Judge", "Annotator", "n", "Agreement", "Without ties", "Cohen's kappa", "Macro-F1",
@@ -544,8 +474,8 @@ def human_leaderboard_table(board: RatingResult) -> Table:
     """The people's leaderboard: Bradley-Terry on the human labels, best first."""
     ranks = board.rank()
     order = sorted(range(len(board.models)), key=lambda k: -board.ratings[k])
-    rows = tuple((str(ranks[k]), board.models[k], f"{board.ratings[k]:.1f}",
-                  f"[{board.lower[k]:.1f}, {board.upper[k]:.1f}]") for k in order)
+    rows = tuple((str(ranks[k]), board.models[k], rating(board.ratings[k]),
+                  interval(rating(board.lower[k]), rating(board.upper[k]))) for k in order)
     return Table("human_leaderboard", "Human leaderboard",
                  "Bradley-Terry ratings on the human labels (each label one battle, both bad a tie), on the "
                  f"judges' scale, with 95% intervals from {board.rounds} bootstrap rounds; compare the order "
@@ -560,7 +490,7 @@ def bias_section(bias: BiasResult) -> list[Table]:
     return [t for t in tables if t is not None]
 
 
-def summary_tables(data: ReportData) -> list[Table]:
+def summary_tables(data: Figures) -> list[Table]:
     """``leaderboard.md``'s tables, in order (its bias section is :func:`bias_section`)."""
     tables = [leaderboard_table(data), *turn_tables(data)]
     if data.grades:
@@ -574,9 +504,17 @@ def summary_tables(data: ReportData) -> list[Table]:
     return tables
 
 
-def every_table(data: ReportData) -> list[Table]:
-    """Every table any format shows, each once (``report.json``)."""
-    seen: dict[str, Table] = {}
-    for t in [*all_tables(data), *summary_tables(data), *bias_section(data.bias)]:
-        seen.setdefault(t.key, t)
-    return list(seen.values())
+def every_table(data: Figures) -> list[Table]:
+    """Every table of the report, each once, those with something to show (``report.json`` and
+    every format; their order is :data:`harness.reports.sections.SECTIONS`')."""
+    tables = [leaderboard_table(data), *turn_tables(data), *baseline_table(data), *soft_table(data),
+              *style_tables(data), pairs_table(data), significance_table(data), tasks_table(data),
+              *([grades_table(data)] if data.grades else []), *panel_tables(data),
+              *([reliability_table(data)] if data.judgments else []), *bias_section(data.bias)]
+    if data.human_board is not None:
+        tables.append(human_leaderboard_table(data.human_board))
+    if data.finetunes:
+        tables.append(finetune_table(data))
+    if data.usage:
+        tables.append(usage_table(data))
+    return tables

@@ -55,6 +55,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.files import json_rows, read_csv_table, row_errors
 from harness.core.interop import question_key
+from harness.core.text import has_chinese
 from harness.core.types import Question, Task
 
 SUFFIXES = (".jsonl", ".json", ".csv")
@@ -92,7 +93,7 @@ def detect_language(texts: Iterable[str]) -> str:
     'en'
     """
     texts = list(texts)
-    chinese = sum(any("\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf" for c in t) for t in texts)
+    chinese = sum(has_chinese(t) for t in texts)
     return "zh" if texts and 2 * chinese >= len(texts) else "en"
 
 

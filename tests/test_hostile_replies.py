@@ -26,7 +26,7 @@ from harness import tasks
 from harness.app.cli import main
 from harness.core import notes, rundir
 from harness.core.types import Answer, DecodingParams, Message, Task
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import BuiltJudge, JudgeSettings
 from harness.judges.pairwise import judge_jobs, make_jobs
 from harness.judges.prompts import load_prompt
 from harness.models import backends
@@ -192,10 +192,10 @@ def test_a_nan_label_score_is_an_error_verdict_and_is_stored_as_null(
     settings = JudgeSettings(spec=scorer.spec, method="likelihood", prompt="assignment_en")
     with CallCache(tmp_path / "cache.sqlite") as cache:
         jobs = make_jobs([task], list(MODELS), answers)
-        judgments = judge_jobs(jobs, scorer, prompt, settings, cache)
+        judgments = judge_jobs(BuiltJudge(settings, scorer, prompt), jobs, cache=cache)
         asked = scorer.sent
         assert [j.winner for j in judgments] == ["error", "error"]
-        again = judge_jobs(jobs, scorer, prompt, settings, cache)
+        again = judge_jobs(BuiltJudge(settings, scorer, prompt), jobs, cache=cache)
         assert scorer.sent == asked and [j.winner for j in again] == ["error", "error"]
     assert "replies had malformed log-probabilities (label" in capsys.readouterr().err
     with sqlite3.connect(tmp_path / "cache.sqlite") as db:

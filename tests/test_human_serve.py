@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from human_server import MODELS, Client, Server, copy_run, make_bilingual_run, progress, vote
 
-from harness.app import human_items
 from harness.app.agreement_command import load as load_agreement
 from harness.app.cli import main
 from harness.core import files, rundir
 from harness.core.votes import VoteStore, token_hash
+from harness.web import items as human_items
 
 pytestmark = pytest.mark.slow  # starts servers
 
@@ -298,9 +298,9 @@ def test_nickname_gold_and_guide(run: Path, tmp_path: Path) -> None:
 
 
 def test_a_multi_turn_item_shows_every_turn_and_each_models_whole_conversation(tmp_path: Path) -> None:
-    from harness.app.human_serve import Options, Study
     from harness.core.types import Answer, Question, Task
     from harness.core.votes import Item
+    from harness.web.study import Options, Study
 
     run_dir = tmp_path / "run"
     q = Question("q1", "What is 3 plus 3?", "math", "6", turns=("Now double it.",), turn_references=("12",))
@@ -484,7 +484,7 @@ def test_the_owner_page_shows_a_bad_run_file_in_one_line(run: Path, tmp_path: Pa
 
 
 def test_a_pathological_answer_renders_in_linear_time() -> None:
-    from harness.app.human_text import MAX_TEXT, markdown
+    from harness.web.text import MAX_TEXT, markdown
 
     hostile = "**a " * 12000  # 48 KB: the lazy bold pattern took seconds on it
     took = []
@@ -499,7 +499,7 @@ def test_a_pathological_answer_renders_in_linear_time() -> None:
 
 
 def test_bold_is_what_the_old_pattern_found() -> None:
-    from harness.app.human_text import _bold
+    from harness.web.text import _bold
 
     old = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")  # quadratic, but the reference on short lines
     rng = random.Random(7)

@@ -107,11 +107,22 @@ def test_layers_contract_holds_and_catches_an_upward_import(tmp_path: Path) -> N
     tree = layout.link_tree(tmp_path / "layout")
     kept = _lint_imports(tree)
     assert kept.returncode == 0, kept.stdout + kept.stderr
-    assert "1 kept, 0 broken" in kept.stdout
-    # A core module that reaches up to the app breaks the contract.
+    assert "2 kept, 0 broken" in kept.stdout
+    # A core module that reaches up to the app breaks the layers contract.
     (tree / "harness" / "core" / "upward.py").write_text("from harness.app import pipeline\n")
     broken = _lint_imports(tree)
     assert broken.returncode != 0 and "harness.core is not allowed to import harness.app" in broken.stdout
+
+
+def test_reports_only_format(tmp_path: Path) -> None:
+    """A report module that computes (imports the statistics itself) breaks the forbidden contract,
+    though the statistics sit below it: the figures come from the read model."""
+    tree = layout.link_tree(tmp_path / "layout")
+    (tree / "harness" / "reports" / "computes.py").write_text("from harness.stats import ratings\n")
+    broken = _lint_imports(tree)
+    assert broken.returncode != 0
+    assert "harness.reports is not allowed to import harness.stats" in broken.stdout
+    assert "floors: app -> web -> reports" in broken.stdout and "1 kept, 1 broken" in broken.stdout
 
 
 def test_no_import_cycle_between_modules(tmp_path: Path) -> None:

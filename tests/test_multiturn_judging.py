@@ -417,9 +417,9 @@ def test_the_embedded_model_runs_the_built_in_multi_turn_task_offline(tmp_path: 
 def test_people_and_doubt_scores_read_the_last_judged_turn() -> None:
     """A person votes on the whole conversation, which the judge saw at the last turn: alpha wins
     turn 1 and beta turn 2, the person says beta, so they agree; the differing turns are no doubt."""
-    from harness.app.human_items import run_pairs
     from harness.core.types import Answer, HumanLabel, Judgment
     from harness.stats.agreement import agreement
+    from harness.web.items import run_pairs
 
     def said(turn: int, order: str, winner: str) -> Judgment:
         return Judgment("t", "q1", "a", "b", order, winner, "", "j", "generate", "p", "h", "",  # type: ignore[arg-type]

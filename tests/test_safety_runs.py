@@ -22,7 +22,7 @@ from judged_run import judge_reply, write_answers
 from scripted_server import ScriptedServer
 from test_endpoints import ChatServer  # the recording chat server
 
-from harness.app import commands
+from harness.app import tasks_command
 from harness.app.cli import main
 from harness.core import rundir, runlock
 from harness.models.cache import CallCache
@@ -130,7 +130,7 @@ def test_an_os_refusal_is_one_line_naming_the_path(monkeypatch: pytest.MonkeyPat
     def full(args: Any) -> int:
         raise OSError(28, "No space left on device", "runs/x/answers.jsonl")
 
-    monkeypatch.setattr(commands, "dispatch", full)
+    monkeypatch.setattr(tasks_command, "run", full)
     assert main(["tasks", "list"]) == 2
     assert "runs/x/answers.jsonl: No space left on device" in _one_error_line(capsys.readouterr().err)
 
@@ -140,7 +140,7 @@ def test_a_bug_shows_its_traceback_and_asks_for_a_report(monkeypatch: pytest.Mon
     def bug(args: Any) -> int:
         raise KeyError("oops")
 
-    monkeypatch.setattr(commands, "dispatch", bug)
+    monkeypatch.setattr(tasks_command, "run", bug)
     assert main(["tasks", "list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "KeyError: 'oops'" in err

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.core import rundir
+from harness.analysis.figures import AgreementReport, Figures
+from harness.analysis.files import RunFiles
 from harness.core.errors import HarnessError
 from harness.core.text import csv_text, terminal_text
-from harness.core.types import Battle
 from harness.reports.tables import Table, human_tables
-from harness.stats.agreement import AgreementReport, Errors, agreement
+from harness.stats.agreement import Errors
 
 CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_lower", "agreement_upper",
                "agreement_without_ties", "n_without_ties", "kappa", "kappa_lower", "kappa_upper", "macro_f1",
@@ -25,7 +25,7 @@ CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreem
                "n_both_orders", "errors", "errors_rule", "agreement_errors_as_wrong", "accuracy_net", "n_net")
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("agreement", help="judges' agreement with the human labels, and between annotators",
                        description="Each judge against each annotator and against the annotators' majority "
                        "label (n, agreement with and without ties, Cohen's kappa, macro-F1; with both "
@@ -43,24 +43,13 @@ def add_parser(sub: Any) -> None:
                    "counted under errors), wrong (kept in n, wrong in each order where it stands: LLMBar's "
                    "statistics) or tie (a tie: PandaLM's and WildVision's counts); errors_as_wrong and "
                    "accuracy_net are the same under every rule")
+    return p
 
 
 def load(run_dir: Path, *, errors: Errors = Errors.EXCLUDE) -> AgreementReport:
-    """The run's agreement figures; a run without human labels is one error saying how to add them."""
-    if not run_dir.is_dir():
-        raise HarnessError(f"{run_dir}: no such run directory")
-    labels = rundir.read_human(run_dir)
-    if not labels:
-        raise HarnessError(f"{run_dir}: no human labels; import them with "
-                           f"`harness human import FILE --run {run_dir}`")
-    judgments = rundir.read_judgments(run_dir)
-    per_judge = rundir.read_judge_battles(run_dir)
-    if per_judge is None:
-        per_judge = rundir.read_battles(run_dir) if (run_dir / rundir.BATTLES).is_file() else []
-    by_judge: dict[str, list[Battle]] = {}
-    for b in per_judge:  # a one-judge run's battles name no judge: they are its judge's
-        by_judge.setdefault(b.judge or (judgments[0].judge if judgments else "judge"), []).append(b)
-    return agreement(labels=labels, judgments=judgments, battles=by_judge, errors=errors)
+    """The run's agreement figures (the read model's, as the report and the voting app's owner page
+    show them); a run without human labels is one error saying how to add them."""
+    return Figures(RunFiles(run_dir)).agreement(errors=errors)
 
 
 def _print_table(t: Table) -> None:

@@ -12,17 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.core import rundir
+from harness.analysis.figures import Figures, JudgeComparison
+from harness.analysis.files import RunFiles
 from harness.core.errors import HarnessError
 from harness.core.text import terminal_text
-from harness.core.types import Battle
-from harness.reports.tables import coefficient, pct1
-from harness.stats.battles import combine
-from harness.stats.compare import JudgeComparison, compare_judges
-from harness.stats.grades import battles_from_grades
+from harness.reports.numbers import coefficient, share_of
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("compare-judges",
                        help="two judges of a run: agreement, kappa, rank and rating changes",
                        description="On the comparisons both judges decided (both answer orders combined): "
@@ -35,28 +32,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--judge", action="append", default=[], metavar="SPEC",
                    help="give it twice: the old judge, then the new one")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    return p
 
 
 def load(run_dir: Path, old: str, new: str) -> JudgeComparison:
-    if not run_dir.is_dir():
-        raise HarnessError(f"{run_dir}: no such run directory")
-    judgments, grades = rundir.read_judgments(run_dir), rundir.read_grades(run_dir)
-    models = list(dict.fromkeys(a.model for a in rundir.read_answers(run_dir)))
-    known = list(dict.fromkeys([*(j.judge for j in judgments), *(g.judge for g in grades)]))
-    battles: dict[str, list[Battle]] = {}
-    for spec in (old, new):
-        if spec not in known:
-            raise HarnessError(f"--judge {spec!r}: no verdicts from it in {run_dir} (judges there: "
-                               f"{', '.join(known) or 'none'}; judge with both: harness judge {run_dir} "
-                               "--judge OLD NEW)")
-        battles[spec] = combine([j for j in judgments if j.judge == spec]) + \
-            battles_from_grades([g for g in grades if g.judge == spec], models)
-    seed = (rundir.read_config(run_dir) or {}).get("seed")  # checked there: a whole number in range
-    found = compare_judges(battles[old], battles[new], models, old_name=old, new_name=new,
-                           seed=0 if seed is None else seed)
-    if not found.n:
-        raise HarnessError(f"{run_dir}: judges {old!r} and {new!r} share no decided comparison")
-    return found
+    """The two judges' comparison, as the read model computes it."""
+    return Figures(RunFiles(run_dir)).compare_judges(old, new)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,7 +64,8 @@ def render(c: JudgeComparison) -> str:
         f"old judge: {terminal_text(c.old, keep_newlines=False)}",
         f"new judge: {terminal_text(c.new, keep_newlines=False)}",
         f"comparisons both decided: {c.n} (only the old judge: {c.only_old}; only the new: {c.only_new})",
-        f"same winner: {c.agree} of {c.n} = {pct1(c.rate)} [95% CI {pct1(c.lower)}, {pct1(c.upper)}]; "
+        f"same winner: {c.agree} of {c.n} = {share_of(c.rate)} "
+        f"[95% CI {share_of(c.lower)}, {share_of(c.upper)}]; "
         f"Cohen's kappa {coefficient(c.kappa)}; Kendall's tau {coefficient(c.tau)}",
         "", *table, "",
         "Ratings are each judge's Bradley-Terry fit on the shared comparisons only, so a shift is the "

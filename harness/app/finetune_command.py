@@ -15,7 +15,7 @@ from harness.finetune.train import FinetuneConfig
 from harness.reports.plots import save_loss_curve
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     f = sub.add_parser("finetune", help="QLoRA fine-tune a base model into a +lora adapter",
                        description="Fine-tune LoRA adapters (4-bit NF4 QLoRA by default) on Alpaca "
                        "(instruction/input/output) or chat (messages) records; the output folder is "
@@ -46,6 +46,7 @@ def add_parser(sub: Any) -> None:
     f.add_argument("--overlap-threshold", type=float, default=0.5,
                    help="n-gram overlap that counts as contamination (0.5)")
     f.add_argument("--tasks-dir", type=Path, action="append", default=[])
+    return f
 
 
 def run(args: argparse.Namespace) -> int:

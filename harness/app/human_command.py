@@ -1,4 +1,8 @@
-"""``harness human serve`` and ``harness human export``: the CLI side of browser voting.
+"""``harness human import | serve | export``: people's pairwise labels for a run.
+
+``import`` reads labels from a file into ``human.jsonl`` under the run lock (``harness import
+labels`` in the generic format is the same command). ``serve`` checks its options, binds the port
+and starts the voting app (:mod:`harness.web`); ``export`` writes the served votes.
 
 ``serve`` does not hold the run lock: it would block ``harness report`` and ``harness agreement``
 for as long as people vote. The votes go to ``votes.sqlite`` (SQLite handles concurrent readers
@@ -13,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.core import files, rundir
+from harness.app.labels import merge_labels, read_labels
+from harness.core import files, rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.files import json_line
 from harness.core.text import csv_text
@@ -22,8 +27,13 @@ EXPORT_COLUMNS = ("annotator", "position", "kind", "task", "question_id", "model
                   "choice", "winner", "reason", "seconds", "ref", "created")
 
 
-def add_parsers(h: Any) -> None:
-    """``serve`` and ``export`` under ``harness human``."""
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("human", help="import human pairwise labels into a run")
+    h = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    hi = h.add_parser("import", help="read labels (CSV or JSONL: task, question_id, model_a, model_b, "
+                      "winner) into RUN_DIR/human.jsonl; reports then show judge-human agreement")
+    hi.add_argument("file", type=Path)
+    hi.add_argument("--run", type=Path, required=True, metavar="DIR")
     s = h.add_parser("serve", help="let people vote on the run's pairs in the browser",
                      description="Serve a blind pairwise voting page on the run's comparisons. Prints one "
                      "link per annotator (NAME: URL) and the owner's results link (owner: URL). Votes are "
@@ -43,6 +53,27 @@ def add_parsers(h: Any) -> None:
     e.add_argument("--run", type=Path, required=True, metavar="DIR")
     e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
     e.add_argument("--out", type=Path, metavar="FILE", help="write here instead of standard output")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    # No run lock for serve and export: the vote store's SQLite handles concurrent writers.
+    if args.action == "serve":
+        return serve(args)
+    if args.action == "export":
+        return export(args)
+    return import_labels(args)
+
+
+def import_labels(args: argparse.Namespace) -> int:
+    """``harness human import FILE --run DIR`` (and ``harness import labels FILE --run DIR``)."""
+    with runlock.hold(args.run, command="human import"):
+        answers = rundir.read_answers(args.run)
+        judged = [(j.task, j.question_id, m) for j in rundir.read_judgments(args.run)
+                  for m in (j.model_a, j.model_b)]
+        labels = read_labels(args.file, answers, judged)
+        print(merge_labels(args.run, labels, source=str(args.file)))
+    return 0
 
 
 def _names(raw: str | None) -> list[str]:
@@ -82,8 +113,9 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from harness.app.human_serve import Options, Study, create_app, served_hosts
     from harness.judges.calibration import load_gold
+    from harness.web.server import serve as serve_app
+    from harness.web.study import Options
 
     if not (args.run / rundir.ANSWERS).is_file():
         raise HarnessError(f"{args.run}: not a run directory with answers ({rundir.ANSWERS} is missing)")
@@ -101,30 +133,18 @@ def serve(args: argparse.Namespace) -> int:
     gold = tuple(load_gold(args.gold)) if args.gold is not None else ()
     sock = _listen(args.host, args.port)
     try:
-        study = Study(args.run, Options(order=args.order, per_annotator=args.per_annotator, guide=guide,
-                                        reference=args.reference, gold=gold, annotators=tuple(names),
-                                        tasks_dirs=tuple(args.tasks_dir)))
-        app = create_app(args.run, study=study, hosts=served_hosts(args.host, args.port))
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
-            print(f"harness: warning: --host {args.host} lets other machines reach the voting pages; anyone "
-                  "who has a link can vote, and traffic is not encrypted", file=sys.stderr)
-        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        base = f"http://{'[' + shown + ']' if ':' in shown else shown}:{args.port}"
-        for name in names:
-            print(f"{name}: {base}/a/{study.join(name)}")
-        if not names:
-            print(f"annotators: {base}/")
-        print(f"owner: {base}/owner/{study.owner_token()}", flush=True)
-        import uvicorn
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+        serve_app(args.run, Options(order=args.order, per_annotator=args.per_annotator, guide=guide,
+                                    reference=args.reference, gold=gold, annotators=tuple(names),
+                                    tasks_dirs=tuple(args.tasks_dir)),
+                  sock=sock, host=args.host, port=args.port)
     finally:
         sock.close()
     return 0
 
 
 def export(args: argparse.Namespace) -> int:
-    from harness.app.human_serve import vote_rows
     from harness.core.votes import VoteStore
+    from harness.web.results import vote_rows
 
     path = args.run / rundir.VOTES
     if not path.is_file():

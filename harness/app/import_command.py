@@ -4,7 +4,8 @@ merged into a run directory, which is then re-rated so ``rate``, ``report`` and 
 The format readers live in :mod:`harness.core.interop`; this module merges their records with what
 the run holds (importing a file twice adds nothing; the same comparison with another verdict is an
 error naming the file and line), writes through :mod:`harness.core.rundir` under the run's lock,
-and re-rates. ``harness import labels`` is ``harness human import`` (routed by ``commands``).
+and re-rates. ``harness import labels`` in the generic format is ``harness human import``
+(:func:`harness.app.human_command.import_labels`: one code path for labels).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.app import pipeline
+from harness.app import human_command, pipeline
 from harness.app.labels import labels_merged
 from harness.core import interop, judge_sets, rundir, runlock
 from harness.core.errors import HarnessError
@@ -30,7 +31,7 @@ from harness.tasks import formats as task_formats
 T = TypeVar("T")
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "import", help="merge other tools' questions, answers, judgments or battles into a run",
         description="Read FILE (or every .jsonl/.json file in a folder) in --format and merge its "
@@ -61,11 +62,12 @@ def add_parser(sub: Any) -> None:
                    help="pandalm, autoj: the test set a judge's output file answers")
     p.add_argument("--swapped", type=Path, metavar="FILE",
                    help="autoj: the judge's outputs on the swapped pairs (Auto-J's exchange file)")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.kind == "labels" and args.format == "generic":  # commands routes these to `human import`
-        raise HarnessError("harness import labels: use `harness human import FILE --run DIR`")
+    if args.kind == "labels" and args.format == "generic":  # one code path for labels
+        return human_command.import_labels(args)
     if args.kind == "labels" and args.format not in judge_sets.names():
         raise HarnessError(f"harness import labels has no --format {args.format} (labels are read in the "
                            "generic format, task, question_id, model_a, model_b, winner[, annotator], or "

@@ -21,7 +21,8 @@ from harness.core import rundir, runlock
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Battle, Grade, Judgment, PairRecord, Rating, Task, UsageLine
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import check_judge, load_judge, resolve_method
+from harness.judges.asking import BuiltJudge, check_judge, load_judge, resolve_method
+from harness.judges.built import build_judges
 from harness.judges.conversation import judged_turns, turn_prompt_for
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
@@ -152,10 +153,11 @@ def run_tasks(run_dir: Path, tasks_dirs: Sequence[Path] = ()) -> list[Task]:
                            f"{exc}") from None
 
 
-def check(config: RunConfig, *, judging: bool = True) -> None:
+def check(config: RunConfig, *, judging: bool = True, tasks: Sequence[Task] | None = None) -> None:
     """Fail fast, before any model is loaded, on unknown names and malformed specs; with
-    ``judging`` (a run, which judges what it generates) also on the prompts for multi-turn questions."""
-    task_list = select_tasks(config)
+    ``judging`` (a run, which judges what it generates) also on the prompts for multi-turn questions.
+    ``tasks``: :func:`select_tasks`' result, when the caller has it (read otherwise)."""
+    task_list = select_tasks(config) if tasks is None else tasks
     for model in config.models:
         check_spec(model.spec)
     for settings in config.judges:
@@ -178,14 +180,15 @@ def check_prices(specs: Sequence[str], api: endpoints.ApiConfig) -> None:
             raise no_price(spec, f"model {model!r}")
 
 
-def generate(config: RunConfig) -> Generated:
+def generate(config: RunConfig, *, tasks: Sequence[Task] | None = None) -> Generated:
     """Stage 1: every model of ``config`` answers every question; writes ``config.yaml``,
-    ``questions.jsonl`` and ``answers.jsonl`` into ``config.run_dir``."""
-    check(config, judging=False)
+    ``questions.jsonl`` and ``answers.jsonl`` into ``config.run_dir``. ``tasks``: the config's
+    tasks (:func:`select_tasks`), when the caller has them already: the task files are read once."""
+    task_list = select_tasks(config) if tasks is None else list(tasks)
+    check(config, judging=False, tasks=task_list)
     run_dir = config.run_dir
     with runlock.hold(run_dir, command="generate", create=True):
         rundir.write_config(run_dir, config.to_row())
-        task_list = select_tasks(config)
         rundir.write_questions(run_dir, task_list)
         with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
             answers = generate_answers(task_list, config.models, cache, config.batch_size,
@@ -213,56 +216,56 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
     Holds the run directory's lock (``harness.core.runlock``) throughout.
     """
     with runlock.hold(run_dir, command="judge"):
-        return _judge(run_dir, judges=judges, tasks=tasks, prompts_dirs=prompts_dirs, models=models,
-                      bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed, progress=progress, api=api,
-                      report=report, tasks_dirs=tasks_dirs, prior_sd=prior_sd)
+        answers = rundir.read_answers(run_dir)
+        rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
+        if models is None:
+            models = list(dict.fromkeys(a.model for a in answers))
+        if len(models) < 2:
+            raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models, "
+                               f"found {len(models)}")
+        specs = [s.spec for s in judges]
+        if len(set(specs)) != len(specs):
+            raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
+        panel = build_judges(judges, prompts_dirs=prompts_dirs, tasks=tasks)
+        for built in panel:
+            resolve_method(built.settings, built.backend)
+        with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:
+            judgments, grades = _ask_panel(panel, tasks=tasks, models=models, answers=answers, cache=cache,
+                                           make_bar=progress_factory(progress))
+            usage = usage_lines(cache, sess.prices)
+            calls, hits = Counter(cache.calls), Counter(cache.hits)
+        rundir.write_usage(run_dir, usage)
+        rundir.write_judgments(run_dir, judgments)
+        if grades:
+            rundir.write_grades(run_dir, grades)
+        rated = rate(run_dir, models=models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
+                     judges=specs, prior_sd=prior_sd)
+        summary = publish(run_dir, formats=report, tasks_dirs=tasks_dirs)
+        return RunResult(run_dir, rated.ratings, rated.records, rated.stats, calls, hits, tuple(usage),
+                         summary.data.bias, summary.markdown, summary.report, tuple(summary.data.health))
 
 
-def _judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Task],
-           prompts_dirs: Sequence[Path], models: Sequence[str] | None, bootstrap: int,
-           elo_rounds: int, seed: int, progress: bool, api: endpoints.ApiConfig | None,
-           report: Sequence[str], tasks_dirs: Sequence[Path], prior_sd: float | None) -> RunResult:
-    answers = rundir.read_answers(run_dir)
-    rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
-    if models is None:
-        models = list(dict.fromkeys(a.model for a in answers))
-    if len(models) < 2:
-        raise HarnessError(f"{run_dir / rundir.ANSWERS}: need answers from at least two models, "
-                           f"found {len(models)}")
-    specs = [s.spec for s in judges]
-    if len(set(specs)) != len(specs):
-        raise HarnessError(f"judge {next(s for s in specs if specs.count(s) > 1)!r} is named twice")
-    prompts = [prompt_plugins.load_prompt(s.prompt, prompts_dirs) for s in judges]
-    turn_prompts = [turn_prompt_for(s, p, tasks, prompts_dirs) for s, p in zip(judges, prompts)]
-    backends = [load_judge(s.spec) for s in judges]
-    for settings, backend in zip(judges, backends):
-        resolve_method(settings, backend)
-    make_bar = progress_factory(progress)
+def _ask_panel(panel: Sequence[BuiltJudge], *, tasks: Sequence[Task], models: Sequence[str],
+               answers: Sequence[Answer], cache: CallCache,
+               make_bar: Callable[[int, str], Callable[[int], None]] | None
+               ) -> tuple[list[Judgment], list[Grade]]:
+    """Every judge's judgments (pairwise prompts) and grades (single-answer prompts), judge by
+    judge in panel order, each with its own progress bar when ``make_bar`` is given."""
     judgments: list[Judgment] = []
     grades: list[Grade] = []
-    with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:
-        for settings, prompt, turn_prompt, backend in zip(judges, prompts, turn_prompts, backends):
-            if prompt.pairwise:
-                jobs = make_jobs(tasks, models, answers, settings.turns)
-                tick = make_bar(len(jobs), f"judge {settings.spec}") if make_bar else (lambda n: None)
-                judgments += judge_jobs(jobs, backend, prompt, settings, cache, tick, turn_prompt)
-            else:
-                total = len(models) * sum(len(judged_turns(q, settings.turns))
-                                          for t in tasks for q in t.questions)
-                tick = make_bar(total, f"grade {settings.spec}") if make_bar else (lambda n: None)
-                grades += grade_answers(tasks, models, answers, backend, prompt, settings, cache, tick,
-                                        settings.turns, turn_prompt)
-        usage = usage_lines(cache, sess.prices)
-        calls, hits = Counter(cache.calls), Counter(cache.hits)
-    rundir.write_usage(run_dir, usage)
-    rundir.write_judgments(run_dir, judgments)
-    if grades:
-        rundir.write_grades(run_dir, grades)
-    rated = rate(run_dir, models=models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
-                 judges=specs, prior_sd=prior_sd)
-    summary = publish(run_dir, formats=report, tasks_dirs=tasks_dirs)
-    return RunResult(run_dir, rated.ratings, rated.records, rated.stats, calls, hits, tuple(usage),
-                     summary.data.bias, summary.markdown, summary.report, tuple(summary.data.health))
+    for built in panel:
+        settings = built.settings
+        if built.prompt.pairwise:
+            jobs = make_jobs(tasks, models, answers, turns=settings.turns)
+            tick = make_bar(len(jobs), f"judge {settings.spec}") if make_bar else (lambda n: None)
+            judgments += judge_jobs(built, jobs, cache=cache, progress=tick)
+        else:
+            total = len(models) * sum(len(judged_turns(q, settings.turns))
+                                      for t in tasks for q in t.questions)
+            tick = make_bar(total, f"grade {settings.spec}") if make_bar else (lambda n: None)
+            grades += grade_answers(built, tasks=tasks, models=models, answers=answers, cache=cache,
+                                    progress=tick)
+    return judgments, grades
 
 
 def rate(run_dir: Path, *, models: Sequence[str] | None = None, bootstrap: int = 1000,
@@ -311,10 +314,11 @@ def run(config: RunConfig) -> RunResult:
     One endpoint session spans both stages, so ``--max-cost`` and the endpoint limits cover the
     whole run.
     """
-    check(config)  # before the lock makes the run directory
+    task_list = select_tasks(config)  # read once: checking, generating and judging all use them
+    check(config, tasks=task_list)  # before the lock makes the run directory
     with runlock.hold(config.run_dir, command="run", create=True), endpoints.session(config.api):
-        generated = generate(config)
-        judged = judge(config.run_dir, judges=config.judges, tasks=select_tasks(config),
+        generated = generate(config, tasks=task_list)
+        judged = judge(config.run_dir, judges=config.judges, tasks=task_list,
                        prompts_dirs=config.prompts_dirs, models=[m.name for m in config.models],
                        bootstrap=config.bootstrap, elo_rounds=config.elo_rounds, seed=config.seed,
                        progress=config.progress, api=config.api, report=config.report,

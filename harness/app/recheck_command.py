@@ -20,16 +20,16 @@ from harness.core.errors import HarnessError
 from harness.core.numbers import SEED_MAX, Bounds, check_number, json_number
 from harness.core.text import terminal_text
 from harness.judges import prompts as prompt_plugins
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import BuiltJudge, JudgeSettings, load_judge
 from harness.judges.conversation import load_turn_prompt
 from harness.judges.recheck import RecheckResult, recheck, refuse_reference
 from harness.models import endpoints
 from harness.models.cache import CallCache
-from harness.reports.tables import coefficient, pct1
+from harness.reports.numbers import coefficient, share_of
 from harness.tasks import answered_tasks
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("recheck", help="re-ask a sample of a run's judge calls: has the judge changed?",
                        description="Re-asks a seeded sample of one judge's calls (same prompt, order and "
                        "conversation) without the run's cache, keeps the new replies in recheck.jsonl "
@@ -44,6 +44,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--prompts-dir", type=Path, action="append", default=[], metavar="DIR")
     p.add_argument("--tasks-dir", type=Path, action="append", default=[], metavar="DIR")
+    return p
 
 
 def _settings(run_dir: Path, config: RunConfig | None, spec: str | None, judges_seen: list[str]
@@ -91,8 +92,10 @@ def run(args: argparse.Namespace) -> int:
                 with CallCache(run_dir / rundir.CACHE) as learned:
                     sess.adaptations.attach(learned)
             with CallCache(rundir.recheck_cache(run_dir, seed)) as cache:
-                result = recheck(judgments, tasks, rundir.read_answers(run_dir), settings, prompt,
-                                 turn_prompt, cache, fraction=fraction, seed=seed)
+                answers = rundir.read_answers(run_dir)
+                judge = BuiltJudge(settings, load_judge(settings.spec), prompt, turn_prompt)
+                result = recheck(judge, judgments, tasks=tasks, answers=answers, cache=cache,
+                                 fraction=fraction, seed=seed)
                 sent = sum(cache.calls.values())
         rundir.write_recheck(run_dir, seed, result.rows)
     if args.format == "json":
@@ -114,6 +117,7 @@ def render(r: RecheckResult, sent: int, run_dir: Path) -> str:
         f"judge: {terminal_text(r.judge, keep_newlines=False)}",
         f"re-asked: {r.n} judgments (sample {r.fraction:g}, seed {r.seed}; {sent} calls sent now, the rest "
         f"from this seed's earlier recheck)",
-        f"flipped: {r.flips} of {r.n} = {pct1(r.flip_rate)} [95% CI {pct1(r.lower)}, {pct1(r.upper)}]; "
-        f"agreement {pct1(r.agreement)}; Cohen's kappa {coefficient(r.kappa)}",
+        f"flipped: {r.flips} of {r.n} = {share_of(r.flip_rate)} "
+        f"[95% CI {share_of(r.lower)}, {share_of(r.upper)}]; "
+        f"agreement {share_of(r.agreement)}; Cohen's kappa {coefficient(r.kappa)}",
         f"new replies: {run_dir / rundir.RECHECK} (the stored verdicts are unchanged)"])

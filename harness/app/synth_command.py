@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import tasks as task_plugins
-from harness.app.args import api_from_args, checked_flags
+from harness.app.args import add_api_options, api_from_args, checked_flags
 from harness.app.dryrun import PlanLine, render_plan
 from harness.app.pipeline import progress_factory
 from harness.core.errors import HarnessError
@@ -100,6 +100,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, metavar="N", help="teacher reply limit (3072)")
     p.add_argument("--temperature", type=float, metavar="T", help="teacher temperature (1.0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_api_options(p, dry_run=True)
     return p
 
 

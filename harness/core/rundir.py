@@ -349,22 +349,24 @@ def write_judgments(run_dir: Path, judgments: Iterable[Judgment]) -> Path:
     return _write_rows(run_dir, JUDGMENTS, (j.to_row() for j in judgments))
 
 
-def read_judgments(run_dir: Path) -> list[Judgment]:
+def read_judgments(run_dir: Path, *, turns: Mapping[tuple[str, str], int] | None = None) -> list[Judgment]:
     """Every pairwise judgment (none for runs judged only by grading prompts); a turn past its
-    question's turns is an error naming the line (:func:`check_turn`)."""
+    question's turns is an error naming the line (:func:`check_turn`; ``turns``, where given, is
+    the run's :func:`question_turns`, so a reader of several files reads the questions once)."""
     path = _checked(run_dir, JUDGMENTS)
     if not path.is_file():
         return []
-    return read_jsonl(path, _turn_checked(run_dir, Judgment.from_row), key=judgment_key, what=JUDGMENT_KEY)
+    return read_jsonl(path, _turn_checked(run_dir, Judgment.from_row, turns), key=judgment_key,
+                      what=JUDGMENT_KEY)
 
 
 def write_grades(run_dir: Path, grades: Iterable[Grade]) -> Path:
     return _write_rows(run_dir, GRADES, (g.to_row() for g in grades))
 
 
-def read_grades(run_dir: Path) -> list[Grade]:
+def read_grades(run_dir: Path, *, turns: Mapping[tuple[str, str], int] | None = None) -> list[Grade]:
     path = _checked(run_dir, GRADES)
-    return read_jsonl(path, _turn_checked(run_dir, Grade.from_row), key=_grade_key,
+    return read_jsonl(path, _turn_checked(run_dir, Grade.from_row, turns), key=_grade_key,
                       what="grade (judge, task, question_id, turn, model)") if path.is_file() else []
 
 
@@ -373,9 +375,9 @@ def write_battles(run_dir: Path, battles: Iterable[Battle]) -> Path:
     return _write_rows(run_dir, BATTLES, (b.to_row() for b in battles))
 
 
-def read_battles(run_dir: Path) -> list[Battle]:
-    return read_jsonl(_checked(run_dir, BATTLES), _turn_checked(run_dir, Battle.from_row), key=_battle_key,
-                      what=_BATTLE)
+def read_battles(run_dir: Path, *, turns: Mapping[tuple[str, str], int] | None = None) -> list[Battle]:
+    return read_jsonl(_checked(run_dir, BATTLES), _turn_checked(run_dir, Battle.from_row, turns),
+                      key=_battle_key, what=_BATTLE)
 
 
 def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]]) -> Path:
@@ -383,12 +385,13 @@ def write_judge_battles(run_dir: Path, by_judge: Mapping[str, Sequence[Battle]])
     return _write_rows(run_dir, JUDGE_BATTLES, (b.to_row() for bs in by_judge.values() for b in bs))
 
 
-def read_judge_battles(run_dir: Path) -> list[Battle] | None:
+def read_judge_battles(run_dir: Path, *, turns: Mapping[tuple[str, str], int] | None = None
+                       ) -> list[Battle] | None:
     """Each judge's own battles, or None when the run had one judge."""
     path = _checked(run_dir, JUDGE_BATTLES)
     if not path.is_file():
         return None
-    return read_jsonl(path, _turn_checked(run_dir, Battle.from_row), key=_battle_key, what=_BATTLE)
+    return read_jsonl(path, _turn_checked(run_dir, Battle.from_row, turns), key=_battle_key, what=_BATTLE)
 
 
 class Turned(Protocol):
@@ -428,9 +431,12 @@ def check_turn(record: Turned, turns: Mapping[tuple[str, str], int]) -> None:
                          f"has {count} turn{'s' if count != 1 else ''} in {QUESTIONS}")
 
 
-def _turn_checked(run_dir: Path, parse: Callable[[dict[str, Any]], R]) -> Callable[[dict[str, Any]], R]:
-    """``parse`` followed by :func:`check_turn` against the run's questions."""
-    turns = question_turns(read_questions(run_dir))
+def _turn_checked(run_dir: Path, parse: Callable[[dict[str, Any]], R],
+                  turns: Mapping[tuple[str, str], int] | None = None) -> Callable[[dict[str, Any]], R]:
+    """``parse`` followed by :func:`check_turn` against the run's questions (``turns``: their
+    :func:`question_turns`, read from ``questions.jsonl`` when not given)."""
+    if turns is None:
+        turns = question_turns(read_questions(run_dir))
 
     def checked(row: dict[str, Any]) -> R:
         record = parse(row)

@@ -9,7 +9,9 @@ and keeps the text as readable as it can:
 - :func:`md_cell`: one Markdown table cell, with no HTML and no line break;
 - :func:`terminal_text`: text for the terminal without control characters;
 - :func:`valid_unicode`: text that can be written as UTF-8 at all (a model's reply may hold lone
-  surrogates, which JSON's ``\\ud800`` escape allows and no file or database can store).
+  surrogates, which JSON's ``\\ud800`` escape allows and no file or database can store);
+- :func:`has_chinese`: the one test of whether a text is (partly) Chinese, for every part of
+  harness that picks a language, a font or a tokenisation by it (:data:`HAN` is its characters).
 
 Not handled here: Markdown emphasis and links (``*x*``, ``[a](b)``) in names render as Markdown;
 a formula behind leading spaces or written with full-width signs (``＝``); Unicode bidirectional
@@ -36,6 +38,11 @@ _LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 # Half of a UTF-16 surrogate pair: what a JSON "\ud800" escape gives, and UTF-8 cannot hold.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Chinese characters (CJK ideographs: Extension A, the unified block, compatibility ideographs),
+as a regular-expression character range."""
+# Ideographs, or CJK punctuation (。、「」) or full-width forms (，：？), which need a CJK font too.
+_CHINESE = re.compile(f"[{HAN}\u3000-\u303f\uff00-\uffef]")
 _MD_SPECIAL = {"\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;"}
 
 
@@ -130,3 +137,13 @@ def valid_unicode(text: str) -> str:
     if not _SURROGATE.search(text):
         return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds a Chinese character, or CJK punctuation or full-width forms (text
+    that needs a CJK font and reads as Chinese).
+
+    >>> has_chinese("什么是合同？"), has_chinese("What is a tort?"), has_chinese("Ａ")
+    (True, False, True)
+    """
+    return _CHINESE.search(text) is not None

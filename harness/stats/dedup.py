@@ -37,7 +37,9 @@ from math import ceil, floor
 
 import numpy as np
 
-_TOKEN = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+from harness.core.text import HAN
+
+_TOKEN = re.compile(f"[a-z0-9]+|[{HAN}]")
 # A float score 2L/(n+m) can round up onto the threshold from just below it (by at most half an
 # ulp, a relative 2**-53); the filters use a threshold lowered by 2**-40 of itself so that they only
 # ever keep more records than the float comparison needs.

@@ -30,6 +30,7 @@ from harness.stats.length_control import MAX_ITER as MAX_ITER
 from harness.stats.length_control import PENALTY as PENALTY
 from harness.stats.length_control import Rows, fit, lc_win_rates, left_out, logistic
 from harness.stats.position import proportion_check
+from harness.stats.significance import normal_quantile
 
 LONGER_WINS = CheckKind.LONGER_WINS.value
 SLOPE = CheckKind.LENGTH_SLOPE.value
@@ -157,11 +158,9 @@ def _slope(judge: str, rows: Rows) -> BiasCheck:
                          f"finite estimate: shown as "
                          f"the cap {side * SLOPE_CAP:+g}, with the other end of its 95% profile-likelihood "
                          f"interval" + left_out(rows))
-    from scipy.stats import norm  # scipy loads in ~0.3 s: only when a slope is fitted
-
     design = np.column_stack([np.ones(n), x])
     beta, hessian = fit(design, rows.y)
-    half = float(norm.ppf(0.975)) * math.sqrt(float(np.linalg.inv(hessian)[1, 1]))
+    half = normal_quantile(0.975) * math.sqrt(float(np.linalg.inv(hessian)[1, 1]))
     slope = float(beta[1])
     return BiasCheck(judge, CheckKind.LENGTH_SLOPE, slope, slope - half, slope + half, n,
                      f"change in the log-odds of a verdict for model_a per {PER_CHARS:g} characters its "

@@ -10,7 +10,7 @@ import pytest
 
 from harness import tasks
 from harness.core.types import Answer, DecodingParams, Message
-from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from harness.judges.pairwise import BuiltJudge, JudgeSettings, judge_jobs, make_jobs
 from harness.judges.prompts import load_prompt
 from harness.models.cache import CallCache
 from harness.stats.battles import combine, judge_stats
@@ -59,7 +59,7 @@ def setup(task_file: Path, tmp_path: Path):
 def test_every_pair_is_judged_in_both_orders(setup) -> None:
     task, answers, cache = setup
     jobs = make_jobs([task], MODELS, answers)
-    judgments = judge_jobs(jobs, ScriptedJudge(), PROMPT, JudgeSettings(spec="scripted"), cache)
+    judgments = judge_jobs(BuiltJudge(JudgeSettings(spec="scripted"), ScriptedJudge(), PROMPT), jobs, cache=cache)
     seen = Counter((j.question_id, j.model_a, j.model_b, j.order) for j in judgments)
     expected = {(q.id, a, b, o) for q in task.questions for a, b in itertools.combinations(MODELS, 2)
                 for o in ("ab", "ba")}
@@ -77,7 +77,7 @@ def test_the_ba_order_really_swaps_the_answers(setup) -> None:
     task, answers, cache = setup
     judge = ScriptedJudge()
     jobs = make_jobs([task], ["strong", "weak"], answers)
-    judge_jobs(jobs[:2], judge, PROMPT, JudgeSettings(spec="scripted"), cache)
+    judge_jobs(BuiltJudge(JudgeSettings(spec="scripted"), judge, PROMPT), jobs[:2], cache=cache)
     ab, ba = (c[1]["content"] for c in judge.calls)
     assert ab.index("strong answer") < ab.index("weak answer")
     assert ba.index("weak answer") < ba.index("strong answer")
@@ -87,7 +87,7 @@ def test_unparseable_reply_is_reasked_then_recorded_as_error(setup) -> None:
     task, answers, cache = setup
     judge = ScriptedJudge(mumble_on="to q02")
     settings = JudgeSettings(spec="scripted", max_attempts=3)
-    judgments = judge_jobs(make_jobs([task], MODELS, answers), judge, PROMPT, settings, cache)
+    judgments = judge_jobs(BuiltJudge(settings, judge, PROMPT), make_jobs([task], MODELS, answers), cache=cache)
     errors = [j for j in judgments if j.winner == "error"]
     assert len(errors) == 6 and {j.question_id for j in errors} == {"q02"}
     assert all(j.attempts == 3 and j.label == "" and j.raw.count("I cannot decide") == 3 for j in errors)
@@ -103,8 +103,8 @@ def test_unparseable_reply_is_reasked_then_recorded_as_error(setup) -> None:
 def test_reask_can_recover_a_label(setup) -> None:
     task, answers, cache = setup
     judge = ScriptedJudge(mumble_on="to q01", fix_on_retry=True)
-    judgments = judge_jobs(make_jobs([task], MODELS, answers), judge, PROMPT,
-                           JudgeSettings(spec="scripted"), cache)
+    judgments = judge_jobs(BuiltJudge(JudgeSettings(spec="scripted"), judge, PROMPT),
+                           make_jobs([task], MODELS, answers), cache=cache)
     q1 = [j for j in judgments if j.question_id == "q01"]
     assert all(j.attempts == 2 and j.winner == "model_a" for j in q1)
 
@@ -112,9 +112,10 @@ def test_reask_can_recover_a_label(setup) -> None:
 def test_cached_judgments_make_no_second_call(setup) -> None:
     task, answers, cache = setup
     jobs = make_jobs([task], MODELS, answers)
-    first = judge_jobs(jobs, ScriptedJudge(mumble_on="to q02"), PROMPT, JudgeSettings(spec="scripted"), cache)
+    first = judge_jobs(BuiltJudge(JudgeSettings(spec="scripted"), ScriptedJudge(mumble_on="to q02"), PROMPT),
+                       jobs, cache=cache)
     again = ScriptedJudge(mumble_on="to q02")
-    second = judge_jobs(jobs, again, PROMPT, JudgeSettings(spec="scripted"), cache)
+    second = judge_jobs(BuiltJudge(JudgeSettings(spec="scripted"), again, PROMPT), jobs, cache=cache)
     assert again.calls == [] and first == second
 
 

@@ -15,7 +15,7 @@ from harness import tasks as task_plugins
 from harness.app.cli import main
 from harness.core import rundir
 from harness.core.types import Answer, Question, Task
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import BuiltJudge, JudgeSettings
 from harness.judges.pairwise import judge_jobs, make_jobs
 from harness.judges.prompts import load_prompt
 from harness.judges.reference import ReferenceJudge, create
@@ -80,8 +80,8 @@ def test_a_question_without_a_reference_gets_an_error_verdict(tmp_path: Path) ->
                                                          ("y", ("Gibberish", "Nothing")))
                for q, text in zip(("q1", "q2"), texts)]
     with CallCache(tmp_path / "c.sqlite") as cache:
-        judgments = judge_jobs(make_jobs([task], ["x", "y"], answers), JUDGE, load_prompt("assignment_en"),
-                               JudgeSettings(), cache)
+        judgments = judge_jobs(BuiltJudge(JudgeSettings(), JUDGE, load_prompt("assignment_en")),
+                               make_jobs([task], ["x", "y"], answers), cache=cache)
         assert sum(cache.calls.values()) == 0  # no model is asked
     by_q = {(j.question_id, j.order): j for j in judgments}
     assert by_q[("q1", "ab")].winner == "error" and "no reference answer" in by_q[("q1", "ab")].raw

@@ -13,7 +13,7 @@ from harness import tasks
 from harness.app.cli import main
 from harness.core.types import DecodingParams, Message, ModelConfig, Task
 from harness.judges import prompts
-from harness.judges.asking import JudgeSettings
+from harness.judges.asking import BuiltJudge, JudgeSettings
 from harness.judges.pairwise import judge_jobs, make_jobs
 from harness.judges.probes import choose_answers, llm_perturbations, run_probes
 from harness.models import backends, calls
@@ -72,14 +72,14 @@ def _everything(run: Path, task_list: list[Task]) -> None:
         answers = generate_answers(task_list, models, cache)
         prompt = prompts.load_prompt("assignment_en")
         generate_judge = JudgeSettings(spec="fake:judge", method="generate")
-        judge_jobs(make_jobs(task_list, ["one", "two"], answers), backends.load_backend("fake:judge"),
-                   prompt, generate_judge, cache)
+        judge = BuiltJudge(generate_judge, backends.load_backend("fake:judge"), prompt)
+        judge_jobs(judge, make_jobs(task_list, ["one", "two"], answers), cache=cache)
         likelihood = JudgeSettings(spec="fake:scorer", method="likelihood")
-        judge_jobs(make_jobs(task_list, ["one", "two"], answers), backends.load_backend("fake:scorer"),
-                   prompt, likelihood, cache)
+        judge_jobs(BuiltJudge(likelihood, backends.load_backend("fake:scorer"), prompt),
+                   make_jobs(task_list, ["one", "two"], answers), cache=cache)
         chosen = choose_answers(task_list, answers)
-        altered = llm_perturbations(chosen, task_list, ["rich_content"], "fake:writer", cache)
-        run_probes(altered, task_list, backends.load_backend("fake:judge"), prompt, generate_judge, cache)
+        altered = llm_perturbations(chosen, task_list, ["rich_content"], spec="fake:writer", cache=cache)
+        run_probes(judge, altered, tasks=task_list, cache=cache)
         assert set(cache.calls) <= {"generate", "judge", "perturb"}
     assert main(["prompts", "test", "assignment_en", "--judge", "fake:judge", "--out", str(run / "pt")]) == 0
 

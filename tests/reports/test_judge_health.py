@@ -12,7 +12,7 @@ import pytest
 from test_endpoints import ChatServer  # the recording OpenAI-compatible server
 
 from harness.app.cli import main
-from harness.app.commands import UNHEALTHY
+from harness.app.output import UNHEALTHY
 from harness.core import rundir
 from harness.core.types import BiasCheck, CheckKind, HumanLabel, Judgment
 from harness.stats.agreement import agreement
@@ -98,7 +98,7 @@ def test_every_report_opens_with_the_health_line_and_the_flag_sets_the_exit(
     md = (out / rundir.LEADERBOARD_MD).read_text(encoding="utf-8")
     assert md.index("**Judge health**") < md.index("## Leaderboard") and THRESHOLDS in md
     tex = (report / "latex" / "report.tex").read_text(encoding="utf-8")
-    assert tex.index(r"\section*{Judge health}") < tex.index(r"\section{Results}")
+    assert tex.index(r"\section*{Judge health}") < tex.index(r"\section{Leaderboard}")
     doc = json.loads((report / "report.json").read_text(encoding="utf-8"))
     assert [h["verdict"] for h in doc["health"]] == [verdict] and doc["health_thresholds"] == THRESHOLDS
     if code:

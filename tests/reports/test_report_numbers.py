@@ -48,7 +48,8 @@ def _battle_counts(run: Path) -> dict[tuple[str, str, str], list[int]]:
 
 
 def _md_rows(text: str, title: str) -> list[list[str]]:
-    section = text.split(f"## {title}")[1].split("\n## ")[0]
+    # the table under the heading: up to the next heading (a section's second table has its own)
+    section = re.split(r"\n#{2,3} ", text.split(f"## {title}")[1])[0]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
     return [[c.strip() for c in row.strip("|").split(" | ")] for row in rows]
 

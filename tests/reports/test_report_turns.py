@@ -17,14 +17,13 @@ import pytest
 from report_tables import html_tables as _html_tables
 from report_tables import tex_rows as _tex_rows
 
+from harness.analysis.figures import load_figures
 from harness.app.pipeline import rate
 from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.types import Answer, Judgment, Question, Task
-from harness.reports import data as report_data
 from harness.reports.build import publish
 from harness.reports.latex import escape, render_cases
-from harness.reports.pairs import judged_pairs
 from harness.stats.ratings import OVERALL_TURNS
 
 MODELS = ("alpha", "beta", "gamma")
@@ -172,13 +171,13 @@ def test_the_pair_browser_shows_both_conversations_up_to_the_judged_turn(turns_r
 def test_latex_has_the_per_turn_section_and_conversations(turns_run: Path) -> None:
     latex = turns_run / "report" / "latex"
     report = (latex / "report.tex").read_text(encoding="utf-8")
-    assert "\\section{Per turn}\n" + escape(OVERALL_TURNS) + "\\par\n\\input{turn1}\n\\input{turn2}" in report
+    assert "\\section{Per turn}\n\\label{sec:turns}\n" + escape(OVERALL_TURNS) + "\\par\n\\input{turn1}\n\\input{turn2}" in report
     for turn in (1, 2):
         rows = _tex_rows(latex / f"turn{turn}.tex")
         assert rows == [[escape(c) for c in r] for r in _expected_rows(turns_run, turn)]
         _check_turn_rows(rows, turn)
     _check_pair_rows(_tex_rows(latex / "pairs.tex"))
-    pair = next(p for p in judged_pairs(report_data.load(turns_run))
+    pair = next(p for p in load_figures(turns_run).judged_pairs
                 if (p.turn, p.model_a, p.model_b) == (2, "alpha", "beta"))
     assert pair.conversation == tuple((USER[k - 1], _said("alpha", k), _said("beta", k)) for k in (1, 2))
     cases = render_cases([pair])
@@ -222,4 +221,4 @@ def test_a_missing_per_turn_leaderboard_is_an_error(tmp_path: Path, turns_run: P
     shutil.copytree(turns_run, run)
     (run / rundir.TURN_LEADERBOARD_CSV).unlink()
     with pytest.raises(HarnessError, match="leaderboard_by_turn.csv: no such file"):
-        report_data.load(run)
+        load_figures(run)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.reports import data as report_data
+from harness.analysis.figures import load_figures
 from harness.stats.style import FEATURES
 
 
 def test_every_format_shows_the_style_tables_from_one_fit(en_run: Path) -> None:
-    fit = report_data.load(en_run).style
+    fit = load_figures(en_run).style
     assert fit is not None
     assert all(900 < r < 1100 for r in fit.ratings), fit  # finite and on the Elo scale, even with a sweep
     report = en_run / "report"

@@ -127,9 +127,10 @@ def test_harness_rate_says_when_the_ratings_are_the_priors(tmp_path: Path,
 
 
 def test_the_report_warns_when_the_leaderboard_is_the_priors(tmp_path: Path) -> None:
+    from harness.analysis.figures import load_figures
     from harness.core import rundir
     from harness.core.types import Question, Task
-    from harness.reports import data, markdown
+    from harness.reports import markdown
 
     run = tmp_path / "run"
     run.mkdir()
@@ -142,7 +143,7 @@ def test_the_report_warns_when_the_leaderboard_is_the_priors(tmp_path: Path) -> 
     battles = [Battle("x", "y", "model_a", "en_x", f"q{k}", "j") for k in range(6)]
     rundir.write_battles(run, battles)
     rundir.write_leaderboard(run, leaderboard(battles, ["x", "y"], bootstrap=20, elo_rounds=5))
-    summary = markdown.render_summary(data.load(run))
+    summary = markdown.render_summary(load_figures(run))
     assert "> **Warning:** Bradley-Terry ratings not estimable from the battles alone: x won every battle" in summary
     assert summary.count("> **Warning:**") == 1
     assert "| j | length: slope per 100 chars | n/a | n/a | 12 | not estimable: every verdict" in summary

@@ -1,13 +1,13 @@
 """Judged pairs for reading: the question, both answers, and the judge's reply in each order; for a
-turn of a multi-turn question, both conversations up to that turn."""
+turn of a multi-turn question, both conversations up to that turn. The report's pair browser and
+its case studies show them; not handled: how (``harness.reports``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.core.types import Answer, Judgment, Question
-from harness.reports.data import ReportData
+from harness.core.types import Answer, Judgment, Question, Task
 from harness.stats.battles import combine
 
 VERDICTS = {"model_a": "{a} wins", "model_b": "{b} wins", "tie": "tie", "tie (bothbad)": "tie (both bad)",
@@ -72,21 +72,23 @@ def _conversation(turn: int, users: tuple[str, ...], a: Answer | None, b: Answer
                  for k in range(1, turn + 1))
 
 
-def judged_pairs(data: ReportData) -> list[JudgedPair]:
-    questions = {(t.id, q.id): _user_turns(q) for t in data.tasks for q in t.questions}
-    answers = {(a.model, a.task, a.question_id): a for a in data.answers}
+def judged_pairs(*, tasks: Sequence[Task], answers: Sequence[Answer], judgments: Sequence[Judgment]
+                 ) -> list[JudgedPair]:
+    """Every judged pair of ``judgments``, in the order its first judgment stands."""
+    questions = {(t.id, q.id): _user_turns(q) for t in tasks for q in t.questions}
+    answer = {(a.model, a.task, a.question_id): a for a in answers}
     groups: dict[tuple[str, str, str, int | None, str, str], list[Judgment]] = {}
-    for j in data.judgments:
+    for j in judgments:
         groups.setdefault((j.judge, j.task, j.question_id, j.turn, j.model_a, j.model_b), []).append(j)
     # the battles the leaderboard counts: both orders combined by the one rule in judges.battles
     combined = {(b.judge, b.task, b.question_id, b.turn, b.model_a, b.model_b): b.winner
-                for b in combine(data.judgments)}
+                for b in combine(judgments)}
     out = []
     for (judge, task, qid, turn, a, b), js in groups.items():
         winner = combined.get((judge, task, qid, turn, a, b))
         outcome = "not counted (a verdict is missing)" if winner is None else verdict(winner, a, b)
         users = questions.get((task, qid), ())
-        ans_a, ans_b = answers.get((a, task, qid)), answers.get((b, task, qid))
+        ans_a, ans_b = answer.get((a, task, qid)), answer.get((b, task, qid))
         out.append(JudgedPair(judge, task, qid, users[0] if users else MISSING_QUESTION, a, b,
                               (ans_a.at_turn(turn) if ans_a else None) or "",
                               (ans_b.at_turn(turn) if ans_b else None) or "",

@@ -1,8 +1,13 @@
 """The owner's results page of ``harness human serve``: votes and quality per annotator, agreement
-between annotators and of each judge with the people, and the human leaderboard.
+between annotators and of each judge with the people, and the human leaderboard; and the rows of
+``harness human export``.
 
 Quality per annotator: gold accuracy (their verdict on the ``--gold`` pairs against the gold
 label) and repeat consistency (the same verdict, by winner, on a pair shown again swapped).
+
+Every figure but the votes comes from the read model (:class:`harness.analysis.figures.Figures`),
+the one ``harness report`` and ``harness agreement`` print: the page and the report show the same
+agreement and the same human leaderboard, digit for digit.
 """
 
 from __future__ import annotations
@@ -10,17 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from statistics import median
+from typing import Any
 
-from harness.app import agreement_command
-from harness.core import rundir
-from harness.core.errors import HarnessError
+from harness.analysis.figures import Figures
+from harness.analysis.files import RunFiles
 from harness.core.votes import VoteStore, winner
 from harness.judges.calibration import GoldItem
-from harness.reports.tables import Table, human_tables
+from harness.reports.numbers import share_of
+from harness.reports.tables import Table, human_leaderboard_table, human_tables
 
 
 def _pct(k: int, n: int) -> str:
-    return f"{100 * k / n:.1f}% ({k}/{n})" if n else "-"
+    return f"{share_of(k / n)} ({k}/{n})" if n else "-"
 
 
 def annotator_table(store: VoteStore, gold: Mapping[str, GoldItem]) -> Table:
@@ -52,17 +58,25 @@ def annotator_table(store: VoteStore, gold: Mapping[str, GoldItem]) -> Table:
 def results(run_dir: Path, store: VoteStore, gold: Mapping[str, GoldItem]) -> list[Table]:
     """Every table of the owner's page (those with something to show)."""
     tables = [annotator_table(store, gold)]
-    labels = rundir.read_human(run_dir)
-    try:
-        tables += human_tables(agreement_command.load(run_dir))
-    except HarnessError:  # no labels yet
-        pass
-    try:  # the human leaderboard arrives with harness.stats.human_board
-        from harness.reports.tables import human_leaderboard_table  # type: ignore[attr-defined]
-        from harness.stats.human_board import human_leaderboard  # type: ignore[import-not-found]
-    except ImportError:
-        return tables
-    board = human_leaderboard(labels=labels, bootstrap=200, seed=0) if labels else None
-    if board is not None:
-        tables.append(human_leaderboard_table(board))
+    figures = Figures(RunFiles(run_dir))
+    if figures.files.human:
+        tables += human_tables(figures.agreement())
+    if figures.human_board is not None:
+        tables.append(human_leaderboard_table(figures.human_board))
     return tables
+
+
+def vote_rows(store: VoteStore) -> list[dict[str, Any]]:
+    """Every annotator's current vote on every item, for ``harness human export``."""
+    rows = []
+    for name in sorted(set(store.annotators()) | {v.annotator for v in store.history()}):
+        items = store.items(name)
+        for pos, v in sorted(store.current(name).items()):
+            if pos >= len(items):
+                continue
+            it = items[pos]
+            rows.append({"annotator": name, "position": pos, "kind": it.kind, "task": it.task,
+                         "question_id": it.question_id, "model_a": it.model_a, "model_b": it.model_b,
+                         "shown_first": it.shown_first, "choice": v.choice, "winner": winner(it, v.choice),
+                         "reason": v.reason, "seconds": v.seconds, "ref": it.ref, "created": v.created})
+    return rows
