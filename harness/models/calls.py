@@ -28,7 +28,7 @@ from harness.core.text import valid_unicode
 from harness.core.types import Completion, DecodingParams, TokenAlternatives
 from harness.models import endpoints, reasoning
 from harness.models.backends import Backend, LabelScorer, completions
-from harness.models.cache import CallCache
+from harness.models.cache import CallCache, cache_key
 
 Request = Mapping[str, Any]
 """Everything that determines one reply; ``request["messages"]`` is the conversation sent."""
@@ -197,11 +197,21 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
     endpoints.current().adaptations.attach(cache)
     retry = getattr(backend, "retries_failure", None)
     misses = []
+    # Equal requests in one batch (two tasks asking the same question) are one call: sent once, its
+    # reply given to each. Sent twice, a sampled model would answer each differently, the cache would
+    # keep one of them, and a cached re-run would then show the other question that one: not what the
+    # first run rated (and a paid model would be paid twice).
+    twins: dict[str, list[int]] = {}
     for i, request in enumerate(requests):
         hit = cache.get(kind, dict(request))
         # A failure is kept so that the same settings never pay for it twice; a larger budget now
         # allowed (a raised --reasoning-cap) may succeed, so it is asked again.
         if hit is None or (isinstance(hit, dict) and hit.get("failure") and retry is not None and retry(hit)):
+            key = cache_key(kind, dict(request))
+            if key in twins:
+                twins[key].append(i)
+                continue
+            twins[key] = []
             misses.append(i)
         else:
             yield i, hit
@@ -221,6 +231,8 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
             if _repaired(done):
                 cache.repaired[kind] += 1
             yield i, response
+            for twin in twins[cache_key(kind, dict(requests[i]))]:
+                yield twin, response
     finally:
         replies.close()
 

@@ -104,3 +104,31 @@ def test_every_stage_commits_through_the_one_layer(counted: dict[str, Any], tmp_
     assert counted["layer"] == before
     assert counted["writer"].sent + counted["judge"].sent + counted["scorer"].sent == sent
 
+
+
+class Sampler:
+    """A sampled model: a new reply for every conversation it is sent, equal ones included."""
+
+    spec = "fake:sampler"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def generate(self, conversations: list[list[Message]], params: DecodingParams) -> list[str]:
+        self.sent += len(conversations)
+        return [f"sample {self.sent - len(conversations) + k}" for k in range(len(conversations))]
+
+
+def test_equal_requests_in_one_batch_are_one_call(tmp_path: Path) -> None:
+    """Two tasks asking the same question (the built-in zh_finance q17 and zh_finance_mt's first
+    turn of q06): one call, one reply for both, so a cached re-run shows each what the first run
+    rated, and a paid model is paid once."""
+    model = Sampler()
+    same = {"messages": [{"role": "user", "content": "重疾险和医疗险有什么区别？"}], "spec": model.spec}
+    other = {"messages": [{"role": "user", "content": "Another question"}], "spec": model.spec}
+    params = DecodingParams(max_new_tokens=8)
+    with CallCache(tmp_path / "cache.sqlite") as cache:
+        first = dict(calls.generate(model, [same, other, same], params, cache=cache, kind="generate"))  # type: ignore[arg-type]
+        assert model.sent == 2 and first[0] == first[2] != first[1]
+        again = dict(calls.generate(model, [same, other, same], params, cache=cache, kind="generate"))  # type: ignore[arg-type]
+    assert model.sent == 2 and again == first
