@@ -1,4 +1,4 @@
-"""Floor 4, app: the run configuration, the pipeline and the command line.
+"""Floor 7, app: the run configuration, the pipeline and the command line.
 
 ``config`` (the frozen ``RunConfig``, from YAML or flags), ``pipeline`` (generate -> judge ->
 rate -> report in a run directory), ``cli`` (lists the commands and keeps ``main``), ``args`` (the

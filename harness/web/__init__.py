@@ -1,4 +1,4 @@
-"""The web floor (below the app, above reports): the voting app of ``harness human serve``, which
+"""Floor 6, web (below the app, above reports): the voting app of ``harness human serve``, which
 the command only starts.
 
 A Starlette app (served by uvicorn) rendering Jinja2 pages with autoescaping and one small script
