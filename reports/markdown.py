@@ -61,11 +61,12 @@ def render_markdown_report(title: str, tables: Sequence[Table], health: Sequence
     """``report.md``: every table, section by section (:data:`harness.reports.sections.SECTIONS`)."""
     lines = [f"# {title}", "", *health_lines(health)]
     for section, mine, _ in sectioned(tables, warnings=bool(warnings)):
-        lines += [f"## {heading(section, mine)}", ""]
+        title = heading(section, mine)
+        lines += [f"## {title}", ""]
         lines += [section.intro, ""] if section.intro else []
         lines += warning_lines(warnings) if section.warnings else []
         for t in mine:
-            if t.title == heading(section, mine):  # the section is named after it: no second heading
+            if t.title == title:  # the section is named after it: no second heading
                 lines += [t.caption, "", *markdown_table(*_bolded(t)), ""]
             else:
                 lines += [*render_table(t, level=3), ""]

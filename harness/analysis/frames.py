@@ -20,14 +20,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.analysis.figures import Figures, load_figures
+from harness.analysis.figures import Figures, LeaderRow, load_figures
 from harness.core import rundir
 from harness.core.types import Rating
+from harness.stats.ratings import SCORE
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCORE = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 NUMBERS = [c for c in rundir.LEADERBOARD_HEADER if c != "model"]
 
 
@@ -36,6 +36,16 @@ def _frame(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] = ()) -> pd
 
     # pandas infers each column's type from the values (ids such as "001" stay text: nothing is parsed)
     return pd.DataFrame(list(rows), columns=list(columns) or None)
+
+
+def _board(board: Iterable[LeaderRow]) -> pd.DataFrame:
+    """A leaderboard's rows as ``leaderboard.csv`` reads in pandas: numbers as numbers."""
+    import pandas as pd
+
+    frame = _frame((r.fields for r in board), rundir.LEADERBOARD_HEADER)
+    for column in NUMBERS:
+        frame[column] = pd.to_numeric(frame[column])
+    return frame
 
 
 def _ratings(ratings: Iterable[Rating], **first: str) -> list[dict[str, Any]]:
@@ -60,25 +70,12 @@ class Run:
     @functools.cached_property
     def leaderboard(self) -> pd.DataFrame:
         """``leaderboard.csv``: numbers as numbers, the model names as the CSV's readers give them."""
-        frame = _frame((r.fields for r in self.figures.leaderboard), rundir.LEADERBOARD_HEADER)
-        import pandas as pd
-
-        for column in NUMBERS:
-            frame[column] = pd.to_numeric(frame[column])
-        return frame
+        return _board(self.figures.leaderboard)
 
     @functools.cached_property
     def leaderboard_by_turn(self) -> dict[int, pd.DataFrame]:
         """Each judged turn's leaderboard of the multi-turn questions (``leaderboard_by_turn.csv``)."""
-        import pandas as pd
-
-        out = {}
-        for turn, board in self.figures.turns.items():
-            frame = _frame((r.fields for r in board), rundir.LEADERBOARD_HEADER)
-            for column in NUMBERS:
-                frame[column] = pd.to_numeric(frame[column])
-            out[turn] = frame
-        return out
+        return {turn: _board(board) for turn, board in self.figures.turns.items()}
 
     @functools.cached_property
     def judgments(self) -> pd.DataFrame:

@@ -202,6 +202,7 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
     # keep one of them, and a cached re-run would then show the other question that one: not what the
     # first run rated (and a paid model would be paid twice).
     twins: dict[str, list[int]] = {}
+    key_of: dict[int, str] = {}  # each miss sent: its key (computed once), to find its twins
     for i, request in enumerate(requests):
         hit = cache.get(kind, dict(request))
         # A failure is kept so that the same settings never pay for it twice; a larger budget now
@@ -211,7 +212,7 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
             if key in twins:
                 twins[key].append(i)
                 continue
-            twins[key] = []
+            twins[key], key_of[i] = [], key
             misses.append(i)
         else:
             yield i, hit
@@ -231,7 +232,7 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
             if _repaired(done):
                 cache.repaired[kind] += 1
             yield i, response
-            for twin in twins[cache_key(kind, dict(requests[i]))]:
+            for twin in twins[key_of[i]]:
                 yield twin, response
     finally:
         replies.close()

@@ -164,38 +164,23 @@ def fit_bt(counts: PairCounts, weights: np.ndarray | None = None, start: np.ndar
     0.947
     """
     w = counts.wins if weights is None else weights
-    n = len(counts.models)
-    i, j = counts.first, counts.second
-    beta = np.zeros(n) if start is None else start.astype(float).copy()
-    # FastChat's penalty acts on coefficients c = beta / ln(10) of a design scaled by ln(10). The
-    # duplicated design doubles the log-likelihood, so the prior's 1 / sd^2 is doubled to match.
-    ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + 2.0 / prior_sd**2
-    for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(beta[j] - beta[i]))  # P(i beats j)
-        resid = w * (1.0 - p)  # d loglik / d(beta_i - beta_j), cell by cell
-        grad = np.bincount(i, resid, n) - np.bincount(j, resid, n) - ridge * beta
-        h = w * p * (1.0 - p)
-        hess = np.zeros((n, n))
-        np.add.at(hess, (i, j), h)
-        np.add.at(hess, (j, i), h)
-        hess = np.diag(hess.sum(axis=1)) - hess + ridge * np.eye(n)
-        step = np.linalg.solve(hess, grad)
-        beta += step
-        if np.max(np.abs(step)) < tol:
-            break
-    return beta
+    beta = np.zeros(len(counts.models)) if start is None else start
+    return fit_bt_rounds(counts, np.asarray(w, dtype=float)[None, :], beta, prior_sd=prior_sd, tol=tol,
+                         max_iter=max_iter)[0]
 
 
 def fit_bt_rounds(counts: PairCounts, weights: np.ndarray, start: np.ndarray, *, prior_sd: float = PRIOR_SD,
                   tol: float = 1e-10, max_iter: int = 100) -> np.ndarray:
     """:func:`fit_bt` on every row of ``weights`` (rounds x cells: a bootstrap's rounds) at once,
-    each from ``start``: rounds x models. Each round takes the same Newton steps, summed in the
-    same order, as :func:`fit_bt` would on its own, and stops when its own step is below ``tol``
-    (it is then left as it is while the others go on), so the numbers are :func:`fit_bt`'s; one
-    whole-array step for all rounds instead of a Python loop of small ones per round."""
+    each from ``start``: rounds x models. Each round stops when its own Newton step is below ``tol``
+    (it is then left as it is while the others go on), so a round's numbers do not depend on the
+    others; one whole-array step for all rounds instead of a Python loop of small ones per round
+    (:func:`fit_bt` is the one-round case)."""
     rounds, n = len(weights), len(counts.models)
     i, j = counts.first, counts.second
     beta = np.repeat(start.astype(float)[None, :], rounds, axis=0)
+    # FastChat's penalty acts on coefficients c = beta / ln(10) of a design scaled by ln(10). The
+    # duplicated design doubles the log-likelihood, so the prior's 1 / sd^2 is doubled to match.
     ridge = 1.0 / (C_PENALTY * math.log(10) ** 2) + 2.0 / prior_sd**2
     eye = ridge * np.eye(n)
     active = np.arange(rounds)
@@ -204,8 +189,8 @@ def fit_bt_rounds(counts: PairCounts, weights: np.ndarray, start: np.ndarray, *,
             break
         b, w = beta[active], weights[active]
         k = len(active)
-        p = 1.0 / (1.0 + np.exp(b[:, j] - b[:, i]))
-        resid = w * (1.0 - p)
+        p = 1.0 / (1.0 + np.exp(b[:, j] - b[:, i]))  # P(i beats j)
+        resid = w * (1.0 - p)  # d loglik / d(beta_i - beta_j), cell by cell
         # per round: bincount(i, resid) - bincount(j, resid), each row's cells summed in order
         offset = (np.arange(k) * n)[:, None]
         grad = (np.bincount((offset + i).ravel(), resid.ravel(), k * n).reshape(k, n)
@@ -387,7 +372,6 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
     prior_sd = resolve_prior(prior_sd, found)
     beta = fit_bt(counts, prior_sd=prior_sd)
     rng = np.random.default_rng(seed)
-    samples = np.empty((bootstrap, len(counts.models)))
     if soft:
         draws = _soft_resamples(battles, counts, rng, bootstrap)
     else:
@@ -396,8 +380,8 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
         n_pairs = len(counts.a)
         draws = (counts.weights(d[:n_pairs], d[n_pairs : 2 * n_pairs], d[2 * n_pairs :])
                  for d in (rng.multinomial(len(battles), cells / cells.sum()) for _ in range(bootstrap)))
-    if bootstrap > 0:
-        samples = fit_bt_rounds(counts, np.array(list(draws)), beta, prior_sd=prior_sd)
+    samples = (fit_bt_rounds(counts, np.array(list(draws)), beta, prior_sd=prior_sd) if bootstrap > 0
+               else np.empty((0, len(counts.models))))
     result = with_intervals(counts.models, to_elo(beta, scale, base, initial),
                             to_elo(samples, scale, base, initial), "bt", anchor, confidence)
     return dataclasses.replace(result, separation=found, prior_sd=prior_sd)
