@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("compare-judges",
                        help="two judges of a run: agreement, kappa, rank and rating changes",
                        description="On the comparisons both judges decided (both answer orders combined): "
-                       "how often they name the same winner (95%% Wilson interval), Cohen's kappa, each "
+                       "how often they name the same winner (95% Wilson interval), Cohen's kappa, each "
                        "model's Bradley-Terry rating under each judge and its shift, and Kendall's tau "
                        "between the two rating orders (1 = same order). Judge the run with both first: "
                        "harness judge RUN_DIR --judge OLD NEW (the old judge's verdicts come from the "

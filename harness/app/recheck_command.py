@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        description="Re-asks a seeded sample of one judge's calls (same prompt, order and "
                        "conversation) without the run's cache, keeps the new replies in recheck.jsonl "
                        "beside the stored verdicts (never replacing them), and reports how many verdicts "
-                       "flipped (95%% Wilson interval), the agreement and Cohen's kappa. Re-running the "
+                       "flipped (95% Wilson interval), the agreement and Cohen's kappa. Re-running the "
                        "same seed repeats no call; a new seed draws a new sample.")
     p.add_argument("run", type=Path, metavar="RUN_DIR", help="a judged run directory")
     p.add_argument("--judge", metavar="SPEC", help="the judge to recheck (default: the run's only judge)")
