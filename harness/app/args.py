@@ -98,6 +98,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "prior_sd", None) is not None:
         changes["prior_sd"] = prior_sd(args.prior_sd, where="--prior-sd")
     changes["progress"] = not args.no_progress
+    changes["batch_api"] = bool(getattr(args, "batch_api", False))
+    changes["batch_poll"] = batch_poll(args)
     changes["api"] = api_from_args(args, config.api)
     return dataclasses.replace(config, **changes)
 
@@ -132,6 +134,16 @@ def api_from_args(args: argparse.Namespace, base: ApiConfig | None = None) -> Ap
     return dataclasses.replace(api, **changes)
 
 
+def batch_poll(args: argparse.Namespace) -> float:
+    """``--batch-poll``, checked (30 seconds when not given)."""
+    value = getattr(args, "batch_poll", None)
+    if value is None:
+        return 30.0
+    if not (0 < value <= 86400):
+        raise HarnessError(f"--batch-poll: expected seconds in (0, 86400], got {value}")
+    return float(value)
+
+
 def run_api(run_dir: Path) -> ApiConfig | None:
     """The api section (keys' sources, limits, budget) of the run that wrote ``run_dir``."""
     data = rundir.read_config(run_dir)
@@ -164,12 +176,13 @@ def add_run_options(p: argparse.ArgumentParser, *, judge: bool = True, dry_run: 
                    "(default: <think> </think> and a few others), or 'none' to keep replies whole")
     if judge:
         add_judge_options(p)
-    add_api_options(p, dry_run=dry_run)
+    add_api_options(p, dry_run=dry_run, batch_api=True)
 
 
-def add_api_options(p: argparse.ArgumentParser, *, dry_run: bool = False) -> None:
+def add_api_options(p: argparse.ArgumentParser, *, dry_run: bool = False, batch_api: bool = False) -> None:
     """Limits, budget and prices of remote endpoints; ``dry_run`` adds ``--dry-run`` (the commands
-    that can plan their calls: run, judge, synth)."""
+    that can plan their calls: run, judge, synth), ``batch_api`` adds ``--batch-api`` (run,
+    generate, judge)."""
     g = p.add_argument_group("remote endpoints (openai: models and judges)",
                              "Limits apply per endpoint (base URL); these options override the run "
                              "config's api: section for every endpoint.")
@@ -194,6 +207,15 @@ def add_api_options(p: argparse.ArgumentParser, *, dry_run: bool = False) -> Non
     if dry_run:
         g.add_argument("--dry-run", action="store_true",
                        help="print the calls, tokens and cost a run would take, and send nothing")
+    if batch_api:
+        g.add_argument("--batch-api", action="store_true",
+                       help="send remote calls through the endpoint's Batch API (OpenAI's Files and "
+                       "Batches, Anthropic's Message Batches): about half the price, replies within 24 "
+                       "hours. Each batch id is stored in the run directory before waiting, so a run "
+                       "stopped while a batch is pending resumes it when started again; --dry-run and "
+                       "--max-cost count batch prices. Local models answer as usual")
+        g.add_argument("--batch-poll", type=float, metavar="S",
+                       help="seconds between status checks of a pending batch (30)")
 
 
 def add_judge_options(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn, Protocol
 
 from harness.app import (
     agreement_command,
+    batch_command,
     bias_command,
     compare_command,
     finetune_command,
@@ -53,7 +54,7 @@ class Command(Protocol):
 COMMANDS: tuple[Command, ...] = (
     run_command, generate_command, judge_command, rate_command, bias_command, human_command,
     report_command, finetune_command, agreement_command, compare_command, recheck_command,
-    synth_command, import_command, tasks_command, prompts_command)
+    synth_command, import_command, batch_command, tasks_command, prompts_command)
 """Every command, in the order ``harness --help`` lists them."""
 
 EPILOG = """examples:
@@ -65,8 +66,10 @@ EPILOG = """examples:
   harness synth --task en_law --teacher openai:gpt-4o-mini --n 500 --out law.jsonl
   harness finetune --base embedded --task en_medical --out out/medical
   harness tasks list | harness prompts list
+  harness run law.yaml --batch-api            # through the endpoint's Batch API (half price, resumable)
+  harness batch export runs/law --stage generate --out gen.jsonl   # for vllm run-batch, then batch import
 
-model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE_URL]
+model specs: embedded[+lora:DIR] | hf:PATH_OR_ID[+lora:DIR] | openai:MODEL[@BASE_URL][+lora:DIR]
 """
 
 

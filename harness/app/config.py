@@ -108,6 +108,11 @@ class RunConfig:
     wherever it exists (what FastChat and Arena-Hard compute) and the weak prior only where it does
     not; a number (``inf``: never a prior) for every fit."""
     progress: bool = True
+    batch_api: bool = False
+    """Send the remote calls through the endpoint's Batch API (``--batch-api``): how calls are
+    sent, not what they compute, so neither written to config.yaml nor part of any cache key."""
+    batch_poll: float = 30.0
+    """Seconds between status checks of a pending batch (``--batch-poll``)."""
 
     @property
     def run_dir(self) -> Path:
@@ -137,6 +142,7 @@ class RunConfig:
         """The YAML-ready form, readable back by :func:`parse_config`."""
         row = dataclasses.asdict(self)
         del row["progress"]  # how the run is shown, not what it computes
+        del row["batch_api"], row["batch_poll"]  # how its calls are sent, likewise
         row["tasks"] = list(self.tasks)
         row["models"] = [_model_row(m) for m in self.models]
         # Multi-turn settings are written only when set, so a single-turn run's config.yaml is
@@ -180,7 +186,7 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
     if not isinstance(data, dict):
         raise HarnessError(f"{where}: expected a mapping")
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    _check_keys(data, (set(fields) - {"progress", "judges"}) | {"judge"}, where)
+    _check_keys(data, (set(fields) - {"progress", "batch_api", "batch_poll", "judges"}) | {"judge"}, where)
     name = data.get("name", default_name)
     if isinstance(name, int) and not isinstance(name, bool):
         name = str(name)  # `name: 2024` is a fine folder name
@@ -231,6 +237,9 @@ def parse_api(raw: Any, where: str, base: Path = Path(".")) -> ApiConfig:
         raise HarnessError(f"{where}: expected a mapping")
     _no_key(raw, where)
     _check_keys(raw, set(ENDPOINT_FIELDS) | {"endpoints", "max_cost", "max_tokens", "prices"}, where)
+    if "replicas" in raw:
+        raise HarnessError(f"{where}: replicas serve one endpoint; list them under endpoints, e.g. "
+                           "endpoints: {http://gpu-pool/v1: {replicas: [URL, URL]}}")
     default = _endpoint(raw, EndpointSettings(), where, base)
     per_url = raw.get("endpoints") or {}
     if not isinstance(per_url, dict):
@@ -262,6 +271,10 @@ def _endpoint(raw: Any, defaults: EndpointSettings, where: str, base: Path) -> E
             values[key] = value
         elif value is None and key in ("rpm", "tpm"):
             values[key] = None  # no limit
+        elif key == "replicas":
+            # EndpointSettings checks the URLs; the list names the endpoint's servers, so the
+            # endpoint's own key stays the name its models use (openai:MODEL@NAME).
+            values[key] = () if value is None else value
         else:
             values[key] = check_value(value, field=key, where=f"{where}: {key}")
     try:

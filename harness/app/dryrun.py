@@ -66,6 +66,8 @@ def _line(stage: str, name: str, spec: str, requests: Sequence[dict[str, Any]], 
 def plan_run(config: RunConfig, task_list: Sequence[Task]) -> list[PlanLine]:
     """Generation for every model, then judging by every judge, for ``config``."""
     prices = load_prices(config.api.prices)
+    if config.batch_api:
+        prices = prices.for_batch()
     with _existing_cache(config.run_dir) as cache:
         lines, answers = [], []
         for model in config.models:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.app import pipeline
-from harness.app.args import add_api_options, add_judge_options, api_from_args, judge_settings, run_api
+from harness.app.args import (
+    add_api_options,
+    add_judge_options,
+    api_from_args,
+    batch_poll,
+    judge_settings,
+    run_api,
+)
 from harness.app.config import prior_sd
 from harness.app.dryrun import plan_judging, render_plan
 from harness.app.output import health_status, summary
@@ -26,7 +33,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "questions.jsonl")
     j.add_argument("--no-progress", action="store_true")
     add_judge_options(j)
-    add_api_options(j, dry_run=True)
+    add_api_options(j, dry_run=True, batch_api=True)
     return j
 
 
@@ -34,12 +41,15 @@ def run(args: argparse.Namespace) -> int:
     task_list = pipeline.run_tasks(args.run_dir, args.tasks_dir)  # questions.jsonl, else the task files
     judges, api = judge_settings(args), api_from_args(args, run_api(args.run_dir))
     if args.dry_run:
-        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir, load_prices(api.prices), api)
+        prices = load_prices(api.prices)
+        lines = plan_judging(args.run_dir, judges, task_list, args.prompts_dir,
+                             prices.for_batch() if args.batch_api else prices, api)
         print(render_plan(lines, max(j.max_attempts for j in judges)))
         return 0
     prior = None if args.prior_sd is None else prior_sd(args.prior_sd, where="--prior-sd")
     result = pipeline.judge(args.run_dir, judges=judges, tasks=task_list, prompts_dirs=args.prompts_dir,
                             progress=not args.no_progress, api=api, tasks_dirs=args.tasks_dir, prior_sd=prior,
+                            batch_api=args.batch_api, batch_poll=batch_poll(args),
                             **({} if args.report is None else {"report": args.report}))
     print(terminal_text(result.markdown))  # names in it are the user's text
     summary(result)

@@ -8,6 +8,7 @@ none changes another's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections import Counter
@@ -26,8 +27,9 @@ from harness.judges.built import build_judges
 from harness.judges.conversation import judged_turns, turn_prompt_for
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
 from harness.judges.single import grade_answers
-from harness.models import endpoints
+from harness.models import calls, endpoints
 from harness.models.backends import Streamer, check_spec
+from harness.models.batch_api import ProviderBatches
 from harness.models.budget import load_prices, no_price
 from harness.models.cache import CallCache
 from harness.models.generate import generate_answers
@@ -187,10 +189,12 @@ def generate(config: RunConfig, *, tasks: Sequence[Task] | None = None) -> Gener
     task_list = select_tasks(config) if tasks is None else list(tasks)
     check(config, judging=False, tasks=task_list)
     run_dir = config.run_dir
+    router = ProviderBatches(poll=config.batch_poll) if config.batch_api else None
     with runlock.hold(run_dir, command="generate", create=True):
         rundir.write_config(run_dir, config.to_row())
         rundir.write_questions(run_dir, task_list)
-        with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache:
+        with endpoints.session(config.api), CallCache(run_dir / rundir.CACHE) as cache, \
+                sent_through(router):
             answers = generate_answers(task_list, config.models, cache, config.batch_size,
                                        progress_factory(config.progress))
             calls, hits = Counter(cache.calls), Counter(cache.hits)
@@ -202,7 +206,8 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
           prompts_dirs: Sequence[Path] = (), models: Sequence[str] | None = None,
           bootstrap: int = 1000, elo_rounds: int = 100, seed: int = 0, progress: bool = True,
           api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS,
-          tasks_dirs: Sequence[Path] = (), prior_sd: float | None = None) -> RunResult:
+          tasks_dirs: Sequence[Path] = (), prior_sd: float | None = None,
+          batch_api: bool = False, batch_poll: float = 30.0) -> RunResult:
     """Stages 2-5: every judge of the panel judges ``answers.jsonl`` on ``tasks``; then
     :func:`rate`, ``leaderboard.md`` and the report (formats ``report``; empty for none).
 
@@ -212,6 +217,8 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
         tasks: the questions to judge (the answers' tasks, possibly limited).
         models: whose answers to compare (default: every model in ``answers.jsonl``).
         api: limits, retries, keys and budget for remote judges.
+        batch_api: send remote judges' calls through their endpoint's Batch API (resumable),
+            checking a pending batch every ``batch_poll`` seconds.
 
     Holds the run directory's lock (``harness.core.runlock``) throughout.
     """
@@ -229,8 +236,9 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
         panel = build_judges(judges, prompts_dirs=prompts_dirs, tasks=tasks)
         for built in panel:
             resolve_method(built.settings, built.backend)
-        with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache:
-            judgments, grades = _ask_panel(panel, tasks=tasks, models=models, answers=answers, cache=cache,
+        with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache, \
+                sent_through(ProviderBatches(poll=batch_poll) if batch_api else None):
+            judgments, grades = ask_panel(panel, tasks=tasks, models=models, answers=answers, cache=cache,
                                            make_bar=progress_factory(progress))
             usage = usage_lines(cache, sess.prices)
             calls, hits = Counter(cache.calls), Counter(cache.hits)
@@ -245,7 +253,12 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
                          summary.data.bias, summary.markdown, summary.report, tuple(summary.data.health))
 
 
-def _ask_panel(panel: Sequence[BuiltJudge], *, tasks: Sequence[Task], models: Sequence[str],
+def sent_through(router: calls.Router | None) -> contextlib.AbstractContextManager[None]:
+    """Cache misses inside the block go to ``router`` (None: each backend's own calls)."""
+    return calls.routed(router) if router is not None else contextlib.nullcontext()
+
+
+def ask_panel(panel: Sequence[BuiltJudge], *, tasks: Sequence[Task], models: Sequence[str],
                answers: Sequence[Answer], cache: CallCache,
                make_bar: Callable[[int, str], Callable[[int], None]] | None
                ) -> tuple[list[Judgment], list[Grade]]:
@@ -322,7 +335,8 @@ def run(config: RunConfig) -> RunResult:
                        prompts_dirs=config.prompts_dirs, models=[m.name for m in config.models],
                        bootstrap=config.bootstrap, elo_rounds=config.elo_rounds, seed=config.seed,
                        progress=config.progress, api=config.api, report=config.report,
-                       tasks_dirs=config.tasks_dirs, prior_sd=config.prior_sd)
+                       tasks_dirs=config.tasks_dirs, prior_sd=config.prior_sd, batch_api=config.batch_api,
+                       batch_poll=config.batch_poll)
     return RunResult(judged.run_dir, judged.ratings, judged.records, judged.stats,
                      generated.calls + judged.calls, generated.hits + judged.hits, judged.usage,
                      judged.bias, judged.markdown, judged.report, judged.health)

@@ -28,6 +28,20 @@ class Price:
     output: float
     cached_input: float | None = None
     """Prompt tokens read from the provider's prompt cache; None: charged as ``input``."""
+    batch_input: float | None = None
+    """The prompt through the provider's Batch API (``--batch-api``); None: charged as ``input``."""
+    batch_output: float | None = None
+    """The reply through the Batch API; None: charged as ``output``."""
+
+    def for_batch(self) -> Price:
+        """What a call costs through the Batch API: its batch rates where the prices file gives
+        them, else the standard ones (an upper bound, never a guess below it).
+
+        >>> Price(2.0, 8.0, batch_input=1.0, batch_output=4.0).for_batch().cost(1_000_000, 1_000_000)
+        5.0
+        """
+        return Price(self.input if self.batch_input is None else self.batch_input,
+                     self.output if self.batch_output is None else self.batch_output, None)
 
     def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
         """What a call costs: its cached prompt tokens at the cached rate, the rest of the prompt at
@@ -57,6 +71,10 @@ class Prices(dict[str, Price]):
         matches = [k for k in self if k.endswith("*") and model.startswith(k[:-1])]
         return self[max(matches, key=len)] if matches else None
 
+    def for_batch(self) -> Prices:
+        """Every entry at its Batch API rates (:meth:`Price.for_batch`)."""
+        return Prices({name: price.for_batch() for name, price in self.items()})
+
 
 def load_prices(path: Path | None = None) -> Prices:
     """Read a prices file (the built-in one by default); a malformed entry names itself."""
@@ -67,15 +85,15 @@ def load_prices(path: Path | None = None) -> Prices:
     prices = Prices()
     for name, entry in data.items():
         ok = (isinstance(entry, dict) and {"input", "output"} <= set(entry)
-              and set(entry) <= {"input", "output", "cached_input"}
+              and set(entry) <= {"input", "output", "cached_input", "batch_input", "batch_output"}
               and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                       and v >= 0 for v in entry.values()))
         if not ok:
             raise HarnessError(f"{path}: model {name!r}: expected {{input: USD, output: USD}} per "
-                               f"million tokens (and optionally cached_input: USD), got {entry!r}")
-        cached = entry.get("cached_input")
-        prices[str(name)] = Price(float(entry["input"]), float(entry["output"]),
-                                  None if cached is None else float(cached))
+                               f"million tokens (and optionally cached_input, batch_input, batch_output: "
+                               f"USD), got {entry!r}")
+        extra = {k: float(entry[k]) for k in ("cached_input", "batch_input", "batch_output") if k in entry}
+        prices[str(name)] = Price(float(entry["input"]), float(entry["output"]), **extra)
     return prices
 
 

@@ -54,6 +54,50 @@ CREATE TABLE IF NOT EXISTS shapes (
 )
 """
 
+# Calls written to a batch file (``harness batch export``, ``--batch-api``) and not yet answered:
+# a result line is matched to its request by key (the file's custom_id), never by line order.
+PENDING = """
+CREATE TABLE IF NOT EXISTS pending (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    request TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    top_logprobs INTEGER NOT NULL DEFAULT 0,
+    batch TEXT,
+    created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+# Provider batches submitted (``--batch-api``), recorded before waiting on them, so a killed run
+# resumes them instead of paying for the same calls again.
+BATCHES = """
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    status TEXT NOT NULL,
+    calls INTEGER NOT NULL,
+    created REAL NOT NULL DEFAULT (julianday('now'))
+)
+"""
+
+
+@dataclass(frozen=True)
+class PendingCall:
+    """A call written to a batch file, waiting for its result."""
+
+    key: str
+    kind: str
+    request: dict[str, Any]
+    name: str
+    """The model or judge the usage report books it to."""
+    spec: str
+    """The spec of the model that answers it."""
+    top_logprobs: int = 0
+    """Likeliest tokens asked for at each position (a ``logprobs`` judge); 0 for none."""
+    batch: str | None = None
+    """The provider batch it was submitted in (``--batch-api``); None for an exported file."""
+
 
 @dataclass(frozen=True)
 class UsageRow:
@@ -127,6 +171,8 @@ class CallCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(SCHEMA)
             self._db.execute(SHAPES)
+            self._db.execute(PENDING)
+            self._db.execute(BATCHES)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
             for column, decl in USAGE_COLUMNS.items():
                 if column not in have:
@@ -174,6 +220,93 @@ class CallCache:
                 (key, kind, req, resp, name, spec, *tokens),
             )
             self.calls[kind] += 1
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside the block is one commit: all of it stored, or none (a bulk import)."""
+        with self._lock, self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with self._lock, self._errors():
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock, self._errors():
+            self._db.execute("COMMIT")
+
+    def add_pending(self, calls: list[PendingCall]) -> None:
+        """Record calls written to a batch file (a call already recorded keeps its batch)."""
+        rows = [(c.key, c.kind, stored_json(c.request, sort_keys=True), c.name, c.spec, c.top_logprobs,
+                 c.batch) for c in calls]
+        with self._lock, self._errors():
+            self._db.executemany(
+                "INSERT INTO pending (key, kind, request, name, spec, top_logprobs, batch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                " batch = COALESCE(excluded.batch, pending.batch)", rows)
+
+    def pending(self, keys: list[str] | None = None) -> dict[str, PendingCall]:
+        """The calls waiting for a batch result, by key (only ``keys`` when given)."""
+        query = "SELECT key, kind, request, name, spec, top_logprobs, batch FROM pending"
+        with self._lock, self._errors():
+            if keys is None:
+                rows = self._db.execute(query).fetchall()
+            else:
+                rows = []
+                for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                    part = keys[start : start + 500]
+                    rows += self._db.execute(f"{query} WHERE key IN ({','.join('?' * len(part))})",
+                                             part).fetchall()
+        return {r[0]: PendingCall(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows}
+
+    def stored_keys(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the cache holds a reply for."""
+        found: set[str] = set()
+        with self._lock, self._errors():
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                found.update(r[0] for r in self._db.execute(
+                    f"SELECT key FROM calls WHERE key IN ({','.join('?' * len(part))})", part))
+        return found
+
+    def waiting(self) -> int:
+        """Calls written to a batch file that the cache holds no reply for yet."""
+        with self._lock, self._errors():
+            return int(self._db.execute("SELECT COUNT(*) FROM pending WHERE key NOT IN"
+                                        " (SELECT key FROM calls)").fetchone()[0])
+
+    def drop_pending(self, keys: list[str]) -> None:
+        with self._lock, self._errors():
+            self._db.executemany("DELETE FROM pending WHERE key = ?", [(k,) for k in keys])
+
+    def record_batch(self, batch_id: str, *, endpoint: str, provider: str, keys: list[str]) -> None:
+        """A submitted provider batch and its calls, stored before anything waits on it."""
+        with self._lock, self._errors():
+            self._db.execute("INSERT OR REPLACE INTO batches (id, endpoint, provider, status, calls)"
+                             " VALUES (?, ?, ?, 'submitted', ?)", (batch_id, endpoint, provider, len(keys)))
+            self._db.executemany("UPDATE pending SET batch = ? WHERE key = ?", [(batch_id, k) for k in keys])
+
+    def open_batches(self, endpoint: str) -> list[str]:
+        """The endpoint's submitted batches whose results are not imported yet, oldest first."""
+        with self._lock, self._errors():
+            return [r[0] for r in self._db.execute(
+                "SELECT id FROM batches WHERE endpoint = ? AND status = 'submitted' ORDER BY created, id",
+                (endpoint,))]
+
+    def batch_ids(self) -> list[str]:
+        """Every provider batch this run directory submitted or resumed."""
+        with self._lock, self._errors():
+            return [r[0] for r in self._db.execute("SELECT id FROM batches")]
+
+    def batch_keys(self, batch_id: str) -> list[str]:
+        with self._lock, self._errors():
+            return [r[0] for r in self._db.execute("SELECT key FROM pending WHERE batch = ?", (batch_id,))]
+
+    def close_batch(self, batch_id: str, status: str) -> None:
+        """A batch whose results are imported (``done``) or that ended without them."""
+        with self._lock, self._errors():
+            self._db.execute("UPDATE batches SET status = ? WHERE id = ?", (status, batch_id))
+            self._db.execute("UPDATE pending SET batch = NULL WHERE batch = ?", (batch_id,))
 
     def usage(self) -> list[UsageRow]:
         """Every call this cache holds (this run's and earlier ones'), per stage and name."""

@@ -19,8 +19,10 @@ progress display, and endpoint limits and retries (``harness.models.endpoints`` 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +34,42 @@ from harness.models.cache import CallCache, cache_key
 
 Request = Mapping[str, Any]
 """Everything that determines one reply; ``request["messages"]`` is the conversation sent."""
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One call the cache does not hold, as a router (:func:`routed`) is handed it."""
+
+    kind: str
+    """The cache stage (``generate``, ``judge``)."""
+    key: str
+    """Its cache key: the batch files' ``custom_id``."""
+    request: Request
+    name: str
+    """The model or judge the usage report books it to."""
+    messages: list[Any]
+    params: DecodingParams
+    top_logprobs: int
+    schema: Mapping[str, Any] | None
+
+
+Router = Callable[[Backend, Sequence[Miss], CallCache], "Iterator[tuple[int, Completion]] | None"]
+"""Answers the misses of one call of the stage instead of the backend's own streaming: ``(index
+into the misses, completion)`` for each one answered; a miss it does not answer stays a miss (the
+stage goes on without it); None declines the backend (its own calls answer). Batch files and
+provider Batch APIs are routers (:mod:`harness.models.batch`, :mod:`harness.models.batch_api`)."""
+
+_ROUTER: contextvars.ContextVar[Router | None] = contextvars.ContextVar("harness_router", default=None)
+
+
+@contextlib.contextmanager
+def routed(router: Router) -> Iterator[None]:
+    """Every cache miss inside the block goes to ``router``, not to the backend's own calls."""
+    token = _ROUTER.set(router)
+    try:
+        yield
+    finally:
+        _ROUTER.reset(token)
 
 
 @dataclass(frozen=True)
@@ -219,11 +257,20 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
     if by_length:
         misses.sort(key=lambda i: sum(len(m["content"]) for m in requests[i]["messages"]))
     conversations = [list(requests[i]["messages"]) for i in misses]
+    router = _ROUTER.get()
     # Closed the moment anything goes wrong (a commit that fails on a full disk, a caller that
     # stops): the backend then sends nothing new, so at most the calls in flight are lost. Left to
     # the garbage collector, queued calls would still be sent, and paid for, while the error
     # travels up.
-    replies = completions(backend, conversations, params, batch_size, top_logprobs, schema)
+    replies: Iterator[tuple[int, Completion]]
+    routed_replies = None
+    if router is not None and misses:
+        routed_replies = router(backend, [Miss(kind, key_of[i], requests[i], name or backend.spec,
+                                               conversations[j], params, top_logprobs, schema)
+                                          for j, i in enumerate(misses)], cache)
+    # A router declines (None) the backends it cannot send for (a local model under --batch-api).
+    replies = (routed_replies if routed_replies is not None
+               else completions(backend, conversations, params, batch_size, top_logprobs, schema))
     try:
         for j, done in replies:
             i = misses[j]
@@ -235,7 +282,20 @@ def _replies(backend: Backend, requests: Sequence[Request], params: DecodingPara
             for twin in twins[key_of[i]]:
                 yield twin, response
     finally:
-        replies.close()
+        close = getattr(replies, "close", None)
+        if close is not None:
+            close()
+
+
+def commit_completion(cache: CallCache, *, kind: str, request: Request, name: str, spec: str,
+                      top_logprobs: int, done: Completion) -> Any:
+    """Store a reply that arrived some other way (a batch result file) exactly as a reply streamed
+    by the backend is stored: the same response, usage and repair count. Returns the response."""
+    response = _response(done, top_logprobs)
+    _commit(cache, kind, request, response, name, spec, done)
+    if _repaired(done):
+        cache.repaired[kind] += 1
+    return response
 
 
 def label_logprobs(backend: LabelScorer, request: Request, labels: Sequence[str], *, cache: CallCache,

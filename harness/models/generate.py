@@ -8,6 +8,7 @@ from harness.core.errors import BackendError
 from harness.core.notes import say_once
 from harness.core.types import Answer, Message, ModelConfig, Question, Task
 from harness.models import calls
+from harness.models.adapters import keyed_spec
 from harness.models.backends import load_backend
 from harness.models.cache import CallCache
 
@@ -50,8 +51,11 @@ def turn_messages(question: Question, answers_so_far: Sequence[str],
 
 
 def generation_request(model: ModelConfig, messages: list[Message]) -> dict:
-    """What determines an answer, hence its cache key (the display name does not)."""
-    return {"spec": model.spec, "decoding": model.decoding.to_row(), "messages": messages}
+    """What determines an answer, hence its cache key (the display name does not). A LoRA adapter
+    counts by its content, not its folder (:func:`harness.models.adapters.keyed_spec`): retrained
+    weights are asked again, a moved adapter is not. Dry runs and batch exports build their keys
+    here too, so they match the calls a run makes."""
+    return {"spec": keyed_spec(model.spec), "decoding": model.decoding.to_row(), "messages": messages}
 
 
 def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache: CallCache,
@@ -86,13 +90,17 @@ def generate_answers(tasks: Sequence[Task], models: Sequence[ModelConfig], cache
             requests = [generation_request(model, turn_messages(items[i][1], so_far[i],
                                                                 model.system_prompt))
                         for i in asked]
-            replies: list[calls.Reply] = [calls.Reply("")] * len(asked)
+            # None: not answered now (a batch export records the call and answers nothing), so the
+            # question is asked no further in this pass.
+            replies: list[calls.Reply | None] = [None] * len(asked)
             for j, got in calls.generate(backend, requests, model.decoding, cache=cache,
                                          kind="generate", name=model.name, batch_size=batch_size,
                                          by_length=True, tags=model.reasoning_tags):
                 replies[j] = got
                 tick(1)
             for i, reply in zip(asked, replies):
+                if reply is None:
+                    continue
                 if reply.failure:
                     task, question = items[i]
                     failures.append(f"{model.name} on {task.id}/{question.id} (turn {turn + 1}): "

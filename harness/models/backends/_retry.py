@@ -73,21 +73,41 @@ def retry_after_seconds(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendError:
+def classify(exc: BaseException, spec: str, endpoint: Any, *, where: str | None = None
+             ) -> Retry | BackendError:
     """A :class:`Retry` for transient failures, else the :class:`BackendError` to stop with.
 
     Both carry text from the endpoint, which may echo the request's headers: the key is redacted.
+    ``where``: the URL the request went to, for messages (default: the endpoint's; one of its
+    replicas' when it has several).
     """
-    verdict = _classify(exc, spec, endpoint)
+    verdict = _classify(exc, spec, endpoint, where or endpoint.url)
     if isinstance(verdict, Retry):
         return Retry(redact(verdict.reason), verdict.retry_after)
     return BackendError(redact(str(verdict)))
 
 
-def _classify(exc: BaseException, spec: str, endpoint: Any) -> Retry | BackendError:
+def server_fault(exc: BaseException) -> str | None:
+    """What a failed request says about the server that got it, for setting a replica aside:
+    ``"connection"`` when it could not be reached or dropped the connection, ``"reply"`` for a
+    timeout, a 5xx or an unreadable reply, None otherwise (a 429 says the server is busy, not
+    broken; another 4xx is the request's fault)."""
     import openai
 
-    where = endpoint.url
+    if isinstance(exc, openai.APITimeoutError):
+        return "reply"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    if isinstance(exc, openai.APIStatusError):
+        return "reply" if exc.status_code >= 500 else None
+    if isinstance(exc, (openai.APIResponseValidationError, ValueError, IndexError)):
+        return "reply"
+    return None
+
+
+def _classify(exc: BaseException, spec: str, endpoint: Any, where: str) -> Retry | BackendError:
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return Retry(f"no reply within {endpoint.settings.timeout:g} s")
     if isinstance(exc, openai.APIConnectionError):

@@ -31,9 +31,11 @@ import math
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,11 +44,14 @@ from harness.core.notes import say_once
 from harness.core.types import Completion, DecodingParams, Message, TokenAlternatives
 from harness.models import endpoints
 from harness.models.adapt import LOGPROBS, Adaptations, Refusal, Shape, first_budget, refusal, request_body
-from harness.models.backends._retry import backoff, classify
+from harness.models.adapters import adapter_files, adapter_hash, served_name
+from harness.models.backends._lora_loading import load_everywhere
+from harness.models.backends._retry import backoff, classify, server_fault
 from harness.models.backends._transformers import missing_package
 from harness.models.budget import estimate_tokens
 
-HELP = "openai:MODEL[@BASE_URL]  OpenAI-compatible endpoint; key from OPENAI_API_KEY"
+HELP = ("openai:MODEL[@BASE_URL][+lora:DIR]  OpenAI-compatible endpoint; key from OPENAI_API_KEY; "
+        "+lora:DIR has a vLLM or SGLang server load the adapter")
 LOCAL_PLACEHOLDER_KEY = "sk-local-no-key"
 _CLIENT_LOCK = threading.Lock()
 TOP_POSITIONS = 8
@@ -65,8 +70,9 @@ class OpenAIBackend:
         self.base_url = base_url
 
     def _client(self, ep: endpoints.Endpoint) -> Any:
-        # One client (and HTTP connection pool) per endpoint per session: keys and limits may
-        # differ between runs.
+        # One client (and HTTP connection pool) per replica of an endpoint per session: keys and
+        # limits may differ between runs. Made for every replica at once, so the key is checked
+        # before anything is sent; the first replica's is returned (the only one, usually).
         with _CLIENT_LOCK:
             if ep.client is None:
                 try:
@@ -79,8 +85,11 @@ class OpenAIBackend:
                         f"{self.spec}: set {ep.settings.api_key_env} (or api_key_file, or give a local "
                         "endpoint with openai:MODEL@http://HOST:PORT/v1)")
                 # The client's own pool keeps 100 connections alive, enough for any sane concurrency.
-                ep.client = openai.OpenAI(api_key=key or LOCAL_PLACEHOLDER_KEY, base_url=self.base_url,
-                                          max_retries=0)
+                # Without replicas the URL is passed as given: None lets the client read
+                # OPENAI_BASE_URL, as it always has.
+                for replica in ep.replicas:
+                    replica.client = openai.OpenAI(api_key=key or LOCAL_PLACEHOLDER_KEY, max_retries=0,
+                                                   base_url=replica.url if ep.pooled else self.base_url)
             return ep.client
 
     def refused_logprobs(self) -> str:
@@ -100,6 +109,19 @@ class OpenAIBackend:
         budget = response.get("budget")
         return not isinstance(budget, int) or cap > budget
 
+    def batch_body(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0,
+                   schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The chat request one call sends, as a batch file's ``body`` (OpenAI's Batch API and
+        ``vllm run-batch`` take the same): this model's shape and first budget, as :meth:`complete`
+        would send it first."""
+        session = endpoints.current()
+        ep = session.endpoint(self.base_url)
+        shape = session.adaptations.shape(ep.url, self.model)
+        budget = first_budget(shape, params.max_new_tokens, ep.settings.reasoning_budget,
+                              ep.settings.reasoning_cap)
+        return {"model": self.model, "messages": messages,
+                **request_body(shape, params, budget, top_logprobs, schema)}
+
     def complete(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0,
                  schema: Mapping[str, Any] | None = None) -> Completion:
         """One reply, retried within the endpoint's limits and booked against the budget; with
@@ -113,13 +135,12 @@ class OpenAIBackend:
         """
         session = endpoints.current()
         ep = session.endpoint(self.base_url)
-        client = self._client(ep)
+        self._client(ep)  # every replica's client, made once (the key is checked before any call)
         with session.adaptations.first_light(ep.url, self.model):
-            return self._complete(session, ep, client, messages, params, top_logprobs, schema)
+            return self._complete(session, ep, messages, params, top_logprobs, schema)
 
-    def _complete(self, session: endpoints.Session, ep: endpoints.Endpoint, client: Any,
-                  messages: list[Message], params: DecodingParams, top_logprobs: int,
-                  schema: Mapping[str, Any] | None) -> Completion:
+    def _complete(self, session: endpoints.Session, ep: endpoints.Endpoint, messages: list[Message],
+                  params: DecodingParams, top_logprobs: int, schema: Mapping[str, Any] | None) -> Completion:
         shapes = session.adaptations
         shape = shapes.shape(ep.url, self.model)
         if top_logprobs and self.refused_logprobs():
@@ -133,14 +154,19 @@ class OpenAIBackend:
         spent = _Spent()
         attempt = 0
         adaptations = MAX_ADAPTATIONS
+        unreachable: set[endpoints.Replica] = set()  # replicas this call could not connect to
         while True:
             body = request_body(shape, params, budget, top_logprobs, schema)
             ticket = session.budget.reserve(self.spec, prompt_est, budget, price)
-            ep.pacer.wait(prompt_est + budget)
+            # The replica first: each has its own pacer (limits apply per replica).
+            replica = ep.acquire(avoid=unreachable)
             try:
-                with ep.slots:
-                    resp = client.chat.completions.create(
+                try:
+                    replica.pacer.wait(prompt_est + budget)
+                    resp = replica.client.chat.completions.create(
                         model=self.model, messages=messages, extra_body=body, timeout=ep.settings.timeout)
+                finally:
+                    ep.release(replica)
                 choice = resp.choices[0]
                 text, finish = choice.message.content, choice.finish_reason
                 trace = _reasoning_field(choice.message)
@@ -153,23 +179,33 @@ class OpenAIBackend:
                     adaptations -= 1
                     shape = self._adapt(shapes, ep, refused)
                     continue
-                verdict = classify(exc, self.spec, ep)
+                fault = server_fault(exc)
+                if fault is not None:
+                    ep.failed(replica, at_once=fault == "connection", spec=self.spec)
+                if fault == "connection":
+                    unreachable.add(replica)
+                    if ep.another_live(unreachable):
+                        continue  # another replica takes the call: that one is gone, the request not at fault
+                verdict = classify(exc, self.spec, ep, where=replica.url)
                 if isinstance(verdict, BackendError):
+                    if fault == "connection" and len(ep.replicas) > 1:  # none has ever answered
+                        raise BackendError(f"{self.spec}: cannot connect to any replica of {ep.url} "
+                                           f"({', '.join(r.url for r in ep.replicas)})") from None
                     raise verdict from None
                 if attempt == ep.settings.max_retries:
                     raise BackendError(f"{self.spec}: gave up after {attempt + 1} attempts; "
                                        f"last error: {verdict.reason}") from None
                 delay = backoff(attempt, verdict.retry_after)
                 if verdict.retry_after is not None:
-                    ep.pacer.hold(delay)
+                    replica.pacer.hold(delay)
                 time.sleep(delay)
                 attempt += 1
                 continue
-            ep.answered = True
+            ep.succeeded(replica)
             used = spent.add(resp.usage, prompt_est, budget)
             session.budget.settle(ticket, used.total, price.cost(used.prompt, used.completion, used.cached)
                                   if price else 0.0)
-            ep.pacer.refund(prompt_est + budget - used.total)
+            replica.pacer.refund(prompt_est + budget - used.total)
             if cut_off_while_reasoning(text, finish):
                 cap = max(ep.settings.reasoning_cap, params.max_new_tokens)
                 if budget < cap:
@@ -233,7 +269,8 @@ class OpenAIBackend:
                                f"(num_beams={params.num_beams})")
         if not conversations:
             return
-        workers = min(len(conversations), endpoints.current().endpoint(self.base_url).settings.concurrency)
+        # One worker per request the endpoint may have in flight: concurrency x its replicas.
+        workers = min(len(conversations), endpoints.current().endpoint(self.base_url).capacity)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-openai")
         finished: queue.SimpleQueue[tuple[int, Future[Completion]]] = queue.SimpleQueue()
         waiting = iter(enumerate(conversations))
@@ -394,6 +431,41 @@ def cut_off_while_reasoning(text: str | None, finish_reason: str | None) -> bool
     return not body or (body.lower().startswith("<think>") and "</think>" not in body.lower())
 
 
+def completion_from_reply(reply: Mapping[str, Any], *, budget: int | None, top_logprobs: int = 0,
+                          ) -> Completion:
+    """A chat completion object as a batch result line holds it, read as :meth:`OpenAIBackend.complete`
+    reads a live reply: the text (apart from a separate reasoning field), usage as billed, the first
+    positions' likeliest tokens when asked; a reply cut off while reasoning is a failure at
+    ``budget`` (a later synchronous run asks it again when a larger budget is allowed).
+
+    Raises ValueError for a body that is no chat completion (no choices, no message content).
+    """
+    choices = reply.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise ValueError("the reply has no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, Mapping):
+        raise ValueError("the reply's choice has no message")
+    text, finish = message.get("content"), choice.get("finish_reason")
+    if text is not None and not isinstance(text, str):
+        raise ValueError("the reply's message content is not text")
+    trace = _reasoning_field(message)
+    if text is None and finish != "length" and not trace:
+        raise ValueError("the reply has no message content")
+    spent = _Spent()
+    spent.add(reply.get("usage"), 0, budget or 0)
+    if cut_off_while_reasoning(text, finish):
+        within = f"{budget} completion tokens" if budget else "the batch request's completion budget"
+        done = spent.result("", None, trace, budget or 0, failure=(
+            f"cut off while reasoning: no answer within {within} (a batch reply); a synchronous run "
+            "asks it again with a larger budget"))
+        # No known budget: a later run's retries_failure() always asks again.
+        return done if budget else dataclasses.replace(done, budget=None)
+    top = _top_tokens(choice) if top_logprobs else None
+    return spent.result((text or "").strip(), top, trace, budget or 0)
+
+
 def _refusal(exc: BaseException, body: Mapping[str, Any]) -> Refusal | None:
     """The parameter an endpoint's error refuses, when the error is a refusal of one we sent."""
     status = getattr(exc, "status_code", None)
@@ -467,9 +539,62 @@ def _report(finished: queue.SimpleQueue[tuple[int, Future[Completion]]], i: int,
     finished.put((i, fut))
 
 
+_LOAD_LOCK = threading.Lock()
+_SERVED: weakref.WeakKeyDictionary[endpoints.Endpoint, dict[str, str]] = weakref.WeakKeyDictionary()
+"""Per endpoint of a session (so per server per session): each adapter name loaded there, with
+the model name its chat requests carry."""
+
+
+class ServedAdapter(OpenAIBackend):
+    """``openai:BASE@URL+lora:DIR``: a peft LoRA adapter that the server at URL (vLLM or SGLang)
+    loads at run time next to BASE, asked for by a name derived from the adapter's content
+    (:func:`harness.models.adapters.served_name`), so retrained weights get a name of their own.
+
+    The adapter is loaded before the first call that needs it, once per content per server per
+    session: a run whose calls are all cached loads nothing, and a server that says the name is
+    loaded already (it holds the same content) counts as loaded. The server reads the folder
+    itself, at its absolute path here.
+    """
+
+    def __init__(self, spec: str, base: str, base_url: str, adapter: str) -> None:
+        self.base = base
+        self.adapter = adapter
+        super().__init__(spec, base, base_url)
+
+    @property
+    def model(self) -> str:
+        """The model name chat requests carry: the adapter's served name (``BASE:NAME`` where the
+        server is SGLang, which reads the adapter from the model name so)."""
+        name = served_name(adapter_hash(self.adapter))
+        ep = endpoints.current().endpoint(self.base_url)
+        with _LOAD_LOCK:
+            return _SERVED.get(ep, {}).get(name, name)
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.base = value
+
+    def complete(self, messages: list[Message], params: DecodingParams, top_logprobs: int = 0,
+                 schema: Mapping[str, Any] | None = None) -> Completion:
+        self.load()
+        return super().complete(messages, params, top_logprobs, schema)
+
+    def load(self) -> str:
+        """The model name for chat requests, once the server holds the adapter's current content
+        (loaded now where this session has not loaded it on this server)."""
+        name = served_name(adapter_hash(self.adapter))
+        ep = endpoints.current().endpoint(self.base_url)
+        with _LOAD_LOCK:
+            served = _SERVED.setdefault(ep, {})
+            if name not in served:
+                path = str(Path(self.adapter).expanduser().resolve())
+                served[name] = load_everywhere(ep, spec=self.spec, base=self.base, name=name, path=path)
+                say_once(f"{self.spec}: the server at {ep.url} serves the adapter {path} as "
+                         f"{served[name]!r}")
+            return served[name]
+
+
 def create(spec: str, arg: str, adapter: str | None) -> OpenAIBackend:
-    if adapter is not None:
-        raise SpecError(f"model spec {spec!r}: a remote model cannot take a LoRA adapter")
     model, at, base_url = arg.partition("@")
     if not model.strip():
         raise SpecError(f"model spec {spec!r}: expected openai:MODEL[@BASE_URL], e.g. openai:gpt-4o-mini")
@@ -477,7 +602,16 @@ def create(spec: str, arg: str, adapter: str | None) -> OpenAIBackend:
         raise SpecError(f"model spec {spec!r}: base URL must start with http:// or https://")
     if at:
         check_base_url(base_url, spec=spec)
-    return OpenAIBackend(spec, model, base_url or None)
+    if adapter is None:
+        return OpenAIBackend(spec, model, base_url or None)
+    if not at:
+        raise SpecError(f"model spec {spec!r}: a LoRA adapter needs the server that loads it, "
+                        "openai:BASE@http://HOST:PORT/v1+lora:DIR (vLLM or SGLang; see docs/gpu-serving.md)")
+    try:
+        adapter_files(Path(adapter).expanduser())
+    except SpecError as exc:
+        raise SpecError(f"model spec {spec!r}: {exc}") from None
+    return ServedAdapter(spec, model, base_url, adapter)
 
 
 def check_base_url(url: str, *, spec: str) -> None:
