@@ -2,7 +2,8 @@
 
 ``data`` reads and checks training records, ``contamination`` keeps test questions out of them,
 ``train`` loads the 4-bit base and encodes records, ``loop`` runs transformers' Trainer and writes
-the adapter folder. ``selfinstruct`` and ``synth`` make training data with a teacher model
+the adapter folder (``checkpoints``: the adapters kept every N steps, found again by ``harness
+sweep``). ``selfinstruct`` and ``synth`` make training data with a teacher model
 (``harness synth``).
 
 The commands' options are ``harness.app.finetune_command`` and ``harness.app.synth_command``, and

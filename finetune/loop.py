@@ -2,8 +2,10 @@
 
 Output folder: the peft adapter and tokenizer (a ``BASE+lora:DIR`` spec), ``manifest.json``
 (base, data hash, hyper-parameters, library versions, seed, losses), ``train_log.jsonl`` (loss
-per step, eval loss); ``checkpoints/`` lets an interrupted run resume. Drawing ``loss_curve.png``
-is the report's (``harness.reports.plots.save_loss_curve``), called by ``harness finetune``.
+per step, eval loss); ``checkpoints/`` lets an interrupted run resume, and with ``save_every`` it
+also keeps the adapter every N steps as ``checkpoints/step-000N`` (:mod:`harness.finetune.checkpoints`,
+for ``harness sweep``). Drawing ``loss_curve.png`` is the report's
+(``harness.reports.plots.save_loss_curve``), called by ``harness finetune``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from harness.core import rundir
 from harness.core.errors import HarnessError
 from harness.core.files import atomic_write, read_jsonl, row_errors
 from harness.core.types import Task
+from harness.finetune.checkpoints import save_checkpoint
 from harness.finetune.contamination import Overlap, find_overlaps
 from harness.finetune.data import Example
 from harness.finetune.train import (
@@ -79,6 +82,21 @@ def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[E
             with log_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **(logs or {})}) + "\n")
 
+    callbacks: list[Any] = [LogToFile()]
+    if cfg.save_every is not None:
+        kept = {"base": cfg.base, "data": data_source, "data_sha256": data_hash(examples),
+                "train_records": len(train), "eval_records": len(held), "config": config_row(cfg)}
+        every_n = cfg.save_every
+
+        class KeepCheckpoints(TrainerCallback):  # type: ignore[misc]
+            # on_step_end runs after the optimizer step, so the adapter saved is step N's
+            def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+                if state.global_step % every_n == 0 and state.is_world_process_zero:
+                    save_checkpoint(model, out=cfg.out, step=state.global_step,
+                                    manifest={**kept, "epoch": state.epoch})
+
+        callbacks.append(KeepCheckpoints())
+
     import torch
 
     steps_per_epoch = math.ceil(len(train_set) / (cfg.batch_size * cfg.grad_accum))
@@ -93,7 +111,7 @@ def finetune(cfg: FinetuneConfig, examples: list[Example], eval_examples: list[E
         report_to=[], use_cpu=not torch.cuda.is_available(), remove_unused_columns=False,
         dataloader_num_workers=0, disable_tqdm=False)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
-                      data_collator=collate(tok.pad_token_id), callbacks=[LogToFile()])
+                      data_collator=collate(tok.pad_token_id), callbacks=callbacks)
     last = get_last_checkpoint(str(cfg.out / "checkpoints")) if (cfg.out / "checkpoints").is_dir() else None
     if last is None and eval_set:
         before = trainer.evaluate()["eval_loss"]

@@ -46,6 +46,16 @@ class FinetuneConfig:
     four_bit: bool = True
     eval_fraction: float = 0.1
     """Share of the data held out for the eval loss when no eval set is given."""
+    save_every: int | None = None
+    """Keep the adapter every N optimizer steps as ``OUT/checkpoints/step-000N`` (for ``harness
+    sweep``); None keeps none (the resume checkpoints are kept regardless)."""
+
+    def __post_init__(self) -> None:
+        # bool is an int to Python; "save every True steps" is a mistake, not 1
+        if self.save_every is not None and (isinstance(self.save_every, bool)
+                                            or not isinstance(self.save_every, int) or self.save_every < 1):
+            raise HarnessError(f"--save-every {self.save_every!r}: expected a whole number of optimizer "
+                               "steps, at least 1")
 
 
 def base_source(spec: str) -> str:

@@ -1,9 +1,10 @@
 r"""LaTeX output: booktabs three-line tables, each a standalone ``.tex`` file, and ``report.tex``.
 
 Each table file needs only ``\usepackage{booktabs}`` and ``\usepackage{graphicx}`` (for the
-shrink-to-fit box), so it can be ``\input`` into a student's own paper. ``report.tex`` inputs
-them all with the figures and compiles with xelatex (and, for English text, pdflatex); Chinese
-content switches on ``ctex``, which sets up xeCJK and its fonts.
+shrink-to-fit box), so it can be ``\input`` into a student's own paper; a table of long text (``p``
+columns: answers) is a ``longtable`` and needs ``array`` and ``longtable`` instead of graphicx.
+``report.tex`` inputs them all with the figures and compiles with xelatex (and, for English text,
+pdflatex); Chinese content switches on ``ctex``, which sets up xeCJK and its fonts.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def _cell(c: Cell) -> str:
 
 
 def render_table(t: Table) -> str:
+    t = t.short  # a table of answers: their texts cut (the HTML report and report.json hold them whole)
+    if "p" in t.align:
+        return render_long_table(t)
     body = [" & ".join(_cell(c) for c in row) + r" \\" for row in t.rows]
     if not body:
         body = [rf"\multicolumn{{{len(t.header)}}}{{c}}{{(no rows)}} \\"]
@@ -73,6 +77,47 @@ def render_table(t: Table) -> str:
         r"    \bottomrule",
         r"  \end{tabular}}",
         r"\end{table}",
+        ""])
+
+
+def _columns(align: str) -> str:
+    r"""A column spec where each ``p`` (long text) is a paragraph column set ragged right (narrow
+    justified columns leave gaps): all ``p``, they share the line; beside others, 60% of it.
+
+    >>> print(_columns("pp"))
+    >{\raggedright\arraybackslash}p{\dimexpr(\linewidth-4\tabcolsep)/2\relax}>{\raggedright\arraybackslash}p{\dimexpr(\linewidth-4\tabcolsep)/2\relax}
+    >>> print(_columns("lp"))
+    l>{\raggedright\arraybackslash}p{0.600\linewidth}
+    """
+    count = align.count("p")
+    width = (rf"\dimexpr(\linewidth-{2 * len(align)}\tabcolsep)/{count}\relax" if count == len(align)
+             else rf"{0.6 / count:.3f}\linewidth")
+    return "".join(rf">{{\raggedright\arraybackslash}}p{{{width}}}" if a == "p" else a for a in align)
+
+
+def render_long_table(t: Table) -> str:
+    """A table with long text (``p`` columns): a ``longtable``, which breaks across pages where a
+    float could not, in small type; its header repeats on every page."""
+    body = [" & ".join(_cell(c) for c in row) + r" \\" for row in t.rows]
+    if not body:
+        body = [rf"\multicolumn{{{len(t.header)}}}{{c}}{{(no rows)}} \\"]
+    header = "    " + " & ".join(escape(h) for h in t.header) + r" \\"
+    return "\n".join([
+        rf"% {escape(t.title)} -- written by harness. "
+        r"Needs \usepackage{booktabs}, \usepackage{array} and \usepackage{longtable}.",
+        r"{\footnotesize",
+        rf"\begin{{longtable}}{{{_columns(t.align)}}}",
+        rf"  \caption{{{escape(t.caption)}}}\label{{tab:{t.key}}} \\",
+        r"    \toprule",
+        header,
+        r"    \endfirsthead",  # later pages repeat the header, not the caption and its label
+        r"    \toprule",
+        header,
+        r"    \endhead",
+        r"    \midrule",
+        *("    " + line for line in body),
+        r"    \bottomrule",
+        r"\end{longtable}}",
         ""])
 
 
@@ -125,6 +170,8 @@ def render_report(title: str, tables: Sequence[Table], figures: Sequence[str], c
         r"\fi",
         *([r"\usepackage[UTF8]{ctex}  % Chinese text (xeCJK and fonts, under xelatex)"] if cjk else []),
         r"\usepackage{booktabs}",
+        r"\usepackage{array}  % ragged-right paragraph columns",
+        r"\usepackage{longtable}  % tables of long text (answers) break across pages",
         r"\usepackage{graphicx}",
         r"\usepackage[margin=2.5cm]{geometry}",
         r"\usepackage[section]{placeins}  % floats stay in their own section",

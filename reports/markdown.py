@@ -21,7 +21,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> l
 
 def _bolded(t: Table) -> tuple[tuple[str, ...], list[list[str]]]:
     """Header and rows, notes included, the best cells in bold."""
-    header, cells = t.with_notes
+    header, cells = t.short.with_notes  # a table of answers: their texts cut (report.html has them whole)
     return header, [[f"**{c.text}**" if isinstance(c, Bold) else c for c in row] for row in cells]
 
 

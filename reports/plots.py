@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.analysis.figures import Figures, Finetune
+from harness.analysis.sweep import SweepFigures
 from harness.core import rundir
 
 if TYPE_CHECKING:
@@ -139,4 +140,45 @@ def save_loss_curve(adapter_dir: Path) -> Path:
     rows = tuple(rundir.read_train_log(adapter_dir))
     target = adapter_dir / rundir.LOSS_CURVE
     loss_curve([Finetune("", adapter_dir, {}, rows)]).savefig(target, dpi=120)
+    return target
+
+
+def sweep_plot(figs: SweepFigures) -> Figure:
+    """Each checkpoint's win rate against the base on the selection half, by step, with its Wilson
+    interval; the chosen one's held-out win rate and interval beside it (the figure to quote)."""
+    s = figs.found
+    judged = [p for p in s.points if p.selection.n]
+    fig = _figure(6.4, 3.8)
+    ax = fig.add_subplot()
+    ax.axhline(0.5, color="#888888", linestyle="--", linewidth=1, label=_label(f"as good as {s.baseline}"))
+    if judged:
+        steps = [p.step for p in judged]
+        rates = [p.win_rate for p in judged]
+        err = [[r - p.lower for r, p in zip(rates, judged)], [p.upper - r for r, p in zip(rates, judged)]]
+        ax.errorbar(steps, rates, yerr=err, fmt="o-", color="#1f4e79", ecolor="#7a9cc6", capsize=4,
+                    label=f"selection half ({len(s.selection_questions)} questions)")
+    pick = s.pick
+    ax.plot([pick.step], [pick.win_rate], "o", markersize=13, markerfacecolor="none", color=WIN,
+            label=_label(f"chosen: {pick.model}"))
+    if s.held_out.n:
+        rate = s.held_out_win_rate
+        steps_all = sorted({p.step for p in s.points})
+        # beside the chosen point, not on it: the two figures are of different questions
+        dx = 0.15 * min((b - a for a, b in zip(steps_all, steps_all[1:])), default=1)
+        ax.errorbar([pick.step + dx], [rate], yerr=[[rate - s.lower], [s.upper - rate]], fmt="s", color=LOSE,
+                    capsize=6, label=_label(f"{pick.model} on the held-out half (n = {s.held_out.n})"))
+    ax.set_ylim(-0.03, 1.03)  # a win rate of 0 or 1 stays visible
+    ax.margins(x=0.08)
+    ax.set_xticks(sorted({p.step for p in s.points}))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(_label(f"win rate against {s.baseline} (tie = half)"))
+    ax.set_title(f"{s.confidence:.0%} Wilson intervals", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def save_sweep_plot(figs: SweepFigures, target: Path) -> Path:
+    """Draw :func:`sweep_plot` as a PNG at ``target`` (``harness sweep``'s ``sweep.png``)."""
+    sweep_plot(figs).savefig(target, dpi=120, metadata={"Software": None})
     return target

@@ -4,7 +4,8 @@ The tables are the ones every other format renders (cells as they print, bold ce
 the leaderboard is also given as records whose numbers are ``leaderboard.csv``'s digits exactly
 (``0.5000`` stays ``0.5000`` in the file; ``json.loads(..., parse_float=str)`` reads it back so).
 ``agreement`` holds the agreement with the human labels as
-:meth:`harness.stats.agreement.AgreementReport.to_json` gives it (null when nobody labelled).
+:meth:`harness.stats.agreement.AgreementReport.to_json` gives it, with ``calibrated``, each pair's
+human-calibrated win rate, as ``harness agreement --format json`` prints them (null when nobody labelled).
 A run with multi-turn questions also has ``turns``: ``note`` (how the overall leaderboard combines
 the turns) and ``leaderboards``, each judged turn's records as ``leaderboard_by_turn.csv`` spells
 them, keyed by the turn (``"1"``, ``"2"``); a single-turn run's file has no ``turns``.
@@ -48,7 +49,8 @@ def render_json(data: Figures, title: str, tables: Sequence[Table]) -> str:
         "warnings": list(data.bias.warnings), "leaderboard": _records(data.leaderboard, mark),
         "tables": [_table(t) for t in tables],
         # full precision, rates as fractions, null where a figure does not apply
-        "agreement": human.to_json() if human is not None else None,
+        "agreement": ({**human.to_json(), "calibrated": [r.to_json() for r in data.calibrated]}
+                      if human is not None else None),
         "health": [{"judge": h.judge, "verdict": h.health.value, "line": h.line(),
                     "findings": [{"text": f.text, "verdict": f.health.value} for f in h.findings]}
                    for h in data.health],

@@ -42,13 +42,16 @@ SECTIONS: tuple[Section, ...] = (
     Section("soft", "Probability-weighted ratings", ("soft",)),
     Section("style", "Style control", ("style", "style_weights")),
     Section("pairs", "Win / tie / lose per model pair", ("pairs", "significance"), ("heatmap",)),
+    Section("stopping", "Early stopping", ("stopping",)),
     Section("tasks", "Per task", ("tasks",), ("tasks",)),
     Section("grades", "Single-answer grades", ("grades",)),
     Section("panel", "Judge panel", ("panel", "agreement")),
     Section("bias", "Judge reliability and bias checks", ("judges", "bias", "length_bins"), warnings=True),
     Section("human", "Agreement with the human labels", ("human", "human_annotators")),
     Section("human-leaderboard", "Human leaderboard", ("human_leaderboard",)),
+    Section("calibrated", "Human-calibrated win rates", ("calibrated",)),
     Section("finetune", "Fine-tuning", ("finetune",), ("loss",)),
+    Section("losses", "Questions lost in both orders", ("losses", "lost_questions")),
     Section("usage", "Usage", ("usage",)),
 )
 TURNS_TITLE = next(s.title for s in SECTIONS if s.key == "turns")

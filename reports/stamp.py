@@ -1,7 +1,7 @@
 """Skip rebuilding a report whose inputs have not changed, so a cached re-run stays fast.
 
 The fingerprint covers every file a report reads (the run's files and each fine-tuned adapter's
-manifest and log), the options, and the report code and templates themselves.
+manifest, log and training data), the options, and the report code and templates themselves.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.analysis.figures import CODE
 from harness.analysis.files import adapter_dirs
+from harness.analysis.losses import training_files
 from harness.core import rundir
 from harness.core.files import atomic_write
 
@@ -23,8 +24,9 @@ STAMP = ".inputs.sha256"
 
 def _adapter_files(run_dir: Path) -> list[Path]:
     answers = rundir.read_answers(run_dir)
-    return [folder / name for _, folder in adapter_dirs(answers)
-            for name in (rundir.MANIFEST, rundir.TRAIN_LOG)]
+    folders = [folder for _, folder in adapter_dirs(answers)]
+    return [*(folder / name for folder in folders for name in (rundir.MANIFEST, rundir.TRAIN_LOG)),
+            *training_files(folders)]  # the nearest training records of a lost question come from it
 
 
 def fingerprint(run_dir: Path, options: str) -> str | None:

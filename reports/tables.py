@@ -12,21 +12,28 @@ Win rates are printed as percentages with two decimals: exactly the four-decimal
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Union
 
 from harness.analysis.figures import (
     FEATURES,
+    LOSS_LIMIT,
     MAJORITY_RULE,
+    NEAREST,
     STYLE_ROUNDS,
     AgreementReport,
     BiasResult,
     Figures,
     LeaderRow,
+    Lost,
     RatingResult,
+    Training,
 )
 from harness.core.methods import method_note
 from harness.core.types import PairRecord, UsageLine
@@ -64,7 +71,8 @@ class Table:
     caption: str
     header: tuple[str, ...]
     align: str
-    """One of ``l``/``r``/``c`` per column."""
+    """One of ``l``/``r``/``c`` per column, or ``p``: long text, wrapped (LaTeX: a paragraph column,
+    and the table a ``longtable`` that breaks across pages)."""
     rows: tuple[tuple[Cell, ...], ...]
     notes: tuple[str, ...] = ()
     """What each row's figure means, in words: Markdown, HTML and JSON show it beside the row;
@@ -72,6 +80,15 @@ class Table:
     turn: int | None = None
     """The judged turn a per-turn leaderboard rates alone (:func:`turn_tables`); None for the
     others. Every format shows these tables together, under :data:`TURNS_TITLE`."""
+    cut_rows: tuple[tuple[Cell, ...], ...] | None = None
+    """What Markdown and LaTeX print instead of :attr:`rows`: the same cells with their long texts
+    cut (a table of answers, whose full text HTML and JSON print); None: every format prints
+    :attr:`rows`."""
+
+    @property
+    def short(self) -> Table:
+        """The table as Markdown and LaTeX print it (:attr:`cut_rows` as its rows)."""
+        return self if self.cut_rows is None else dataclasses.replace(self, rows=self.cut_rows, cut_rows=None)
 
     @property
     def with_notes(self) -> tuple[tuple[str, ...], tuple[tuple[Cell, ...], ...]]:
@@ -372,6 +389,30 @@ def significance_table(data: Figures) -> Table:
                   "Separable?"), "llrrrcrl", rows)
 
 
+def stopping_tables(data: Figures) -> list[Table]:
+    """``--stop-when-decided``: where each pair's judging stopped, and why (none when every pair
+    was judged on every question)."""
+    stops = data.stopping
+    if not stops:
+        return []
+    alphas = ", ".join(dict.fromkeys(f"{s.alpha:g}" for s in stops))
+    rows = tuple((s.model_a, s.model_b, s.leader or "undecided", f"{s.questions} / {s.total}",
+                  f"{s.judgments} / {s.judgments_total}", f"{s.wins} / {s.ties} / {s.losses}",
+                  f"{s.statistic:.1f}", f"{s.threshold:g}") for s in stops)
+    caption = ("Judged with --stop-when-decided: each pair's questions in one seeded random order, the pair "
+               "stopped at the first battle where a sequential mixture test (Robbins' mixture of likelihood "
+               "ratios over the first model's win probability, uniform on each side of 1/2; Ville's "
+               "inequality; Howard et al. 2021) named its leader: the leading side's mixture statistic "
+               f"reached 2/alpha (alpha {alphas}). The test stays valid however often it is looked at: "
+               "two equal models are told apart with probability at most alpha. Ties are uninformative (it "
+               "counts the decisive battles only); win / tie / lose is the first model's record in the "
+               "battles the test saw. An undecided pair was judged on every question; the other figures of "
+               "this report count the questions judged.")
+    return [Table("stopping", "Early stopping", caption,
+                  ("Model", "Opponent", "Better", "Questions judged", "Judgments", "Win / tie / lose",
+                   "Mixture statistic", "2/alpha"), "lllrrcrr", rows, notes=tuple(s.line() for s in stops))]
+
+
 def panel_tables(data: Figures) -> list[Table]:
     """With several judges: each judge's own leaderboard, and how far the judges agree."""
     if not data.panel:
@@ -483,6 +524,53 @@ def human_leaderboard_table(board: RatingResult) -> Table:
                  ("Rank", "Model", "BT", "BT 95% CI"), "clrc", rows)
 
 
+CALIBRATED_CAPTION = (
+    "Each pair's win rate (the first model's; a tie counts half) as the judge gives it over all N judged "
+    "comparisons, and calibrated with the human labels by prediction-powered inference (Angelopoulos et al., "
+    "Science 2023): the judge's win rate plus the mean of (human - judge) over the n labelled comparisons, "
+    "with the 95% normal interval (alpha 0.05) estimate +/- 1.96 sqrt(var(judge)/N + var(human - judge)/n), "
+    "sample variances, and no interval below two labelled comparisons. The human score is the annotators' "
+    f"majority label: {MAJORITY_RULE}. A multi-turn question counts once, by its last judged turn. "
+    "The interval assumes the labelled comparisons are a random sample of the judged ones. To halve it: "
+    "how many more labelled comparisons would, at the variances measured now; when the judge's own term, "
+    "1.96 sqrt(var(judge)/N), is already half the interval's half-width or more, labels alone cannot "
+    "(judge more questions). "
+    "harness human serve --order disagreement (its default) sends people where the judge is least sure: "
+    "the right labels for checking the judge, but no random sample; for this estimate collect them with "
+    "--order random.")
+
+
+def _halve_cell(n_judged: int, n_labelled: int, more: int | None, bounds: tuple[float | None, float | None]
+                ) -> str:
+    """How many more labels would halve the calibrated interval, in words."""
+    lower, upper = bounds
+    if lower is None or upper is None:
+        return "no interval yet: label 2 or more comparisons"
+    if upper - lower == 0:
+        return "n/a (the interval has no width)"
+    if more is None:
+        return "labels alone cannot (judge more questions)"
+    unlabelled = n_judged - n_labelled
+    if more > unlabelled:
+        return (f"{more} more labels: more than the {unlabelled} comparisons not yet labelled "
+                "(judge more questions too)")
+    return f"{more} more labels"
+
+
+def calibrated_tables(data: Figures) -> list[Table]:
+    """The human-calibrated win rate of each pair with labels, beside the judge's own (none
+    without labels)."""
+    rows = tuple((r.model_a, r.model_b, str(r.n_judged), str(r.n_labelled), percent(r.judge_win_rate),
+                  with_interval(percent(r.win_rate), percent(r.lower), percent(r.upper)),
+                  _halve_cell(r.n_judged, r.n_labelled, r.more_labels_to_halve, (r.lower, r.upper)))
+                 for r in data.calibrated)
+    if not rows:
+        return []
+    return [Table("calibrated", "Human-calibrated win rates", CALIBRATED_CAPTION,
+                  ("Model", "Opponent", "Judged (N)", "Labelled (n)", "Judge win rate (%)",
+                   "Calibrated win rate (%) [95% CI]", "To halve the interval"), "llrrrcl", rows)]
+
+
 def bias_section(bias: BiasResult) -> list[Table]:
     """The bias checks, win rate by length difference, and agreement with people (those that exist)."""
     tables = [bias_table(bias) if bias.checks else None, length_bins_table(bias.length_bins),
@@ -499,22 +587,123 @@ def summary_tables(data: Figures) -> list[Table]:
     if data.usage:
         tables.append(usage_table(data))
     tables.append(significance_table(data))
+    tables += stopping_tables(data)
     if data.judgments:
         tables.append(reliability_table(data))
     return tables
+
+
+LOSS_CUTS = {"answer": 300, "reply": 200, "record": 120}
+"""The characters of each text Markdown and LaTeX print in the lost-question table: an answer, a
+judge's reply, a training record's prompt and its reply (``[...]`` marks a cut)."""
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` as its first ``limit`` characters and ``[...]``; whole when it fits.
+
+    >>> _cut("abcdef", 3), _cut("abc", 3)
+    ('abc [...]', 'abc')
+    """
+    return text if len(text) <= limit else text[:limit].rstrip() + " [...]"
+
+
+def _nearest_cell(lost: Lost, training: Training | None, cut: Callable[[str, str], str]) -> str:
+    """A lost question's nearest training records, best first, in one cell."""
+    if training is None:
+        return "n/a (not a fine-tune)"
+    if not training.records:
+        return "n/a (training data not read: see the caption)"
+    if not lost.nearest:
+        return "none: no training prompt shares a word with the question"
+    return " ".join(f"[{i}] ROUGE-L {coefficient(n.score)}, {Path(n.where).name}. Prompt: "
+                    f"{cut(n.prompt, 'record')} Reply: {cut(n.reply, 'record')}"
+                    for i, n in enumerate(lost.nearest, 1))
+
+
+def _lost_row(lost: Lost, training: Training | None, judges: bool, cut: Callable[[str, str], str]
+              ) -> tuple[Cell, ...]:
+    """One lost question: who lost to whom, the question, both answers, the judge's replies in
+    each order and the loser's nearest training records (each text through ``cut``)."""
+    p = lost.pair
+    turn = "" if p.turn is None else f", turn {p.turn}"
+    who = f"{lost.loser} lost to {lost.winner}" + (f" (judge {p.judge})" if judges else "")
+    replies = " ".join(f"[{p.model_a if o.order == 'ab' else p.model_b} shown first] {cut(o.raw, 'reply')}"
+                       for o in p.orders if o.order in ("ab", "ba"))
+    asked = " ".join(f"Turn {k}: {user}" for k, (user, _, _) in enumerate(p.conversation, 1)) or p.question
+    return (who, f"{p.task} / {p.question_id}{turn}: {cut(asked, 'answer')}", cut(lost.lost_answer, "answer"),
+            cut(lost.winning_answer, "answer"), replies, _nearest_cell(lost, training, cut))
+
+
+LOSSES_CAPTION = (
+    "Questions a model lost in both answer orders: the judge preferred the other model's answer whichever "
+    "was shown first (the battles the leaderboard counts as losses; a verdict that flips with the order "
+    "is a tie, not a loss), out of the comparisons of the two judged in both orders with a valid verdict "
+    "in each (every judge's). Fine-tuned models come first. For a fine-tuned model (an adapter "
+    "harness finetune trained), the ROUGE-L F-measure of the training prompt nearest each lost question "
+    "shown, as the median over them: near 0, the training data held nothing like the questions it lost; "
+    "near 1, it held them, and what those records taught may have misled it. A count, not a test: it "
+    "claims no difference between the models.")
+
+
+def losses_tables(data: Figures) -> list[Table]:
+    """Per pair, the questions one model lost in both orders, and each shown one with its answers,
+    the judge's replies and a fine-tuned loser's nearest training records (none without losses)."""
+    found = data.losses
+    if not found:
+        return []
+    trainings = list({p.training.model: p.training for p in found if p.training is not None}.values())
+    said = " ".join(f"{t.model}'s training data: {t.source} ({t.records} records)." for t in trainings
+                    if t.records)
+    notes = " ".join(t.note for t in trainings if t.note)
+    rows = []
+    for p in found:
+        # a question no training prompt shares a word with is as far as can be: 0
+        best = [lost.nearest[0].score if lost.nearest else 0.0 for lost in p.shown]
+        nearest = ("n/a (not a fine-tune)" if p.training is None else
+                   "n/a (training data not read)" if not p.training.records else
+                   coefficient(statistics.median(best)))
+        rows.append((p.loser, p.winner, f"{p.lost} of {p.judged}", str(len(p.shown)), nearest))
+    summary = Table("losses", "Questions lost in both orders",
+                    " ".join(s for s in (LOSSES_CAPTION, said, notes) if s),
+                    ("Lost by", "Won by", "Lost in both orders", "Shown below",
+                     "Nearest training prompt, ROUGE-L (median)"), "llrrr", tuple(rows))
+    judges = len({lost.pair.judge for p in found for lost in p.shown}) > 1
+
+    def whole(text: str, kind: str) -> str:
+        return text.strip()  # a cell's edges are not the answer's (LaTeX and Markdown drop them)
+
+    def cut(text: str, kind: str) -> str:
+        return _cut(text.strip(), LOSS_CUTS[kind])
+
+    full = tuple(_lost_row(lost, p.training, judges, whole) for p in found for lost in p.shown)
+    short = tuple(_lost_row(lost, p.training, judges, cut) for p in found for lost in p.shown)
+    detail = Table("lost_questions", "The lost questions",
+                   f"At most {LOSS_LIMIT} lost questions per pair, in the run's order: the question, the "
+                   "loser's and the winner's answers side by side, the judge's reply with each answer shown "
+                   f"first, and for a fine-tuned loser the {NEAREST} training records whose prompts are "
+                   "nearest the question by ROUGE-L F-measure (best first; fewer where fewer share a word). "
+                   f"Markdown and LaTeX cut each answer at {LOSS_CUTS['answer']} characters, each reply at "
+                   f"{LOSS_CUTS['reply']} and each training text at {LOSS_CUTS['record']} ([...] marks a "
+                   "cut); report.html and report.json hold them whole.",
+                   ("Pair", "Question", "Lost answer", "Winning answer", "Judge's replies",
+                    "Nearest training records"), "pppppp", full, cut_rows=short)
+    return [summary, detail]
 
 
 def every_table(data: Figures) -> list[Table]:
     """Every table of the report, each once, those with something to show (``report.json`` and
     every format; their order is :data:`harness.reports.sections.SECTIONS`')."""
     tables = [leaderboard_table(data), *turn_tables(data), *baseline_table(data), *soft_table(data),
-              *style_tables(data), pairs_table(data), significance_table(data), tasks_table(data),
+              *style_tables(data), pairs_table(data), significance_table(data), *stopping_tables(data),
+              tasks_table(data),
               *([grades_table(data)] if data.grades else []), *panel_tables(data),
               *([reliability_table(data)] if data.judgments else []), *bias_section(data.bias)]
     if data.human_board is not None:
         tables.append(human_leaderboard_table(data.human_board))
+    tables += calibrated_tables(data)
     if data.finetunes:
         tables.append(finetune_table(data))
+    tables += losses_tables(data)
     if data.usage:
         tables.append(usage_table(data))
     return tables

@@ -5,7 +5,8 @@ a run directory's files.
 use, through :mod:`harness.core.rundir`; ``figures`` (:class:`~harness.analysis.figures.Figures`)
 computes each figure on first use (leaderboards overall, per judge and per turn, soft and
 style-controlled; pairs and sign tests; bias; agreement; the human leaderboard; usage; health);
-``pairs`` the judged pairs a reader browses; ``frames`` the run as pandas DataFrames for notebooks
+``pairs`` the judged pairs a reader browses; ``sweep`` a checkpoint sweep's figures; ``frames``
+the run as pandas DataFrames for notebooks
 (``harness.load_run``). The report, ``leaderboard.md``, the commands and the voting app's owner page
 all take their numbers from here, so they print the same ones.
 

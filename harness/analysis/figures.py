@@ -23,6 +23,8 @@ from pathlib import Path
 from harness import stats
 from harness.analysis import files as files_module
 from harness.analysis.files import Finetune, RunFiles
+from harness.analysis.losses import LIMIT as LOSS_LIMIT
+from harness.analysis.losses import NEAREST, Lost, Neighbour, PairLosses, Training, losses
 from harness.analysis.pairs import JudgedOrder, JudgedPair, case_studies, judged_pairs
 from harness.core import rundir
 from harness.core.errors import HarnessError
@@ -39,7 +41,9 @@ from harness.stats.grades import MeanScore, battles_from_grades, mean_scores
 from harness.stats.health import THRESHOLDS, JudgeHealth, judge_health
 from harness.stats.human_board import human_leaderboard
 from harness.stats.panel import Agreement, agreements
+from harness.stats.ppi import CalibratedRate, calibrated_win_rates
 from harness.stats.ratings import OVERALL_TURNS, HeadToHead, by_turn, head_to_head, leaderboard, pair_records
+from harness.stats.sequential import PairStop
 from harness.stats.significance import PairTest, pair_tests
 from harness.stats.soft import SoftBoard, soft_board
 from harness.stats.style import FEATURES, StyleFit, style_controlled
@@ -51,6 +55,7 @@ __all__ = [
     "JudgeStats", "JudgedOrder", "JudgedPair", "LeaderRow", "MeanScore", "PairTest", "RatingResult",
     "SoftBoard", "StyleFit", "load_figures",
 ]
+__all__ += ["LOSS_LIMIT", "NEAREST", "Lost", "Neighbour", "PairLosses", "Training"]  # why a model lost
 
 CODE = tuple(Path(str(m.__file__)).parent for m in (rundir, stats, files_module))
 """The folders whose code the figures come from (the run-file format, the statistics, this read
@@ -214,6 +219,16 @@ class Figures:
                                  prior_sd=s.prior_sd)
 
     @functools.cached_property
+    def calibrated(self) -> list[CalibratedRate]:
+        """Each pair's human-calibrated win rate (prediction-powered inference,
+        :mod:`harness.stats.ppi`) beside the judge's own, from the run's battles and the human
+        labels on some of its comparisons; empty without labels or battles."""
+        if not self.files.human or not (self.run_dir / rundir.BATTLES).is_file():
+            return []
+        models = self.models if self.files.has_leaderboard else []
+        return calibrated_win_rates(battles=self.battles, labels=self.files.human, models=models)
+
+    @functools.cached_property
     def style(self) -> StyleFit | None:
         """Style-controlled ratings and the judge's style weights (:mod:`harness.stats.style`); None
         with too few battles."""
@@ -279,6 +294,14 @@ class Figures:
         return out
 
     @functools.cached_property
+    def stopping(self) -> tuple[PairStop, ...]:
+        """``--stop-when-decided``: per model pair, where judging stopped and why
+        (``stopping.json``, :mod:`harness.stats.sequential`); empty when every pair was judged on
+        every question."""
+        found = rundir.read_stopping(self.run_dir)
+        return () if found is None else tuple(PairStop.from_row(row) for row in found["pairs"])
+
+    @functools.cached_property
     def sign_tests(self) -> list[PairTest]:
         """Every ordered pair with its win rate interval and an exact sign test."""
         return pair_tests(pair_records(self.battles, self.models))
@@ -309,6 +332,13 @@ class Figures:
     @functools.cached_property
     def case_studies(self) -> list[JudgedPair]:
         return case_studies(self.judged_pairs)
+
+    @functools.cached_property
+    def losses(self) -> list[PairLosses]:
+        """Per pair, the questions one model lost in both orders (at most ``LOSS_LIMIT`` shown),
+        with a fine-tuned loser's nearest training records (:mod:`harness.analysis.losses`)."""
+        return losses(pairs=self.judged_pairs, models=self.models if self.files.has_leaderboard else [],
+                      finetunes=self.finetunes, adapters=files_module.adapter_dirs(self.answers))
 
     # --- judges -------------------------------------------------------------------------------
     @functools.cached_property

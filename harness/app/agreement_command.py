@@ -1,7 +1,8 @@
 """``harness agreement``: each judge against the human labels, and the annotators among themselves.
 
 Read-only (no run lock): it reads ``judgments.jsonl``, the judges' battles and ``human.jsonl`` and
-prints the figures of :mod:`harness.stats.agreement` as a table, JSON or CSV.
+prints the figures of :mod:`harness.stats.agreement` as a table, JSON or CSV, and each pair's
+human-calibrated win rate (:mod:`harness.stats.ppi`) in the table and JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from harness.analysis.figures import AgreementReport, Figures
 from harness.analysis.files import RunFiles
 from harness.core.errors import HarnessError
 from harness.core.text import csv_text, terminal_text
-from harness.reports.tables import Table, human_tables
+from harness.reports.tables import Table, calibrated_tables, human_tables
 from harness.stats.agreement import Errors
 
 CSV_COLUMNS = ("kind", "judge", "annotator", "a", "b", "n", "agreement", "agreement_lower", "agreement_upper",
@@ -31,7 +32,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        "label (n, agreement with and without ties, Cohen's kappa, macro-F1; with both "
                        "answer orders judged, accuracy in each order, both correct and positional "
                        "agreement; JudgeBench's net accuracy), and pairwise and Fleiss' kappa between "
-                       "annotators. Import labels first with harness human import FILE --run DIR (or "
+                       "annotators; and each model pair's win rate calibrated with the labels "
+                       "(prediction-powered inference) beside the judge's own. Import labels first with "
+                       "harness human import FILE --run DIR (or "
                        "harness import labels FILE --format judgebench|llmbar|pandalm|autoj --run DIR).")
     p.add_argument("--run", type=Path, required=True, metavar="DIR", help="a judged run directory")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table",
@@ -76,18 +79,25 @@ def _csv_rows(report: AgreementReport) -> list[tuple[object, ...]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    show(load(args.run, errors=Errors(args.errors)), fmt=args.format, source=str(args.run))
+    figures = Figures(RunFiles(args.run))
+    report = figures.agreement(errors=Errors(args.errors))
+    show(report, fmt=args.format, source=str(args.run), figures=figures)
     return 0
 
 
-def show(report: AgreementReport, *, fmt: str, source: str) -> None:
-    """Print ``report`` as a table, JSON or CSV (also ``harness prompts test --gold``'s output)."""
+def show(report: AgreementReport, *, fmt: str, source: str, figures: Figures | None = None) -> None:
+    """Print ``report`` as a table, JSON or CSV (also ``harness prompts test --gold``'s output);
+    with a run's ``figures``, also its human-calibrated win rates (JSON's ``calibrated``, a table
+    after the agreement tables; the CSV leaves them out)."""
     if fmt == "json":
-        print(json.dumps(report.to_json(), indent=1, allow_nan=False))
+        doc = report.to_json()
+        if figures is not None:
+            doc["calibrated"] = [r.to_json() for r in figures.calibrated]
+        print(json.dumps(doc, indent=1, allow_nan=False))
     elif fmt == "csv":
         sys.stdout.write(csv_text(_csv_rows(report)))
     else:
-        tables = human_tables(report)
+        tables = human_tables(report) + (calibrated_tables(figures) if figures is not None else [])
         if not tables:
             raise HarnessError(f"{source}: no judge verdicts to compare with the human labels")
         for i, t in enumerate(tables):

@@ -97,11 +97,27 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["prompts_dirs"] = config.prompts_dirs + tuple(args.prompts_dir)
     if getattr(args, "prior_sd", None) is not None:
         changes["prior_sd"] = prior_sd(args.prior_sd, where="--prior-sd")
+    changes.update(stop_options(args, enabled=config.stop_when_decided))
     changes["progress"] = not args.no_progress
     changes["batch_api"] = bool(getattr(args, "batch_api", False))
     changes["batch_poll"] = batch_poll(args)
     changes["api"] = api_from_args(args, config.api)
     return dataclasses.replace(config, **changes)
+
+
+def stop_options(args: argparse.Namespace, *, enabled: bool = False) -> dict[str, Any]:
+    """``--stop-when-decided`` and ``--stop-alpha`` as config fields (those given), checked;
+    ``--stop-alpha`` without ``--stop-when-decided`` (on the command line, or ``enabled`` by the
+    config) is an error, since it would change nothing."""
+    out: dict[str, Any] = {}
+    if getattr(args, "stop_when_decided", None):
+        out["stop_when_decided"] = True
+    if getattr(args, "stop_alpha", None) is not None:
+        out["stop_alpha"] = check_value(args.stop_alpha, field="stop_alpha", where="--stop-alpha")
+        if not (enabled or out.get("stop_when_decided")):
+            raise HarnessError("--stop-alpha: it is the level of --stop-when-decided's test; add "
+                               "--stop-when-decided")
+    return out
 
 
 def judge_settings(args: argparse.Namespace, base: tuple[JudgeSettings, ...] = ()
@@ -247,6 +263,15 @@ def add_judge_options(p: argparse.ArgumentParser) -> None:
                    help="report formats written to RUN_DIR/report at the end: html,latex,md (default) "
                    "or none")
     g.add_argument("--prior-sd", metavar="auto|inf|X", help=PRIOR_HELP)
+    g.add_argument("--stop-when-decided", action="store_true", default=None,
+                   help="judge each model pair's questions in a seeded random order (the run's seed) and "
+                   "stop the pair once a test that stays valid however often it is looked at (a mixture "
+                   "sequential test on the decisive battles, ties uninformative) names its leader at "
+                   "--stop-alpha; a pair it cannot decide is judged on every question. stopping.json and "
+                   "the report say where each pair stopped and why")
+    g.add_argument("--stop-alpha", type=float, metavar="A",
+                   help="the level of --stop-when-decided's test (0.05): two equal models are told apart "
+                   "with probability at most A")
 
 
 def add_turn_options(g: Any) -> None:

@@ -26,15 +26,18 @@ from harness.app import (
     bias_command,
     compare_command,
     finetune_command,
+    gate_command,
     generate_command,
     human_command,
     import_command,
     judge_command,
+    plan_command,
     prompts_command,
     rate_command,
     recheck_command,
     report_command,
     run_command,
+    sweep_command,
     synth_command,
     tasks_command,
 )
@@ -53,8 +56,8 @@ class Command(Protocol):
 
 COMMANDS: tuple[Command, ...] = (
     run_command, generate_command, judge_command, rate_command, bias_command, human_command,
-    report_command, finetune_command, agreement_command, compare_command, recheck_command,
-    synth_command, import_command, batch_command, tasks_command, prompts_command)
+    report_command, finetune_command, sweep_command, agreement_command, compare_command, recheck_command,
+    synth_command, import_command, batch_command, tasks_command, prompts_command, plan_command, gate_command)
 """Every command, in the order ``harness --help`` lists them."""
 
 EPILOG = """examples:

@@ -20,6 +20,7 @@ from harness.core.numbers import SEED_MAX, Bounds, check_number
 from harness.core.types import DecodingParams, ModelConfig
 from harness.judges.conversation import check_turns
 from harness.judges.pairwise import JudgeSettings
+from harness.judges.sequential import ALPHA as STOP_ALPHA
 from harness.models.endpoints import API_BOUNDS, ENDPOINT_BOUNDS, ApiConfig, EndpointSettings
 from harness.reports.build import REPORT_FORMATS, check_report_formats
 from harness.stats.bradley_terry import parse_prior_sd
@@ -113,6 +114,11 @@ class RunConfig:
     sent, not what they compute, so neither written to config.yaml nor part of any cache key."""
     batch_poll: float = 30.0
     """Seconds between status checks of a pending batch (``--batch-poll``)."""
+    stop_when_decided: bool = False
+    """Judge each model pair in a seeded random question order and stop it once an anytime-valid
+    test decides it (``--stop-when-decided``, :mod:`harness.judges.sequential`)."""
+    stop_alpha: float = STOP_ALPHA
+    """That test's level (``--stop-alpha``)."""
 
     @property
     def run_dir(self) -> Path:
@@ -155,6 +161,8 @@ class RunConfig:
         row["prompts_dirs"] = [str(p) for p in self.prompts_dirs]
         row["api"] = self.api.to_row()
         row["report"] = list(self.report)
+        if not self.stop_when_decided:  # written only when chosen, as prior_sd below
+            del row["stop_when_decided"], row["stop_alpha"]
         if self.prior_sd is None:  # written only when chosen, so config.yaml is what it was before
             del row["prior_sd"]
         else:
@@ -219,6 +227,11 @@ def parse_config(data: Any, source: str, base: Path = Path("."),
         check_report_formats(kw["report"], f"{where}: field 'report': ")
     if data.get("prior_sd") is not None:
         kw["prior_sd"] = prior_sd(data["prior_sd"], where=f"{where}: field 'prior_sd'")
+    if data.get("stop_when_decided") is not None:
+        if not isinstance(data["stop_when_decided"], bool):
+            raise HarnessError(f"{where}: field 'stop_when_decided': expected true or false, got "
+                               f"{data['stop_when_decided']!r}")
+        kw["stop_when_decided"] = data["stop_when_decided"]
     return RunConfig(**kw)
 
 

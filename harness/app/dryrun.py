@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.files import RunFiles
 from harness.app.config import RunConfig
+from harness.app.plan_command import DEFAULT_TIE_RATE, plan_line
 from harness.core import rundir
+from harness.core.errors import HarnessError
 from harness.core.types import Answer, Task
 from harness.judges import prompts as prompt_plugins
 from harness.judges.asking import JudgeSettings, load_judge, planned_requests, resolve_method
 from harness.judges.calibration import GoldItem, gold_asks
-from harness.judges.conversation import turn_prompt_for
+from harness.judges.conversation import judged_turns, turn_prompt_for
 from harness.judges.pairwise import make_jobs, pair_asks, prompt_groups
 from harness.judges.prompts import JudgePrompt
 from harness.judges.single import grade_asks
@@ -31,6 +34,7 @@ from harness.models.endpoints import ApiConfig
 from harness.models.generate import generation_request, turn_messages
 from harness.models.usage import cost_of, reply_budget
 from harness.reports.markdown import markdown_table
+from harness.stats.power import MAX_BATTLES, SIGN_TEST, plan
 
 
 @dataclass(frozen=True)
@@ -171,3 +175,28 @@ def _reasoning_sentence(lines: Sequence[PlanLine]) -> str:
             "think (max_new_tokens plus --reasoning-budget, or what the run found they need); a reply "
             "cut off while reasoning is asked again with a larger budget, up to --reasoning-cap, which "
             "is not counted.")
+
+
+def power_line(config: RunConfig, task_list: Sequence[Task]) -> str | None:
+    """What the run can detect per pair of models (``harness plan``'s line), with n the battles each
+    pair gets (a question's judged turns, as the first judge judges them) and the tie rate measured
+    on the run's ``battles.jsonl`` where it has one (else :data:`DEFAULT_TIE_RATE`, said to be
+    assumed); None with fewer than two models."""
+    turns = config.judges[0].turns if config.judges else "each"
+    n = min(sum(len(judged_turns(q, turns)) for t in task_list for q in t.questions), MAX_BATTLES)
+    if len(config.models) < 2 or n < 1:
+        return None
+    tie_rate, note = DEFAULT_TIE_RATE, " (assumed; no battles measured yet)"
+    if (config.run_dir / rundir.BATTLES).is_file():
+        try:
+            battles = RunFiles(config.run_dir).battles
+        except HarnessError as exc:  # a dry run still counts the calls; the line says why it assumed
+            note = f" (assumed; {rundir.BATTLES} unreadable: {exc})"
+        else:
+            if battles:
+                ties = sum(b.winner in ("tie", "tie (bothbad)") for b in battles)
+                if ties == len(battles):
+                    return (f"power: n={n} battles per pair, {SIGN_TEST} at alpha 0.05: the judge called "
+                            f"all {ties} measured battles a tie, so the test has no decisive battle to go on")
+                tie_rate, note = ties / len(battles), f" (measured on {len(battles)} battles)"
+    return plan_line(plan(n=n, tie_rate=tie_rate), tie_note=note)

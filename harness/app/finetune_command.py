@@ -39,6 +39,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=4)
     f.add_argument("--grad-accum", type=int, default=1)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--save-every", type=int, metavar="N",
+                   help="also keep the adapter every N optimizer steps as OUT/checkpoints/step-000N "
+                   "(for harness sweep); the final adapter stays in OUT")
     f.add_argument("--4bit", dest="four_bit", action=argparse.BooleanOptionalAction, default=True,
                    help="load the base in 4-bit NF4 with double quantization (QLoRA); default on")
     f.add_argument("--allow-overlap", action="store_true",
@@ -52,7 +55,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     numbers = {"--epochs": args.epochs > 0, "--lr": args.lr > 0, "--lora-r": args.lora_r > 0,
                "--batch-size": args.batch_size > 0, "--grad-accum": args.grad_accum > 0,
-               "--max-seq-len": args.max_seq_len > 0, "--lora-dropout": 0 <= args.lora_dropout < 1}
+               "--max-seq-len": args.max_seq_len > 0, "--lora-dropout": 0 <= args.lora_dropout < 1,
+               "--save-every": args.save_every is None or args.save_every >= 1}
     for flag, ok in numbers.items():
         if not ok:
             raise HarnessError(f"{flag} {getattr(args, flag[2:].replace('-', '_'))}: out of range")
@@ -70,11 +74,15 @@ def run(args: argparse.Namespace) -> int:
         lora_dropout=args.lora_dropout,
         target_modules=tuple(m.strip() for m in args.target_modules.split(",") if m.strip()),
         max_seq_len=args.max_seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,
-        seed=args.seed, four_bit=args.four_bit)
+        seed=args.seed, four_bit=args.four_bit, save_every=args.save_every)
     evals = load_examples(args.eval_data) if args.eval_data else None
     result = finetune(cfg, examples, evals, data_source=source, overlaps=overlaps)
     save_loss_curve(result.out)
     print(f"trained {result.steps} steps on {result.train_records} records; held-out loss "
           f"{result.eval_loss_before:.3f} -> {result.eval_loss_after:.3f}\n"
           f"adapter: {result.out}  (use it as {args.base}+lora:{result.out})")
+    if args.save_every is not None:
+        kept = result.out / "checkpoints"
+        print(f"checkpoints: every {args.save_every} steps in {kept}/step-*  (compare them: harness sweep "
+              f"RUN_DIR --checkpoints {kept} --against base)")
     return 0

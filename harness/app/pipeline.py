@@ -26,6 +26,7 @@ from harness.judges.asking import BuiltJudge, check_judge, load_judge, resolve_m
 from harness.judges.built import build_judges
 from harness.judges.conversation import judged_turns, turn_prompt_for
 from harness.judges.pairwise import JudgeSettings, judge_jobs, make_jobs
+from harness.judges.sequential import Stopped, StopRule, check_pairwise, check_sending, judge_until_decided
 from harness.judges.single import grade_answers
 from harness.models import calls, endpoints
 from harness.models.backends import Streamer, check_spec
@@ -166,6 +167,9 @@ def check(config: RunConfig, *, judging: bool = True, tasks: Sequence[Task] | No
         judge = load_judge(settings.spec)  # a bad spec is reported before a bad prompt name
         prompt = prompt_plugins.load_prompt(settings.prompt, config.prompts_dirs)
         check_judge(settings, judge, prompt)
+        if judging and config.stop_when_decided:
+            check_pairwise(settings.spec, prompt)
+            check_sending(batch_api=config.batch_api)
         if judging:
             turn_prompt_for(settings, prompt, task_list, config.prompts_dirs)
     check_prices([m.spec for m in config.models] + [j.spec for j in config.judges], config.api)
@@ -207,7 +211,7 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
           bootstrap: int = 1000, elo_rounds: int = 100, seed: int = 0, progress: bool = True,
           api: endpoints.ApiConfig | None = None, report: Sequence[str] = REPORT_FORMATS,
           tasks_dirs: Sequence[Path] = (), prior_sd: float | None = None,
-          batch_api: bool = False, batch_poll: float = 30.0) -> RunResult:
+          batch_api: bool = False, batch_poll: float = 30.0, stop: StopRule | None = None) -> RunResult:
     """Stages 2-5: every judge of the panel judges ``answers.jsonl`` on ``tasks``; then
     :func:`rate`, ``leaderboard.md`` and the report (formats ``report``; empty for none).
 
@@ -219,9 +223,14 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
         api: limits, retries, keys and budget for remote judges.
         batch_api: send remote judges' calls through their endpoint's Batch API (resumable),
             checking a pending batch every ``batch_poll`` seconds.
+        stop: judge each pair until an anytime-valid test decides it (``--stop-when-decided``:
+            :mod:`harness.judges.sequential`), writing ``stopping.json``; None judges every question
+            (and removes a ``stopping.json`` an earlier judging left).
 
     Holds the run directory's lock (``harness.core.runlock``) throughout.
     """
+    if stop is not None:
+        check_sending(batch_api=batch_api)
     with runlock.hold(run_dir, command="judge"):
         answers = rundir.read_answers(run_dir)
         rundir.check_inputs(run_dir)  # a bad hand-edited file fails now, not after the paid calls
@@ -238,12 +247,19 @@ def judge(run_dir: Path, *, judges: Sequence[JudgeSettings], tasks: Sequence[Tas
             resolve_method(built.settings, built.backend)
         with endpoints.session(api) as sess, CallCache(run_dir / rundir.CACHE) as cache, \
                 sent_through(ProviderBatches(poll=batch_poll) if batch_api else None):
-            judgments, grades = ask_panel(panel, tasks=tasks, models=models, answers=answers, cache=cache,
-                                           make_bar=progress_factory(progress))
+            stopped: Stopped | None = None
+            if stop is None:
+                judgments, grades = ask_panel(panel, tasks=tasks, models=models, answers=answers, cache=cache,
+                                               make_bar=progress_factory(progress))
+            else:  # pairs judged in a seeded order until decided; grading prompts were refused
+                stopped = judge_until_decided(panel, tasks=tasks, models=models, answers=answers, cache=cache,
+                                              rule=stop, make_bar=progress_factory(progress))
+                judgments, grades = list(stopped.judgments), []
             usage = usage_lines(cache, sess.prices)
             calls, hits = Counter(cache.calls), Counter(cache.hits)
         rundir.write_usage(run_dir, usage)
         rundir.write_judgments(run_dir, judgments)
+        rundir.write_stopping(run_dir, None if stopped is None else stopped.to_row())
         if grades:
             rundir.write_grades(run_dir, grades)
         rated = rate(run_dir, models=models, bootstrap=bootstrap, elo_rounds=elo_rounds, seed=seed,
@@ -336,7 +352,8 @@ def run(config: RunConfig) -> RunResult:
                        bootstrap=config.bootstrap, elo_rounds=config.elo_rounds, seed=config.seed,
                        progress=config.progress, api=config.api, report=config.report,
                        tasks_dirs=config.tasks_dirs, prior_sd=config.prior_sd, batch_api=config.batch_api,
-                       batch_poll=config.batch_poll)
+                       batch_poll=config.batch_poll,
+                       stop=StopRule(config.stop_alpha, config.seed) if config.stop_when_decided else None)
     return RunResult(judged.run_dir, judged.ratings, judged.records, judged.stats,
                      generated.calls + judged.calls, generated.hits + judged.hits, judged.usage,
                      judged.bias, judged.markdown, judged.report, judged.health)

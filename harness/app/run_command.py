@@ -11,9 +11,10 @@ from typing import Any
 
 from harness.app import pipeline
 from harness.app.args import add_run_options, config_from_args
-from harness.app.dryrun import plan_run, render_plan
+from harness.app.dryrun import plan_run, power_line, render_plan
 from harness.app.output import health_status, summary
 from harness.core.text import terminal_text
+from harness.judges.sequential import plan_note
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -26,8 +27,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.dry_run:
         pipeline.check(config)
-        print(render_plan(plan_run(config, pipeline.select_tasks(config)),
-                          max(j.max_attempts for j in config.judges)))
+        task_list = pipeline.select_tasks(config)
+        print(render_plan(plan_run(config, task_list), max(j.max_attempts for j in config.judges)))
+        if (power := power_line(config, task_list)) is not None:
+            print(f"\n{power}")
+        if config.stop_when_decided:
+            print(f"\n{plan_note(config.stop_alpha)}")
         return 0
     result = pipeline.run(config)
     print(terminal_text(result.markdown))  # names in it are the user's text

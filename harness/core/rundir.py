@@ -79,6 +79,9 @@ PERTURBATIONS = "perturbations.jsonl"
 PROBE_JUDGMENTS = "probe_judgments.jsonl"
 RECHECK = "recheck.jsonl"
 """``harness recheck``'s new verdicts beside the stored ones, one row per re-asked judgment and seed."""
+STOPPING = "stopping.json"
+"""``--stop-when-decided``: the sequential test's settings and, per model pair, where judging stopped
+and why (absent when the run's pairs were judged on every question)."""
 CACHE = "cache.sqlite"
 VOTES = "votes.sqlite"
 """The votes of ``harness human serve`` (``harness.core.votes`` owns its schema)."""
@@ -210,6 +213,8 @@ RUN_BOUNDS: Mapping[str, Bounds] = {
     "elo_rounds": Bounds(int, low=1),
     "bootstrap": Bounds(int, low=0),  # 0: no intervals (each is the point itself)
     "seed": Bounds(int, low=0, high=SEED_MAX),  # numpy refuses negative seeds
+    # --stop-when-decided's level: above 1/2 it would name a leader on a coin's evidence.
+    "stop_alpha": Bounds(float, low=0, high=0.5, low_open=True),
 }
 """The run-wide numbers of a config (``harness.app.config`` checks its flags and ``--config`` files
 with these; :func:`read_config` checks a run's ``config.yaml`` with them, however it was edited)."""
@@ -630,6 +635,66 @@ def write_recheck(run_dir: Path, seed: int, rows: Sequence[Mapping[str, Any]]) -
     path = _checked(run_dir, RECHECK)
     kept = read_jsonl(path, lambda row: row, key=None, what="recheck row") if path.is_file() else []
     return _write_rows(run_dir, RECHECK, [*(r for r in kept if r.get("seed") != seed), *rows])
+
+
+# --- stopping.json --------------------------------------------------------------------------
+
+_STOP_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "model_a": (str,), "model_b": (str,), "leader": (str, type(None)), "questions": (int,), "total": (int,),
+    "wins": (int,), "ties": (int,), "losses": (int,), "statistic": (int, float), "alpha": (int, float),
+    "judgments": (int,), "judgments_total": (int,)}
+"""Each pair's row of ``stopping.json`` (``harness.stats.sequential.PairStop.to_row``)."""
+
+
+def write_stopping(run_dir: Path, stopping: Mapping[str, Any] | None) -> Path | None:
+    """``stopping.json`` (``test``, ``alpha``, ``seed``, ``pairs``: one row per model pair), or no
+    file when the run was judged on every question (one left by an earlier judging is removed:
+    it would describe battles the run no longer has)."""
+    if stopping is None:
+        (run_dir / STOPPING).unlink(missing_ok=True)
+        return None
+    return _write_text(run_dir, STOPPING, json.dumps(dict(stopping), ensure_ascii=False, indent=1) + "\n")
+
+
+def read_stopping(run_dir: Path) -> dict[str, Any] | None:
+    """``stopping.json`` with every field checked (a wrong one is one error naming the file, the
+    pair and the field), or None when the run did not stop early."""
+    path = _checked(run_dir, STOPPING)
+    if not path.is_file():
+        return None
+    try:
+        data = parse_json(path.read_text(encoding="utf-8-sig"))
+    except NestedTooDeeply as exc:
+        raise HarnessError(f"{path}:{exc.line}: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("pairs"), list):
+        raise HarnessError(f"{path}: expected an object with a list 'pairs'")
+    for i, row in enumerate(data["pairs"]):
+        if not isinstance(row, dict):
+            raise HarnessError(f"{path}: pairs[{i}]: expected an object")
+        for key, kinds in _STOP_FIELDS.items():
+            value = row.get(key, _MISSING)
+            if value is _MISSING:
+                raise HarnessError(f"{path}: pairs[{i}]: missing field {key!r}")
+            fine = isinstance(value, kinds) and not isinstance(value, bool)
+            if fine and isinstance(value, (int, float)):
+                fine = math.isfinite(value) and value >= 0 and (key != "alpha" or 0 < value <= 0.5)
+            if not fine:
+                raise HarnessError(f"{path}: pairs[{i}]: field {key!r}: {short_repr(value, 60)} is not "
+                                   f"{_STOP_KINDS.get(key, 'a whole number >= 0')}")
+        if row["leader"] not in (None, row["model_a"], row["model_b"]):
+            raise HarnessError(f"{path}: pairs[{i}]: field 'leader': {short_repr(row['leader'], 60)} is "
+                               "neither model of the pair")
+        if row["questions"] > row["total"]:
+            raise HarnessError(f"{path}: pairs[{i}]: field 'questions': {row['questions']} is more than "
+                               f"the pair's {row['total']} questions")
+    return data
+
+
+_MISSING = object()
+_STOP_KINDS = {"model_a": "a string", "model_b": "a string", "leader": "a model name or null",
+               "statistic": "a number >= 0", "alpha": "a number in (0, 0.5]"}
 
 
 # --- adapter folders ------------------------------------------------------------------------

@@ -19,6 +19,9 @@ The count filter is much stronger than a prefix filter here (short texts, where 
 the text), and the counting runs in C: per query it reads its tokens' posting lists, so a common
 word costs in proportion to how many records hold it.
 
+:meth:`NearDuplicateIndex.nearest` answers the other question, the ``k`` most similar records (a
+report's nearest training records to a lost question), with the overlap count as an upper bound.
+
 Tokens are what :func:`rouge_tokens` makes: lower-cased ASCII words and single CJK characters, so
 Chinese is compared by characters. Does NOT stem, drop stop words, split other scripts (Japanese
 kana, Korean, Cyrillic... are dropped), or compute ROUGE-L's sentence-level union LCS
@@ -230,6 +233,57 @@ class NearDuplicateIndex:
             if score >= self.threshold and (best is None or score > best.score):
                 best = Match(index, score)
         return best
+
+    def nearest(self, tokens: Sequence[str], k: int = 3) -> list[Match]:
+        """The ``k`` kept records with the highest ROUGE-L F against ``tokens``, best first (ties:
+        the lowest index), whatever the threshold; a record sharing no token with the query scores
+        0 and is never returned, so fewer than ``k`` come back when fewer share one. Always equal to
+        :func:`naive_nearest`.
+
+        The multiset overlap bounds each record's LCS, so ``2 * overlap / (n + m)`` bounds its score
+        from above (by the same float arithmetic); records are scored in the order of that bound,
+        and the search stops at the first bound below the k-th best score found.
+
+        >>> index = NearDuplicateIndex()
+        >>> for text in ["Write a poem about the sea.", "List three prime numbers.", "A poem, please."]:
+        ...     _ = index.add(rouge_tokens(text))
+        >>> index.nearest(rouge_tokens("Write a short poem about the sea!"), k=2)
+        [Match(index=0, score=0.9230769230769231), Match(index=2, score=0.4)]
+        >>> index.nearest(rouge_tokens("Name two rivers."))
+        []
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k!r}")
+        n = len(tokens)
+        lists = [p.view() for p in map(self._postings.get, _tagged(tokens)) if p is not None]
+        if not n or not lists:
+            return []
+        overlap = np.bincount(np.concatenate(lists), minlength=len(self._records))
+        candidates = np.flatnonzero(overlap)
+        bounds = 2 * overlap[candidates] / (n + self._lengths.view()[candidates])
+        masks = _masks(tokens)
+        best: list[Match] = []
+        for i in np.lexsort((candidates, -bounds)).tolist():  # highest bound first, then lowest index
+            if len(best) == k and bounds[i] < best[-1].score:
+                break  # no record left can reach the k-th score (an equal bound may tie it: scored)
+            index = int(candidates[i])
+            record = self._records[index]
+            best.append(Match(index, _f_measure(_lcs_masks(masks, n, record), n, len(record))))
+            best = sorted(best, key=lambda m: (-m.score, m.index))[:k]
+        return best
+
+
+def naive_nearest(tokens: Sequence[str], kept: Sequence[Sequence[str]], k: int = 3) -> list[Match]:
+    """The reference for :meth:`NearDuplicateIndex.nearest`: rouge_l against every kept record,
+    the ``k`` best with a score above 0, best first (ties: the lowest index).
+
+    >>> naive_nearest(["a", "b", "c"], [["x"], ["a", "b", "d"], ["c", "a"]], k=5)
+    [Match(index=1, score=0.6666666666666666), Match(index=2, score=0.4)]
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k!r}")
+    scored = [Match(i, rouge_l(tokens, record)) for i, record in enumerate(kept)]
+    return sorted((m for m in scored if m.score > 0), key=lambda m: (-m.score, m.index))[:k]
 
 
 class _Growing:
