@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError
-from harness.core.files import NestedTooDeeply, atomic_write, parse_json, read_text
+from harness.core.files import atomic_write, json_object
 
 PREFIX = "step-"
 """A kept checkpoint's folder name is this, then its step (four digits at least)."""
@@ -116,17 +116,7 @@ def _holds_adapter(path: Path) -> bool:
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
     path = folder / rundir.MANIFEST
-    if not path.is_file():
-        return None
-    try:
-        value = parse_json(read_text(path, expected="a JSON file"))
-    except NestedTooDeeply as exc:
-        raise HarnessError(f"{path}:{exc.line}: {exc}") from None
-    except ValueError as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise HarnessError(f"{path}: expected a JSON object")
-    return value
+    return json_object(path) if path.is_file() else None
 
 
 def _step(folder: Path, manifest: Mapping[str, Any] | None) -> int:

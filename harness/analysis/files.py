@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.core import rundir
 from harness.core.errors import HarnessError, SpecError
-from harness.core.files import NestedTooDeeply, parse_json
+from harness.core.files import json_object
 from harness.core.types import Answer, Battle, BiasCheck, Grade, HumanLabel, Judgment, Task, UsageLine
 from harness.models.backends import parse_spec
 from harness.stats.bradley_terry import parse_prior_sd
@@ -147,7 +147,8 @@ class RunFiles:
             if not manifest_path.is_file():
                 missing.append(f"{model} ({folder})")
                 continue
-            found.append(Finetune(model, folder, _json(manifest_path), tuple(rundir.read_train_log(folder))))
+            found.append(Finetune(model, folder, json_object(manifest_path),
+                                  tuple(rundir.read_train_log(folder))))
         return tuple(found), tuple(missing)
 
 
@@ -164,13 +165,3 @@ def adapter_dirs(answers: Sequence[Answer]) -> list[tuple[str, Path]]:
     return out
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        value = parse_json(path.read_text(encoding="utf-8-sig"))
-    except NestedTooDeeply as exc:
-        raise HarnessError(f"{path}:{exc.line}: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise HarnessError(f"{path}: expected a JSON object")
-    return value

@@ -261,6 +261,20 @@ def open_regular(path: Path, *, expected: str = "a file") -> Iterator[io.Buffere
         yield raw  # type: ignore[misc]
 
 
+def json_object(path: Path) -> dict[str, Any]:
+    """A ``.json`` file holding one object (a manifest); invalid JSON, nesting too deep or another
+    kind of value is one error naming the file."""
+    try:
+        value = parse_json(read_text(path, expected="a JSON file"))
+    except NestedTooDeeply as exc:
+        raise HarnessError(f"{path}:{exc.line}: {exc}") from None
+    except ValueError as exc:
+        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise HarnessError(f"{path}: expected a JSON object")
+    return value
+
+
 def json_rows(path: Path, *, expected: str = "a JSONL file or a JSON list"
               ) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """Every object of a JSON-lines file, or of a ``.json`` file holding one list, as
